@@ -1,0 +1,111 @@
+"""create_app(settings) -> Litestar: dependencies, routes, error shapes and the database lifespan."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.audit.controllers import AuditController
+from backend.cases.controllers import CASE_CONTROLLERS
+from backend.clock import Clock
+from backend.config import Settings
+from backend.db import make_engine, make_sessionmaker
+from backend.deps import provide_actor, provide_clock, provide_db
+from backend.errors import EXCEPTION_HANDLERS
+from backend.health import HealthController
+from backend.people.actor import PUBLIC
+from backend.people.controllers import PEOPLE_CONTROLLERS
+
+log = logging.getLogger("lindra")
+
+ROUTE_HANDLERS: list[Any] = [HealthController, AuditController, *PEOPLE_CONTROLLERS, *CASE_CONTROLLERS]
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Give every request an id (the caller's X-Request-ID if sane), echoed back and put in audit rows."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+def check_every_route_is_guarded(app: Litestar) -> None:
+    """Fail at start-up, not in production, if a route forgot its roles or its actor check."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or route.path.startswith("/schema"):
+                continue
+            roles = handler.opt.get("roles")
+            if roles is None:
+                raise RuntimeError(f"{route.path} declares no roles")
+            if roles != PUBLIC and "actor" not in handler.parsed_fn_signature.parameters:
+                raise RuntimeError(f"{route.path} declares roles but does not authenticate its caller")
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
+    """The whole HTTP application over the database at `settings.database_url`."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, settings.db_pool_size)
+        app.state.engine = engine
+        app.state.sessions = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        dependencies={
+            "db": Provide(provide_db),
+            "actor": Provide(provide_actor),
+            "clock": Provide(provide_clock, sync_to_thread=False),
+        },
+        middleware=[request_id_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        state=None,
+        cors_config=CORSConfig(allow_origins=list(settings.allowed_origins)) if settings.allowed_origins else None,
+        request_max_body_size=1_048_576,
+        openapi_config=OpenAPIConfig(
+            title="Lindra",
+            version="1",
+            description="Cases, visits and escalating alerts for people who wish to die at home.",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+            security=[{"bearer": []}],
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or Clock()
+    check_every_route_is_guarded(app)
+    return app

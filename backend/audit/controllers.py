@@ -1,0 +1,5 @@
+from litestar import Controller
+
+
+class AuditController(Controller):
+    path = "/audit"

@@ -1,0 +1,1 @@
+CASE_CONTROLLERS: list[type] = []

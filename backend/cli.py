@@ -1,0 +1,95 @@
+"""`lindra serve | migrate | demo`: the one entry point a municipality needs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from backend.config import Settings
+from backend.db import migrate, start_embedded
+
+
+def _database_url(settings: Settings) -> str:
+    """DATABASE_URL when given; otherwise the embedded PostgreSQL in the data folder."""
+    if settings.database_url:
+        return settings.database_url
+    print(f"Starting the embedded PostgreSQL in {settings.data_dir / 'pg'} ...", flush=True)
+    return start_embedded(settings.data_dir)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    settings = Settings.from_env(**overrides)
+    return Settings.from_env(**overrides, database_url=_database_url(settings))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    migrate(settings.database_url)
+    print("Migrations applied.")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from backend.demo import load_demo, print_logins
+
+    settings = _settings(args)
+    migrate(settings.database_url)
+    loaded = asyncio.run(load_demo(settings.database_url, reset=args.reset))
+    print("Demo municipality loaded." if loaded else "Demo data already present (use --reset to reload).")
+    print_logins()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from backend.app import create_app
+    from backend.demo import load_demo, print_logins
+
+    settings = _settings(args).with_secret()
+    migrate(settings.database_url)
+    if not args.no_demo:
+        if asyncio.run(load_demo(settings.database_url, reset=False)):
+            print("Demo municipality loaded.")
+    base = f"http://{args.host}:{args.port}"
+    print(f"\nLindra is running:\n  API        {base}/\n  API docs   {base}/schema\n"
+          f"  OpenAPI    {base}/schema/openapi.json\n  Health     {base}/health  {base}/ready\n")
+    print_logins()
+    print("\nPress Ctrl-C to stop.", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(prog="lindra", description="Lindra: safe death at home.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, load the demo municipality once, and serve")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--data-dir", default=None, help="folder for the embedded PostgreSQL (default .lindra)")
+    serve.add_argument("--no-demo", action="store_true", help="do not load the demo municipality")
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="apply the database migrations")
+    mig.add_argument("--data-dir", default=None)
+    mig.set_defaults(func=cmd_migrate)
+
+    demo = sub.add_parser("demo", help="load the demo municipality")
+    demo.add_argument("--reset", action="store_true", help="delete all data first, then load the demo")
+    demo.add_argument("--data-dir", default=None)
+    demo.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

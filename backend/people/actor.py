@@ -1,0 +1,100 @@
+"""Who is asking: the authenticated user, checked against the database on every request.
+
+The access token alone is not trusted: its device may have been revoked (a lost phone) or its
+user deleted since it was issued. One query per request answers both and loads the user's scope.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.errors import Problem
+from backend.people.models import Role
+from backend.people.tokens import AccessClaims, read_access_token
+
+PUBLIC = "public"
+
+
+class Actor(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    device_id: uuid.UUID
+    role: Role
+    organisation_id: uuid.UUID
+    # The municipality the user works for (for a district's nurse: the district's municipality).
+    municipality_id: uuid.UUID | None
+    district_ids: tuple[uuid.UUID, ...]
+    # For the palliative unit and the regional team: the municipalities they serve.
+    served_municipality_ids: tuple[uuid.UUID, ...]
+    request_id: str
+
+
+_LOAD_ACTOR = text(
+    """
+    SELECT u.role, u.organisation_id, o.kind, o.parent_id,
+           ARRAY(SELECT district_id FROM user_districts WHERE user_id = u.id) AS districts,
+           ARRAY(SELECT municipality_id FROM organisation_serves WHERE provider_id = u.organisation_id)
+               AS served
+    FROM devices d
+    JOIN users u ON u.id = d.user_id
+    JOIN organisations o ON o.id = u.organisation_id
+    WHERE d.id = :device_id AND u.id = :user_id
+      AND d.revoked_at IS NULL AND u.deleted_at IS NULL
+    """
+)
+
+
+def unauthenticated(detail: str = "Log in again.") -> Problem:
+    return Problem(401, "Not authenticated", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def bearer_claims(connection: ASGIConnection[Any, Any, Any, Any], secret: str) -> AccessClaims:
+    """The claims of the Authorization header's bearer token. Tokens in URLs are refused."""
+    if "access_token" in connection.query_params or "token" in connection.query_params:
+        raise Problem(400, "Token in URL", "Send the token in the Authorization header, never in the URL.",
+                      field="access_token")
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise unauthenticated("An Authorization: Bearer header is required.")
+    claims = read_access_token(secret, token.strip())
+    if claims is None:
+        raise unauthenticated("The access token is invalid or has expired.")
+    return claims
+
+
+async def load_actor(session: AsyncSession, claims: AccessClaims, request_id: str) -> Actor:
+    row = (await session.execute(_LOAD_ACTOR, {"device_id": claims.device_id, "user_id": claims.user_id})).first()
+    if row is None:
+        raise unauthenticated("This device has been signed out.")
+    municipality = row.organisation_id if row.kind == "municipality" else row.parent_id
+    return Actor(
+        user_id=claims.user_id,
+        device_id=claims.device_id,
+        role=Role(row.role),
+        organisation_id=row.organisation_id,
+        municipality_id=municipality,
+        district_ids=tuple(row.districts),
+        served_municipality_ids=tuple(row.served),
+        request_id=request_id,
+    )
+
+
+def allowed_roles(handler: BaseRouteHandler) -> frozenset[Role] | str:
+    """The roles a route declares in its `opt`; a route that declares none is refused to all."""
+    roles = handler.opt.get("roles")
+    if roles == PUBLIC:
+        return PUBLIC
+    return frozenset(roles or ())
+
+
+def check_role(actor: Actor, handler: BaseRouteHandler) -> None:
+    roles = allowed_roles(handler)
+    if roles != PUBLIC and actor.role not in roles:
+        raise Problem(403, "Forbidden", f"The role {actor.role.value} may not do this.", rule="role")

@@ -1,0 +1,1 @@
+PEOPLE_CONTROLLERS: list[type] = []

@@ -1,0 +1,50 @@
+"""Access tokens (short-lived JWTs) and refresh tokens (random secrets stored only as hashes)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+import jwt
+import msgspec
+
+ALGORITHM = "HS256"
+
+
+class AccessClaims(msgspec.Struct, frozen=True):
+    """What an access token says. The database still decides: the device may have been revoked."""
+
+    user_id: uuid.UUID
+    device_id: uuid.UUID
+    role: str
+
+
+def issue_access_token(secret: str, claims: AccessClaims, now: datetime, minutes: int) -> str:
+    payload = {
+        "sub": str(claims.user_id),
+        "did": str(claims.device_id),
+        "role": claims.role,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=minutes)).timestamp()),
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def read_access_token(secret: str, token: str) -> AccessClaims | None:
+    """The token's claims, or None if it is forged, malformed or expired."""
+    try:
+        payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "did"]})
+        return AccessClaims(uuid.UUID(payload["sub"]), uuid.UUID(payload["did"]), str(payload.get("role", "")))
+    except (jwt.PyJWTError, ValueError, KeyError):
+        return None
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """Refresh tokens are stored hashed: a copy of the database gives no working token."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,102 @@
+"""Test fixtures over a real PostgreSQL: the embedded one, or the server at DATABASE_URL.
+
+One database per test run, migrated once. Tests do not share rows: each builds its own
+municipality through `world`, so they can run against one database without cleaning up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.app import create_app
+from backend.clock import Clock
+from backend.config import Settings
+from backend.db import make_engine, make_sessionmaker, migrate, start_embedded
+from tests.factories import World, build_world
+
+
+def _server_url(tmp_root: Path) -> str:
+    return os.environ.get("DATABASE_URL") or start_embedded(tmp_root)
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0] + "/" + name
+    return base + ("?" + query if query else "")
+
+
+async def _admin_exec(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(_with_database(url, "postgres"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _server_url(tmp_path_factory.getbasetemp().parent / "lindra-test-pg")
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    """A fresh database for this run, migrated to head."""
+    name = f"lindra_test_{uuid.uuid4().hex[:10]}"
+    await _admin_exec(server_url, f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name)
+    await asyncio.to_thread(migrate, url)
+    yield url
+    await _admin_exec(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, secret_key="test-secret-key-" + "x" * 32, db_pool_size=5)
+
+
+@pytest.fixture(scope="session")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, clock: Clock) -> Litestar:
+    return create_app(settings, clock=clock)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Direct database access for setting up worlds and checking what was (not) written."""
+    engine = make_engine(database_url, pool_size=3)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def world(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> World:
+    """A municipality of this test's own: two districts, one user of every role, a palliative unit."""
+    return await build_world(sessions, settings, clock)
+
+
+@pytest.fixture
+def restore_clock(clock: Clock) -> Iterator[Clock]:
+    """For tests that move time: put the clock back afterwards."""
+    offset = clock.offset
+    yield clock
+    clock.offset = offset

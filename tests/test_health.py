@@ -1,0 +1,22 @@
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+
+async def test_health_answers_without_login(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_reports_the_migration_at_head(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["migration"] == body["expected_migration"] is not None
+
+
+async def test_openapi_document_is_served(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    assert response.json()["info"]["title"] == "Lindra"
