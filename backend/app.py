@@ -60,6 +60,8 @@ def check_every_route_is_guarded(app: Litestar) -> None:
         for handler in getattr(route, "route_handlers", []):
             if not isinstance(handler, HTTPRouteHandler) or route.path.startswith("/schema"):
                 continue
+            if handler.http_methods == {"OPTIONS"}:  # Litestar's automatic CORS pre-flight answer
+                continue
             roles = handler.opt.get("roles")
             if roles is None:
                 raise RuntimeError(f"{route.path} declares no roles")

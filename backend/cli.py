@@ -58,8 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if asyncio.run(load_demo(settings.database_url, reset=False)):
             print("Demo municipality loaded.")
     base = f"http://{args.host}:{args.port}"
-    print(f"\nLindra is running:\n  API        {base}/\n  API docs   {base}/schema\n"
-          f"  OpenAPI    {base}/schema/openapi.json\n  Health     {base}/health  {base}/ready\n")
+    print(
+        f"\nLindra is running:\n  API        {base}/\n  API docs   {base}/schema\n"
+        f"  OpenAPI    {base}/schema/openapi.json\n  Health     {base}/health  {base}/ready\n"
+    )
     print_logins()
     print("\nPress Ctrl-C to stop.", flush=True)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=True)

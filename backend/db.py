@@ -51,8 +51,10 @@ def start_embedded(data_dir: Path) -> str:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir.resolve() / "pg")
-    server.psql("SELECT 'CREATE DATABASE lindra' WHERE NOT EXISTS "
-                "(SELECT 1 FROM pg_database WHERE datname = 'lindra') \\gexec\n")
+    server.psql(
+        "SELECT 'CREATE DATABASE lindra' WHERE NOT EXISTS "
+        "(SELECT 1 FROM pg_database WHERE datname = 'lindra') \\gexec\n"
+    )
     return str(server.get_uri("lindra"))
 
 

@@ -32,7 +32,7 @@ def request_id(request: Request[Any, Any, Any]) -> str:
 
 
 async def provide_actor(request: Request[Any, Any, Any], db: AsyncSession, state: State) -> Actor:
-    claims = bearer_claims(request, state.settings.secret_key)
+    claims = bearer_claims(request, state.settings.secret_key, state.clock.now())
     actor = await load_actor(db, claims, request_id(request))
     check_role(actor, request.route_handler)
     return actor

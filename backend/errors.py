@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
+from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    ValidationException,
+)
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 log = logging.getLogger("lindra.errors")
@@ -68,33 +73,51 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            field = item.get("key") or _field_from_message(str(item.get("message", "")))
-            errors.append({"field": field, "message": item.get("message", ""), "source": item.get("source")})
-    detail = exc.detail if not errors else "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            message = str(item.get("message", ""))
+            key = item.get("key")
+            field = body_field(message) if key in (None, "data") else key
+            errors.append({"field": field, "message": message, "source": item.get("source")})
+    missing = _MISSING.search(exc.detail or "")
+    if not errors and missing:
+        errors.append({"field": missing.group("name"), "message": "is required", "source": missing.group("source")})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) if errors else exc.detail
     first = errors[0]["field"] if errors else None
     return _response(_body(request, 400, "Invalid request", detail, field=first, errors=errors or None))
 
 
-def _field_from_message(message: str) -> str | None:
-    """msgspec names the path as `$.field[0].sub` at the end of its message."""
-    if "`$." in message:
-        return message.rsplit("`$.", 1)[1].rstrip("`")
-    if "`$`" in message or message.startswith("Object"):
-        return "$"
-    return None
+_MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_NAMED = re.compile(r"(unknown|required) field `(?P<name>[^`]+)`")
+
+
+def body_field(message: str) -> str:
+    """The dotted path of the body field a msgspec message is about (`$` for the body itself)."""
+    at = _AT.search(message)
+    path = at.group("path").lstrip(".") if at else ""
+    named = _NAMED.search(message)
+    if named:
+        path = f"{path}.{named.group('name')}" if path else named.group("name")
+    return path or "$"
 
 
 def http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    titles = {NotAuthorizedException: "Not authenticated", PermissionDeniedException: "Forbidden"}
-    title = titles.get(type(exc), exc.__class__.__name__.replace("Exception", "") or "Error")
-    return _response(_body(request, exc.status_code, title, exc.detail), exc.headers)
+    status = exc.status_code
+    titles = {400: "Invalid request", 401: "Not authenticated"}
+    title = titles.get(status) or HTTPStatus(status).phrase
+    field = "$" if status == 400 else None  # a body that is not JSON at all
+    return _response(_body(request, status, title, exc.detail, field=field), exc.headers)
 
 
 def internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Never a stack trace or SQL in the body; the log keeps the type only (values may be personal)."""
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope.get("route_handler"))
     return _response(
-        _body(request, HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", "Something went wrong; nothing was saved.")
+        _body(
+            request,
+            HTTP_500_INTERNAL_SERVER_ERROR,
+            "Internal error",
+            "Something went wrong; nothing was saved.",
+        )
     )
 
 

@@ -11,9 +11,11 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
+from litestar import Request
+from litestar.params import Parameter
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.errors import Problem
 from backend.orm import Base, now_column
+from backend.people.actor import Actor
 
 T = TypeVar("T")
 
@@ -31,7 +34,7 @@ class IdempotencyKey(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    response: Mapped[Any] = mapped_column(JSONB)
+    response: Mapped[Any | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = now_column()
 
 
@@ -40,6 +43,32 @@ def fingerprint(method: str, path: str, body: object) -> str:
     digest = hashlib.sha256(f"{method} {path}\n".encode())
     digest.update(msgspec.json.encode(body))
     return digest.hexdigest()
+
+
+IdempotencyKeyHeader = Annotated[
+    str,
+    Parameter(
+        header="Idempotency-Key",
+        min_length=8,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="A client-generated id for this change (e.g. a UUID); retries send the same one.",
+    ),
+]
+
+
+async def once(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    actor: Actor,
+    key: str,
+    body: object,
+    result_type: type[T],
+    produce: Callable[[], Awaitable[T]],
+) -> T:
+    """The controllers' form of `run_once`: the request's method, path and body are the fingerprint."""
+    request_print = fingerprint(request.method, request.url.path, body)
+    return await run_once(session, actor.user_id, key, request_print, result_type, produce)
 
 
 async def run_once(

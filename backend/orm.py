@@ -34,4 +34,3 @@ def enum_check(column: str, values: type[enum.StrEnum]) -> CheckConstraint:
     """A CHECK constraint that keeps a text column within a StrEnum's values."""
     allowed = ", ".join(f"'{v.value}'" for v in values)
     return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_allowed")
-

@@ -29,14 +29,14 @@ def _server_url(tmp_root: Path) -> str:
     return os.environ.get("DATABASE_URL") or start_embedded(tmp_root)
 
 
-def _with_database(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
     base, _, query = url.partition("?")
     base = base.rsplit("/", 1)[0] + "/" + name
     return base + ("?" + query if query else "")
 
 
-async def _admin_exec(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(_with_database(url, "postgres"))
+async def admin_exec(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(with_database(url, "postgres"))
     try:
         await conn.execute(sql)
     finally:
@@ -52,11 +52,11 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 async def database_url(server_url: str) -> AsyncIterator[str]:
     """A fresh database for this run, migrated to head."""
     name = f"lindra_test_{uuid.uuid4().hex[:10]}"
-    await _admin_exec(server_url, f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name)
+    await admin_exec(server_url, f'CREATE DATABASE "{name}"')
+    url = with_database(server_url, name)
     await asyncio.to_thread(migrate, url)
     yield url
-    await _admin_exec(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin_exec(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -1,1 +1,140 @@
-CASE_CONTROLLERS: list[type] = []
+"""HTTP routes for cases: parse, call one service function, return its schema."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, patch, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.audit import service as audit
+from backend.cases import page as case_page
+from backend.cases import schemas as s
+from backend.cases import service
+from backend.cases.access import CASE_MANAGERS, CLINICAL_ROLES
+from backend.cases.models import HomeDeathWish, Phase, Status
+from backend.clock import Clock
+from backend.idempotency import IdempotencyKeyHeader, once
+from backend.people.actor import Actor
+
+DeadlineFilter = Annotated[str | None, Parameter(pattern="^(overdue|due_soon)$")]
+
+
+class CaseController(Controller):
+    path = "/cases"
+    tags = ["cases"]
+
+    @get("/", opt={"roles": CLINICAL_ROLES}, summary="Cases you may see, newest referral first")
+    async def list_cases(
+        self,
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        district_id: uuid.UUID | None = None,
+        status: Status | None = None,
+        phase: Phase | None = None,
+        deadline: DeadlineFilter = None,
+        home_death_wish: HomeDeathWish | None = None,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> s.CaseList:
+        filters = service.CaseFilters(district_id, status, phase, deadline, home_death_wish)
+        return await service.list_cases(db, actor, filters, cursor, limit, clock.today())
+
+    @post("/", opt={"roles": CASE_MANAGERS}, summary="Register a referral as a new case")
+    async def create_case(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        data: s.CaseCreate,
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> s.CaseListItem:
+        return await once(
+            request,
+            db,
+            actor,
+            idempotency_key,
+            data,
+            s.CaseListItem,
+            lambda: service.create_case(db, actor, data, clock.today()),
+        )
+
+    @get("/{case_id:uuid}", opt={"roles": CLINICAL_ROLES}, summary="The case page: everything about one case")
+    async def get_case(self, db: AsyncSession, actor: Actor, clock: Clock, case_id: uuid.UUID) -> s.CasePage:
+        result = await case_page.load_page(db, actor, case_id, clock.today())
+        await audit.record(db, actor, "case.read", case_id=case_id)
+        return result
+
+    @patch("/{case_id:uuid}", opt={"roles": CASE_MANAGERS}, summary="Change the citizen's or the case's details")
+    async def update_case(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        case_id: uuid.UUID,
+        data: s.CaseUpdate,
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> s.CaseListItem:
+        return await once(
+            request,
+            db,
+            actor,
+            idempotency_key,
+            data,
+            s.CaseListItem,
+            lambda: service.update_case(db, actor, case_id, data, clock.now(), clock.today()),
+        )
+
+    @post("/{case_id:uuid}/status", opt={"roles": CASE_MANAGERS}, status_code=200, summary="Move the case on")
+    async def change_status(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        case_id: uuid.UUID,
+        data: s.StatusChange,
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> s.CaseListItem:
+        return await once(
+            request,
+            db,
+            actor,
+            idempotency_key,
+            data,
+            s.CaseListItem,
+            lambda: service.change_status(db, actor, case_id, data.status, clock.now(), clock.today()),
+        )
+
+    @post(
+        "/{case_id:uuid}/unit-referral",
+        opt={"roles": CASE_MANAGERS},
+        status_code=200,
+        summary="Refer the case to the specialised palliative unit",
+    )
+    async def refer_to_unit(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        case_id: uuid.UUID,
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> s.CaseListItem:
+        return await once(
+            request,
+            db,
+            actor,
+            idempotency_key,
+            None,
+            s.CaseListItem,
+            lambda: service.refer_to_unit(db, actor, case_id, clock.now(), clock.today()),
+        )
+
+
+CASE_CONTROLLERS: list[type] = [CaseController]

@@ -7,6 +7,7 @@ user deleted since it was issued. One query per request answers both and loads t
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -54,16 +55,20 @@ def unauthenticated(detail: str = "Log in again.") -> Problem:
     return Problem(401, "Not authenticated", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def bearer_claims(connection: ASGIConnection[Any, Any, Any, Any], secret: str) -> AccessClaims:
+def bearer_claims(connection: ASGIConnection[Any, Any, Any, Any], secret: str, now: datetime) -> AccessClaims:
     """The claims of the Authorization header's bearer token. Tokens in URLs are refused."""
     if "access_token" in connection.query_params or "token" in connection.query_params:
-        raise Problem(400, "Token in URL", "Send the token in the Authorization header, never in the URL.",
-                      field="access_token")
+        raise Problem(
+            400,
+            "Token in URL",
+            "Send the token in the Authorization header, never in the URL.",
+            field="access_token",
+        )
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise unauthenticated("An Authorization: Bearer header is required.")
-    claims = read_access_token(secret, token.strip())
+    claims = read_access_token(secret, token.strip(), now)
     if claims is None:
         raise unauthenticated("The access token is invalid or has expired.")
     return claims

@@ -149,12 +149,8 @@ def upgrade() -> None:
             name=op.f("ck_cases_terminal_grant_allowed"),
         ),
         sa.ForeignKeyConstraint(["citizen_id"], ["citizens.id"], name=op.f("fk_cases_citizen_id_citizens")),
-        sa.ForeignKeyConstraint(
-            ["contact_person_id"], ["users.id"], name=op.f("fk_cases_contact_person_id_users")
-        ),
-        sa.ForeignKeyConstraint(
-            ["district_id"], ["organisations.id"], name=op.f("fk_cases_district_id_organisations")
-        ),
+        sa.ForeignKeyConstraint(["contact_person_id"], ["users.id"], name=op.f("fk_cases_contact_person_id_users")),
+        sa.ForeignKeyConstraint(["district_id"], ["organisations.id"], name=op.f("fk_cases_district_id_organisations")),
         sa.ForeignKeyConstraint(["key_person_id"], ["users.id"], name=op.f("fk_cases_key_person_id_users")),
         sa.ForeignKeyConstraint(
             ["municipality_id"], ["organisations.id"], name=op.f("fk_cases_municipality_id_organisations")
@@ -166,9 +162,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
     )
-    op.create_index(
-        "ix_cases_district_list", "cases", ["district_id", "referral_received_on", "id"], unique=False
-    )
+    op.create_index("ix_cases_district_list", "cases", ["district_id", "referral_received_on", "id"], unique=False)
     op.create_index(
         "ix_cases_municipality_list", "cases", ["municipality_id", "referral_received_on", "id"], unique=False
     )
@@ -198,16 +192,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_devices")),
         sa.UniqueConstraint("refresh_token_hash", name=op.f("uq_devices_refresh_token_hash")),
     )
-    op.create_index(
-        op.f("ix_devices_previous_refresh_hash"), "devices", ["previous_refresh_hash"], unique=False
-    )
+    op.create_index(op.f("ix_devices_previous_refresh_hash"), "devices", ["previous_refresh_hash"], unique=False)
     op.create_index(op.f("ix_devices_user_id"), "devices", ["user_id"], unique=False)
     op.create_table(
         "idempotency_keys",
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("key", sa.String(length=100), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
-        sa.Column("response", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("response", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_idempotency_keys_user_id_users")),
         sa.PrimaryKeyConstraint("user_id", "key", name=op.f("pk_idempotency_keys")),
@@ -259,17 +251,13 @@ def upgrade() -> None:
             "indication IN ('pain', 'breathlessness', 'nausea', 'restlessness', 'death_rattle')",
             name=op.f("ck_anticipatory_medicines_indication_allowed"),
         ),
-        sa.ForeignKeyConstraint(
-            ["case_id"], ["cases.id"], name=op.f("fk_anticipatory_medicines_case_id_cases")
-        ),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_anticipatory_medicines_case_id_cases")),
         sa.ForeignKeyConstraint(
             ["recorded_by"], ["users.id"], name=op.f("fk_anticipatory_medicines_recorded_by_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_anticipatory_medicines")),
     )
-    op.create_index(
-        op.f("ix_anticipatory_medicines_case_id"), "anticipatory_medicines", ["case_id"], unique=False
-    )
+    op.create_index(op.f("ix_anticipatory_medicines_case_id"), "anticipatory_medicines", ["case_id"], unique=False)
     op.create_table(
         "audit_log",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -282,9 +270,7 @@ def upgrade() -> None:
         sa.Column("request_id", sa.String(length=64), nullable=False),
         sa.Column("detail", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_audit_log_case_id_cases")),
-        sa.ForeignKeyConstraint(
-            ["subject_user_id"], ["users.id"], name=op.f("fk_audit_log_subject_user_id_users")
-        ),
+        sa.ForeignKeyConstraint(["subject_user_id"], ["users.id"], name=op.f("fk_audit_log_subject_user_id_users")),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_audit_log_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )

@@ -1,0 +1,41 @@
+"""The schema is only changed by migrations: from empty to head and back to empty."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+
+from backend.db import downgrade, head_revision, migrate
+from tests.conftest import admin_exec, with_database
+
+
+async def _tables(url: str) -> set[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {r["tablename"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def test_migrations_go_from_empty_to_head_and_back(server_url: str) -> None:
+    name = f"lindra_migrations_{uuid.uuid4().hex[:8]}"
+    await admin_exec(server_url, f'CREATE DATABASE "{name}"')
+    url = with_database(server_url, name)
+    try:
+        await asyncio.to_thread(migrate, url)
+        tables = await _tables(url)
+        assert {"cases", "citizens", "users", "devices", "audit_log", "idempotency_keys"} <= tables
+        conn = await asyncpg.connect(url)
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == head_revision()
+        await conn.close()
+
+        await asyncio.to_thread(downgrade, url, "base")
+        assert await _tables(url) == {"alembic_version"}
+
+        await asyncio.to_thread(migrate, url)
+        assert "cases" in await _tables(url)
+    finally:
+        await admin_exec(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
