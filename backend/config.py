@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -69,8 +70,4 @@ class Settings:
         if not key_file.exists():
             key_file.write_text(secrets.token_urlsafe(48))
             key_file.chmod(0o600)
-        return Settings(**{**_asdict(self), "secret_key": key_file.read_text().strip()})
-
-
-def _asdict(settings: Settings) -> dict[str, object]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+        return dataclasses.replace(self, secret_key=key_file.read_text().strip())

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -29,7 +30,8 @@ def async_url(url: str) -> str:
 
 def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     """One engine per process; sessions borrow its connections."""
-    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout; a dead connection fails its statement and is replaced.
+    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0, pool_recycle=1800)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -40,6 +42,15 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """One transaction per use case: commits when the work succeeds, rolls back on any error."""
     async with sessions() as session, session.begin():
         yield session
+
+
+async def make_pool(url: str, size: int) -> asyncpg.Pool:
+    """Plain asyncpg connections for the hot read paths (who is asking, the case page, the list).
+
+    These skip the ORM's session machinery, which costs more than the queries themselves; each
+    such use case is a single statement, its audit row included, so it needs no transaction.
+    """
+    return await asyncpg.create_pool(url, min_size=2, max_size=size)
 
 
 def start_embedded(data_dir: Path) -> str:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 from litestar import Request
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,12 @@ async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def provide_pg(state: State) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection for single-statement reads, returned to the pool after the request."""
+    async with state.pool.acquire() as connection:
+        yield connection
+
+
 def provide_clock(state: State) -> Clock:
     clock: Clock = state.clock
     return clock
@@ -31,8 +38,8 @@ def request_id(request: Request[Any, Any, Any]) -> str:
     return rid
 
 
-async def provide_actor(request: Request[Any, Any, Any], db: AsyncSession, state: State) -> Actor:
+async def provide_actor(request: Request[Any, Any, Any], pg: asyncpg.Connection, state: State) -> Actor:
     claims = bearer_claims(request, state.settings.secret_key, state.clock.now())
-    actor = await load_actor(db, claims, request_id(request))
+    actor = await load_actor(pg, claims, request_id(request))
     check_role(actor, request.route_handler)
     return actor

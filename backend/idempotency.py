@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from litestar import Request
 from litestar.params import Parameter
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -104,7 +104,7 @@ async def run_once(
         return msgspec.convert(stored.response, result_type, strict=False)
     result = await produce()
     await session.execute(
-        IdempotencyKey.__table__.update()
+        update(IdempotencyKey)
         .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
         .values(response=msgspec.to_builtins(result))
     )

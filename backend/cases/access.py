@@ -7,6 +7,7 @@ admins no health records at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, text
@@ -18,30 +19,37 @@ CLINICAL_ROLES = frozenset({Role.NURSE, Role.COORDINATOR, Role.KEY_PERSON, Role.
 CASE_MANAGERS = frozenset({Role.COORDINATOR, Role.KEY_PERSON})
 CARE_GIVERS = frozenset({Role.NURSE, Role.COORDINATOR, Role.KEY_PERSON})
 
-_SCOPE_SQL = {
-    Role.NURSE: "cases.district_id = ANY(CAST(:scope_districts AS uuid[]))",
-    Role.COORDINATOR: "cases.municipality_id = :scope_municipality",
-    Role.KEY_PERSON: "cases.municipality_id = :scope_municipality",
-    Role.PALLIATIVE_UNIT: (
-        "cases.municipality_id = ANY(CAST(:scope_served AS uuid[])) AND cases.unit_referred_at IS NOT NULL"
-    ),
-}
+
+def scope_sql(actor: Actor, bind: Callable[[Any], str]) -> str:
+    """The WHERE fragment over the `cases` table for this actor; `bind` turns a value into a placeholder."""
+    if actor.role == Role.NURSE:
+        return f"cases.district_id = ANY(CAST({bind(list(actor.district_ids))} AS uuid[]))"
+    if actor.role in CASE_MANAGERS:
+        return f"cases.municipality_id = {bind(actor.municipality_id)}"
+    if actor.role == Role.PALLIATIVE_UNIT:
+        served = bind(list(actor.served_municipality_ids))
+        return f"cases.municipality_id = ANY(CAST({served} AS uuid[])) AND cases.unit_referred_at IS NOT NULL"
+    return "false"
 
 
-def scope_sql(actor: Actor) -> tuple[str, dict[str, Any]]:
-    """The WHERE fragment (over the `cases` table) and its parameters for this actor."""
-    sql = _SCOPE_SQL.get(actor.role, "false")
-    params: dict[str, Any] = {}
-    if ":scope_districts" in sql:
-        params["scope_districts"] = list(actor.district_ids)
-    if ":scope_municipality" in sql:
-        params["scope_municipality"] = actor.municipality_id
-    if ":scope_served" in sql:
-        params["scope_served"] = list(actor.served_municipality_ids)
-    return sql, params
+class Positional:
+    """Numbered parameters ($1, $2, ...) for statements sent straight to asyncpg."""
+
+    def __init__(self, *values: Any) -> None:
+        self.values = list(values)
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
 
 
 def case_scope(actor: Actor) -> ColumnElement[bool]:
     """The same rule as a SQLAlchemy clause, for queries built with the expression language."""
-    sql, params = scope_sql(actor)
-    return text(sql).bindparams(**params)  # type: ignore[return-value]
+    params: dict[str, Any] = {}
+
+    def bind(value: Any) -> str:
+        name = f"scope_{len(params)}"
+        params[name] = value
+        return f":{name}"
+
+    return text(scope_sql(actor, bind)).bindparams(**params)  # type: ignore[return-value]

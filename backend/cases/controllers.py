@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import asyncpg
 from litestar import Controller, Request, get, patch, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.audit import service as audit
 from backend.cases import page as case_page
 from backend.cases import schemas as s
 from backend.cases import service
 from backend.cases.access import CASE_MANAGERS, CLINICAL_ROLES
 from backend.cases.models import HomeDeathWish, Phase, Status
+from backend.cases.record_controllers import RECORD_CONTROLLERS
 from backend.clock import Clock
 from backend.idempotency import IdempotencyKeyHeader, once
 from backend.people.actor import Actor
@@ -29,7 +30,7 @@ class CaseController(Controller):
     @get("/", opt={"roles": CLINICAL_ROLES}, summary="Cases you may see, newest referral first")
     async def list_cases(
         self,
-        db: AsyncSession,
+        pg: asyncpg.Connection,
         actor: Actor,
         clock: Clock,
         district_id: uuid.UUID | None = None,
@@ -41,7 +42,7 @@ class CaseController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> s.CaseList:
         filters = service.CaseFilters(district_id, status, phase, deadline, home_death_wish)
-        return await service.list_cases(db, actor, filters, cursor, limit, clock.today())
+        return await service.list_cases(pg, actor, filters, cursor, limit, clock.today())
 
     @post("/", opt={"roles": CASE_MANAGERS}, summary="Register a referral as a new case")
     async def create_case(
@@ -64,10 +65,8 @@ class CaseController(Controller):
         )
 
     @get("/{case_id:uuid}", opt={"roles": CLINICAL_ROLES}, summary="The case page: everything about one case")
-    async def get_case(self, db: AsyncSession, actor: Actor, clock: Clock, case_id: uuid.UUID) -> s.CasePage:
-        result = await case_page.load_page(db, actor, case_id, clock.today())
-        await audit.record(db, actor, "case.read", case_id=case_id)
-        return result
+    async def get_case(self, pg: asyncpg.Connection, actor: Actor, clock: Clock, case_id: uuid.UUID) -> s.CasePage:
+        return await case_page.load_page(pg, actor, case_id, clock.today())
 
     @patch("/{case_id:uuid}", opt={"roles": CASE_MANAGERS}, summary="Change the citizen's or the case's details")
     async def update_case(
@@ -137,4 +136,4 @@ class CaseController(Controller):
         )
 
 
-CASE_CONTROLLERS: list[type] = [CaseController]
+CASE_CONTROLLERS: list[type] = [CaseController, *RECORD_CONTROLLERS]

@@ -9,12 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 
+import asyncpg
 import msgspec
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.cases import schemas as s
-from backend.cases.access import scope_sql
+from backend.cases.access import Positional, scope_sql
 from backend.cases.cpr import birth_date
 from backend.cases.models import Indication, Place, Status
 from backend.cases.rules import NEXT_STATUSES, deadline_state
@@ -23,7 +22,11 @@ from backend.people.actor import Actor
 
 EXPIRY_WARNING = timedelta(days=7)
 
+# The read and its audit row are one statement: atomic without a transaction of its own.
 _PAGE_SQL = """
+WITH visible AS (SELECT cases.* FROM cases WHERE cases.id = $1 AND ({scope})),
+     audit AS (INSERT INTO audit_log (user_id, role, action, case_id, request_id)
+               SELECT $2, $3, 'case.read', id, $4 FROM visible)
 SELECT json_build_object(
     'case', row_to_json(cases.*),
     'citizen', (SELECT row_to_json(ci) FROM citizens ci WHERE ci.id = cases.citizen_id),
@@ -40,8 +43,7 @@ SELECT json_build_object(
                WHERE u.id IN (cases.contact_person_id, cases.key_person_id)),
     'team_name', (SELECT o.name FROM organisations o WHERE o.id = cases.palliative_team_id)
 )::text
-FROM cases
-WHERE cases.id = :case_id AND ({scope})
+FROM visible AS cases
 """
 
 
@@ -112,10 +114,11 @@ class _PageRow(msgspec.Struct):
 _decode_page = msgspec.json.Decoder(_PageRow).decode
 
 
-async def load_page(session: AsyncSession, actor: Actor, case_id: uuid.UUID, today: date) -> s.CasePage:
-    """The whole case as the actor may see it, or 404 whether it is missing or not theirs."""
-    scope, params = scope_sql(actor)
-    raw = (await session.execute(text(_PAGE_SQL.format(scope=scope)), {"case_id": case_id, **params})).scalar()
+async def load_page(pg: asyncpg.Connection, actor: Actor, case_id: uuid.UUID, today: date) -> s.CasePage:
+    """The whole case as the actor may see it, audited as read; 404 whether it is missing or not theirs."""
+    params = Positional(case_id, actor.user_id, actor.role.value, actor.request_id)
+    sql = _PAGE_SQL.format(scope=scope_sql(actor, params))
+    raw = await pg.fetchval(sql, *params.values)
     if raw is None:
         raise not_found("case")
     return build_page(_decode_page(raw), today)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
+import asyncpg
 import msgspec
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
 from backend.cases import cpr as cpr_rules
 from backend.cases import schemas as s
-from backend.cases.access import case_scope
+from backend.cases.access import Positional, case_scope, scope_sql
 from backend.cases.models import Case, Citizen, HomeDeathWish, Phase, Status
 from backend.cases.rules import NEXT_STATUSES, deadline_state, due_soon_limit, referral_deadlines
 from backend.errors import Problem, not_found
@@ -49,26 +52,47 @@ def _cpr(raw: str) -> str:
         raise Problem(422, "Invalid CPR number", str(exc), field="cpr") from None
 
 
-def list_item(case: Case, citizen: Citizen, today: date) -> s.CaseListItem:
+def list_item(row: Mapping[str, Any], today: date) -> s.CaseListItem:
+    """A case as lists show it: the CPR masked, the worst deadline state."""
     states = (
-        deadline_state(case.first_contact_due, case.first_contact_on, today),
-        deadline_state(case.assessment_due, case.assessment_on, today),
+        deadline_state(row["first_contact_due"], row["first_contact_on"], today),
+        deadline_state(row["assessment_due"], row["assessment_on"], today),
     )
     deadline = "overdue" if "overdue" in states else "due_soon" if "due_soon" in states else None
     return s.CaseListItem(
-        id=case.id,
-        cpr_masked=cpr_rules.mask(citizen.cpr),
-        name=citizen.name,
-        district_id=case.district_id,
-        status=Status(case.status),
-        phase=Phase(case.phase),
-        home_death_wish=HomeDeathWish(case.home_death_wish) if case.home_death_wish else None,
-        referral_received_on=case.referral_received_on,
-        first_contact_due=case.first_contact_due,
-        assessment_due=case.assessment_due,
-        deadline=deadline if case.status not in (Status.DECEASED, Status.CLOSED) else None,
-        updated_at=case.updated_at,
+        id=row["id"],
+        cpr_masked=cpr_rules.mask(row["cpr"]),
+        name=row["name"],
+        district_id=row["district_id"],
+        status=Status(row["status"]),
+        phase=Phase(row["phase"]),
+        home_death_wish=HomeDeathWish(row["home_death_wish"]) if row["home_death_wish"] else None,
+        referral_received_on=row["referral_received_on"],
+        first_contact_due=row["first_contact_due"],
+        assessment_due=row["assessment_due"],
+        deadline=deadline if row["status"] not in (Status.DECEASED, Status.CLOSED) else None,
+        updated_at=row["updated_at"],
     )
+
+
+_LIST_COLUMNS = (
+    "id",
+    "district_id",
+    "status",
+    "phase",
+    "home_death_wish",
+    "referral_received_on",
+    "first_contact_due",
+    "assessment_due",
+    "first_contact_on",
+    "assessment_on",
+    "updated_at",
+)
+
+
+def item_of(case: Case, citizen: Citizen, today: date) -> s.CaseListItem:
+    values = {name: getattr(case, name) for name in _LIST_COLUMNS}
+    return list_item(values | {"cpr": citizen.cpr, "name": citizen.name}, today)
 
 
 async def create_case(session: AsyncSession, actor: Actor, data: s.CaseCreate, today: date) -> s.CaseListItem:
@@ -120,7 +144,7 @@ async def create_case(session: AsyncSession, actor: Actor, data: s.CaseCreate, t
     await session.flush()
     await session.refresh(case)
     await audit.record(session, actor, "case.create", case_id=case.id)
-    return list_item(case, citizen, today)
+    return item_of(case, citizen, today)
 
 
 _CITIZEN_FIELDS = ("name", "address", "phone")
@@ -148,7 +172,7 @@ async def update_case(
         setattr(citizen if name in _CITIZEN_FIELDS else case, name, value)
     case.updated_at = now
     await audit.record(session, actor, "case.update", case_id=case.id, detail={"fields": sorted(changes)})
-    return list_item(case, citizen, today)
+    return item_of(case, citizen, today)
 
 
 async def change_status(
@@ -178,7 +202,7 @@ async def change_status(
         session, actor, "case.status", case_id=case.id, detail={"from": current.value, "to": status.value}
     )
     citizen = await session.get_one(Citizen, case.citizen_id)
-    return list_item(case, citizen, today)
+    return item_of(case, citizen, today)
 
 
 async def refer_to_unit(
@@ -199,7 +223,7 @@ async def refer_to_unit(
         case.updated_at = now
         await audit.record(session, actor, "case.unit_referral", case_id=case.id)
     citizen = await session.get_one(Citizen, case.citizen_id)
-    return list_item(case, citizen, today)
+    return item_of(case, citizen, today)
 
 
 # ---- the list ---------------------------------------------------------------------------------
@@ -229,53 +253,56 @@ def decode_cursor(cursor: str) -> tuple[date, uuid.UUID]:
         ) from None
 
 
-def _filtered(query: Select[tuple[Case, Citizen]], filters: CaseFilters, today: date) -> Select[tuple[Case, Citizen]]:
-    if filters.district_id is not None:
-        query = query.where(Case.district_id == filters.district_id)
-    if filters.status is not None:
-        query = query.where(Case.status == filters.status)
-    if filters.phase is not None:
-        query = query.where(Case.phase == filters.phase)
-    if filters.home_death_wish is not None:
-        query = query.where(Case.home_death_wish == filters.home_death_wish)
+# The page and its audit rows (one per case shown) are one statement.
+_LIST_SQL = """
+WITH page AS (
+    SELECT {columns}, citizens.cpr, citizens.name
+    FROM cases JOIN citizens ON citizens.id = cases.citizen_id
+    WHERE {where}
+    ORDER BY cases.referral_received_on DESC, cases.id DESC
+    LIMIT {limit} + 1
+),
+audit AS (
+    INSERT INTO audit_log (user_id, role, action, case_id, request_id)
+    SELECT $1, $2, 'case.list', id, $3
+    FROM (SELECT id FROM page ORDER BY referral_received_on DESC, id DESC LIMIT {limit}) AS shown
+)
+SELECT * FROM page ORDER BY referral_received_on DESC, id DESC
+"""
+
+
+def _conditions(actor: Actor, filters: CaseFilters, cursor: str | None, today: date, bind: Positional) -> list[str]:
+    where = [f"({scope_sql(actor, bind)})"]
+    for column in ("district_id", "status", "phase", "home_death_wish"):
+        value = getattr(filters, column)
+        if value is not None:
+            where.append(f"cases.{column} = {bind(value)}")
     if filters.deadline is not None:
-        running = Case.status.not_in([Status.DECEASED, Status.CLOSED])
-        if filters.deadline == "overdue":
-            late = or_(
-                and_(Case.first_contact_on.is_(None), Case.first_contact_due < today),
-                and_(Case.assessment_on.is_(None), Case.assessment_due < today),
-            )
-        else:
-            limit = due_soon_limit(today)
-            late = or_(
-                and_(Case.first_contact_on.is_(None), Case.first_contact_due.between(today, limit)),
-                and_(Case.assessment_on.is_(None), Case.assessment_due.between(today, limit)),
-            )
-        query = query.where(running, late)
-    return query
+        low, high = (None, bind(today)) if filters.deadline == "overdue" else (bind(today), bind(due_soon_limit(today)))
+        within = f"< {high}" if low is None else f"BETWEEN {low} AND {high}"
+        where.append(
+            "cases.status NOT IN ('deceased', 'closed') AND ("
+            f"(cases.first_contact_on IS NULL AND cases.first_contact_due {within}) OR "
+            f"(cases.assessment_on IS NULL AND cases.assessment_due {within}))"
+        )
+    if cursor:
+        after_day, after_id = decode_cursor(cursor)
+        day, ident = bind(after_day), bind(after_id)
+        where.append(f"(cases.referral_received_on, cases.id) < ({day}, {ident})")
+    return where
 
 
 async def list_cases(
-    session: AsyncSession, actor: Actor, filters: CaseFilters, cursor: str | None, limit: int, today: date
+    pg: asyncpg.Connection, actor: Actor, filters: CaseFilters, cursor: str | None, limit: int, today: date
 ) -> s.CaseList:
     """Newest referrals first, a page at a time; each case shown is an audited read."""
-    query = select(Case, Citizen).join(Citizen, Citizen.id == Case.citizen_id).where(case_scope(actor))
-    query = _filtered(query, filters, today)
-    if cursor:
-        after_day, after_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Case.referral_received_on < after_day,
-                and_(Case.referral_received_on == after_day, Case.id < after_id),
-            )
-        )
-    rows = (
-        await session.execute(query.order_by(Case.referral_received_on.desc(), Case.id.desc()).limit(limit + 1))
-    ).all()
-    page = rows[:limit]
-    items = [list_item(case, citizen, today) for case, citizen in page]
-    await audit.record_case_reads(session, actor, "case.list", [item.id for item in items])
-    next_cursor = encode_cursor(page[-1][0].referral_received_on, page[-1][0].id) if len(rows) > limit else None
+    bind = Positional(actor.user_id, actor.role.value, actor.request_id)
+    where = " AND ".join(_conditions(actor, filters, cursor, today, bind))
+    sql = _LIST_SQL.format(columns=", ".join(f"cases.{c}" for c in _LIST_COLUMNS), where=where, limit=int(limit))
+    rows = await pg.fetch(sql, *bind.values)
+    items = [list_item(row, today) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = encode_cursor(last["referral_received_on"], last["id"]) if last else None
     return s.CaseList(items=items, next_cursor=next_cursor)
 
 

@@ -10,11 +10,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.errors import Problem
 from backend.people.models import Role
@@ -36,8 +35,7 @@ class Actor(msgspec.Struct, frozen=True):
     request_id: str
 
 
-_LOAD_ACTOR = text(
-    """
+_LOAD_ACTOR = """
     SELECT u.role, u.organisation_id, o.kind, o.parent_id,
            ARRAY(SELECT district_id FROM user_districts WHERE user_id = u.id) AS districts,
            ARRAY(SELECT municipality_id FROM organisation_serves WHERE provider_id = u.organisation_id)
@@ -45,10 +43,9 @@ _LOAD_ACTOR = text(
     FROM devices d
     JOIN users u ON u.id = d.user_id
     JOIN organisations o ON o.id = u.organisation_id
-    WHERE d.id = :device_id AND u.id = :user_id
+    WHERE d.id = $1 AND u.id = $2
       AND d.revoked_at IS NULL AND u.deleted_at IS NULL
     """
-)
 
 
 def unauthenticated(detail: str = "Log in again.") -> Problem:
@@ -74,19 +71,19 @@ def bearer_claims(connection: ASGIConnection[Any, Any, Any, Any], secret: str, n
     return claims
 
 
-async def load_actor(session: AsyncSession, claims: AccessClaims, request_id: str) -> Actor:
-    row = (await session.execute(_LOAD_ACTOR, {"device_id": claims.device_id, "user_id": claims.user_id})).first()
+async def load_actor(connection: asyncpg.Connection, claims: AccessClaims, request_id: str) -> Actor:
+    row = await connection.fetchrow(_LOAD_ACTOR, claims.device_id, claims.user_id)
     if row is None:
         raise unauthenticated("This device has been signed out.")
-    municipality = row.organisation_id if row.kind == "municipality" else row.parent_id
+    municipality = row["organisation_id"] if row["kind"] == "municipality" else row["parent_id"]
     return Actor(
         user_id=claims.user_id,
         device_id=claims.device_id,
-        role=Role(row.role),
-        organisation_id=row.organisation_id,
+        role=Role(row["role"]),
+        organisation_id=row["organisation_id"],
         municipality_id=municipality,
-        district_ids=tuple(row.districts),
-        served_municipality_ids=tuple(row.served),
+        district_ids=tuple(row["districts"]),
+        served_municipality_ids=tuple(row["served"]),
         request_id=request_id,
     )
 

@@ -1,1 +1,227 @@
-PEOPLE_CONTROLLERS: list[type] = []
+"""HTTP routes for people and auth: parse, call one service function, return its schema."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.datastructures import CacheControlHeader, State
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.clock import Clock
+from backend.idempotency import IdempotencyKeyHeader, once
+from backend.people import auth, service
+from backend.people import schemas as s
+from backend.people.actor import PUBLIC, Actor
+from backend.people.models import Role
+
+EVERYONE = frozenset(Role)
+ADMINS = frozenset({Role.ADMIN})
+# Token answers must never be kept by a cache (RFC 6749 §5.1).
+NO_STORE = CacheControlHeader(no_store=True)
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth"]
+
+    @post(
+        "/login",
+        opt={"roles": PUBLIC},
+        status_code=200,
+        cache_control=NO_STORE,
+        security=[],
+        summary="Log in with e-mail and password; signs in this device",
+    )
+    async def login(self, db: AsyncSession, clock: Clock, state: State, data: s.LoginIn) -> s.TokenOut:
+        return await auth.login(db, state.sessions, state.settings, clock.now(), data)
+
+    @post(
+        "/refresh",
+        opt={"roles": PUBLIC},
+        status_code=200,
+        cache_control=NO_STORE,
+        security=[],
+        summary="Swap the refresh token for new tokens (each refresh token works once)",
+    )
+    async def refresh(self, db: AsyncSession, clock: Clock, state: State, data: s.RefreshIn) -> s.TokenOut:
+        return await auth.refresh(db, state.sessions, state.settings, clock.now(), data.refresh_token)
+
+    @post("/logout", opt={"roles": EVERYONE}, status_code=204, summary="Sign out this device")
+    async def logout(self, db: AsyncSession, actor: Actor, clock: Clock) -> None:
+        await auth.logout(db, actor, clock.now())
+
+
+class MeController(Controller):
+    path = "/me"
+    tags = ["me"]
+
+    @get("/", opt={"roles": EVERYONE}, summary="Who I am: role, organisation, districts")
+    async def me(self, db: AsyncSession, actor: Actor) -> s.MeOut:
+        return await service.profile(db, actor)
+
+    @get("/devices", opt={"roles": EVERYONE}, summary="Where I am signed in")
+    async def devices(
+        self, db: AsyncSession, actor: Actor, clock: Clock, include_revoked: bool = False
+    ) -> list[s.DeviceOut]:
+        return await service.list_devices(db, actor, clock.now(), include_revoked)
+
+    @post(
+        "/devices/{device_id:uuid}/revoke",
+        opt={"roles": EVERYONE},
+        status_code=200,
+        summary="Sign out one of my devices (the lost phone)",
+    )
+    async def revoke_device(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        device_id: uuid.UUID,
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> s.DeviceOut:
+        return await once(
+            request,
+            db,
+            actor,
+            idempotency_key,
+            None,
+            s.DeviceOut,
+            lambda: service.revoke_own_device(db, actor, clock.now(), device_id),
+        )
+
+    @put(
+        "/devices/current/push-token",
+        opt={"roles": EVERYONE},
+        summary="Set (or clear, with null) this device's push token",
+    )
+    async def set_push_token(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        data: s.PushTokenIn,
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> s.DeviceOut:
+        return await once(
+            request,
+            db,
+            actor,
+            idempotency_key,
+            data,
+            s.DeviceOut,
+            lambda: service.set_push_token(db, actor, data.push_token),
+        )
+
+
+class AdminUserController(Controller):
+    path = "/admin/users"
+    tags = ["admin"]
+
+    @get("/", opt={"roles": ADMINS}, summary="The users of my municipality and its districts")
+    async def list_users(self, db: AsyncSession, actor: Actor) -> list[s.UserOut]:
+        return await service.list_users(db, actor)
+
+    @post("/", opt={"roles": ADMINS}, summary="Create a user")
+    async def create_user(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        data: s.UserCreate,
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> s.UserOut:
+        return await once(
+            request,
+            db,
+            actor,
+            idempotency_key,
+            data,
+            s.UserOut,
+            lambda: service.create_user(db, actor, clock.now(), data),
+        )
+
+    @patch("/{user_id:uuid}", opt={"roles": ADMINS}, summary="Change a user; fields left out stay as they are")
+    async def update_user(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        user_id: uuid.UUID,
+        data: s.UserUpdate,
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> s.UserOut:
+        return await once(
+            request,
+            db,
+            actor,
+            idempotency_key,
+            data,
+            s.UserOut,
+            lambda: service.update_user(db, actor, user_id, data),
+        )
+
+    @delete(
+        "/{user_id:uuid}",
+        opt={"roles": ADMINS},
+        status_code=200,
+        summary="Delete a user: she can no longer log in and is signed out everywhere",
+    )
+    async def delete_user(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        user_id: uuid.UUID,
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> s.UserOut:
+        return await once(
+            request,
+            db,
+            actor,
+            idempotency_key,
+            None,
+            s.UserOut,
+            lambda: service.delete_user(db, actor, clock.now(), user_id),
+        )
+
+    @post(
+        "/{user_id:uuid}/devices/revoke",
+        opt={"roles": ADMINS},
+        status_code=200,
+        summary="Sign a user out on every device",
+    )
+    async def revoke_devices(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        user_id: uuid.UUID,
+        idempotency_key: IdempotencyKeyHeader,
+    ) -> s.DevicesRevoked:
+        return await once(
+            request,
+            db,
+            actor,
+            idempotency_key,
+            None,
+            s.DevicesRevoked,
+            lambda: service.revoke_user_devices(db, actor, clock.now(), user_id),
+        )
+
+
+class OrganisationController(Controller):
+    path = "/organisations"
+    tags = ["organisations"]
+
+    @get("/", opt={"roles": EVERYONE}, summary="My municipality, its districts and the palliative teams serving it")
+    async def organisations(self, db: AsyncSession, actor: Actor) -> list[s.OrganisationOut]:
+        return await service.organisations(db, actor)
+
+
+PEOPLE_CONTROLLERS: list[type] = [AuthController, MeController, AdminUserController, OrganisationController]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
@@ -19,6 +20,7 @@ class AccessClaims(msgspec.Struct, frozen=True):
     user_id: uuid.UUID
     device_id: uuid.UUID
     role: str
+    expires_at: int = 0  # seconds since the epoch; set when read from a token
 
 
 def issue_access_token(secret: str, claims: AccessClaims, now: datetime, minutes: int) -> str:
@@ -32,17 +34,32 @@ def issue_access_token(secret: str, claims: AccessClaims, now: datetime, minutes
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
-def read_access_token(secret: str, token: str, now: datetime) -> AccessClaims | None:
-    """The token's claims, or None if it is forged, malformed or expired by the service's clock."""
+@functools.lru_cache(maxsize=8192)
+def _verified(secret: str, token: str) -> AccessClaims | None:
+    """Signature and shape check, remembered: a phone sends the same token for minutes.
+
+    Time is checked by the caller against the service's clock, not here against the wall clock.
+    """
     try:
         payload = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "did"], "verify_exp": False}
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "sub", "did"], "verify_exp": False, "verify_iat": False},
         )
-        if int(payload["exp"]) <= now.timestamp():
-            return None
-        return AccessClaims(uuid.UUID(payload["sub"]), uuid.UUID(payload["did"]), str(payload.get("role", "")))
+        return AccessClaims(
+            uuid.UUID(payload["sub"]), uuid.UUID(payload["did"]), str(payload.get("role", "")), int(payload["exp"])
+        )
     except (jwt.PyJWTError, ValueError, KeyError, TypeError):
         return None
+
+
+def read_access_token(secret: str, token: str, now: datetime) -> AccessClaims | None:
+    """The token's claims, or None if it is forged, malformed or expired by the service's clock."""
+    claims = _verified(secret, token)
+    if claims is None or claims.expires_at <= now.timestamp():
+        return None
+    return claims
 
 
 def new_refresh_token() -> str:

@@ -1,0 +1,57 @@
+"""The benchmark server: the real application plus two baselines served by the same process.
+
+`/bench/bare` is a bare Litestar endpoint; `/bench/raw/{case_id}` reads a case and writes an audit
+row in one transaction with raw asyncpg: what the framework and the ORM must be measured against.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+
+import asyncpg
+import uvicorn
+from litestar import Litestar, get
+from litestar.datastructures import State
+
+from backend.app import create_app
+from backend.config import Settings
+
+_RAW_READ = """
+SELECT c.id, c.status, c.phase, ci.name, ci.cpr FROM cases c JOIN citizens ci ON ci.id = c.citizen_id
+WHERE c.id = $1
+"""
+_RAW_AUDIT = """
+INSERT INTO audit_log (user_id, role, action, case_id, request_id) VALUES ($1, 'coordinator', 'bench.raw', $2, $3)
+"""
+
+
+@get("/bench/bare", opt={"roles": "public"})
+async def bare() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/bench/raw/{case_id:uuid}", opt={"roles": "public"})
+async def raw(state: State, case_id: uuid.UUID) -> dict[str, str]:
+    async with state.raw_pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(_RAW_READ, case_id)
+        await conn.execute(_RAW_AUDIT, state.bench_user, case_id, str(uuid.uuid4()))
+    return {"id": str(row["id"]), "status": row["status"], "name": row["name"]}
+
+
+def build(database_url: str, secret: str, bench_user: uuid.UUID) -> Litestar:
+    app = create_app(Settings.from_env(database_url=database_url, secret_key=secret))
+    app.register(bare)
+    app.register(raw)
+
+    async def open_pool(app: Litestar) -> None:
+        app.state.raw_pool = await asyncpg.create_pool(database_url, min_size=10, max_size=20)
+        app.state.bench_user = bench_user
+
+    app.on_startup.append(open_pool)
+    return app
+
+
+if __name__ == "__main__":
+    url, secret, user, port = sys.argv[1], sys.argv[2], uuid.UUID(sys.argv[3]), int(sys.argv[4])
+    uvicorn.run(build(url, secret, user), host="127.0.0.1", port=port, log_level="warning", access_log=False)
