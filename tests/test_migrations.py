@@ -6,8 +6,12 @@ import asyncio
 import uuid
 
 import asyncpg
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from backend.db import downgrade, head_revision, migrate
+from backend.db import async_url, downgrade, head_revision, migrate
+from backend.models import Base
 from tests.conftest import admin_exec, with_database
 
 
@@ -39,3 +43,15 @@ async def test_migrations_go_from_empty_to_head_and_back(server_url: str) -> Non
         assert "cases" in await _tables(url)
     finally:
         await admin_exec(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+async def test_the_migrations_build_exactly_the_schema_the_models_describe(database_url: str) -> None:
+    engine = create_async_engine(async_url(database_url))
+    try:
+        async with engine.connect() as conn:
+            differences = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert differences == []

@@ -6,11 +6,15 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.models import AuditEntry
+from backend.audit.schemas import AuditEntryOut, AuditPage
+from backend.cases.models import Case
+from backend.errors import not_found
 from backend.people.actor import Actor
+from backend.people.models import Organisation, OrganisationServes, User
 
 
 async def record(
@@ -57,18 +61,65 @@ async def record_case_reads(session: AsyncSession, actor: Actor, action: str, ca
 
 async def entries(
     session: AsyncSession,
+    actor: Actor,
     *,
     case_id: uuid.UUID | None = None,
     user_id: uuid.UUID | None = None,
     before_id: int | None = None,
     limit: int = 100,
-) -> list[AuditEntry]:
-    """Newest first; page with `before_id` (the last id of the previous page)."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+) -> AuditPage:
+    """An administrator reads who did what to a case of her municipality, or what one of its staff did.
+
+    Newest first, a page at a time. Reading the log is itself logged.
+    """
+    municipality = actor.municipality_id
+    if case_id is not None:
+        found = await session.scalar(select(Case.id).where(Case.id == case_id, Case.municipality_id == municipality))
+        if found is None:
+            raise not_found("case")
+    if user_id is not None:
+        served = select(OrganisationServes.provider_id).where(OrganisationServes.municipality_id == municipality)
+        found = await session.scalar(
+            select(User.id)
+            .join(Organisation, Organisation.id == User.organisation_id)
+            .where(
+                User.id == user_id,
+                or_(
+                    Organisation.id == municipality,
+                    Organisation.parent_id == municipality,
+                    Organisation.id.in_(served),
+                ),
+            )
+        )
+        if found is None:
+            raise not_found("user")
+    query = (
+        select(AuditEntry, User.full_name)
+        .join(User, User.id == AuditEntry.user_id)
+        .order_by(AuditEntry.id.desc())
+        .limit(limit + 1)
+    )
     if case_id is not None:
         query = query.where(AuditEntry.case_id == case_id)
     if user_id is not None:
         query = query.where(AuditEntry.user_id == user_id)
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
-    return list((await session.scalars(query)).all())
+    rows = (await session.execute(query)).all()
+    items = [
+        AuditEntryOut(
+            id=entry.id,
+            at=entry.at,
+            user_id=entry.user_id,
+            user_name=name,
+            role=entry.role,
+            action=entry.action,
+            case_id=entry.case_id,
+            subject_user_id=entry.subject_user_id,
+            request_id=entry.request_id,
+            detail=entry.detail,
+        )
+        for entry, name in rows[:limit]
+    ]
+    await record(session, actor, "audit.read", case_id=case_id, subject_user_id=user_id)
+    return AuditPage(items=items, next_before_id=items[-1].id if len(rows) > limit else None)

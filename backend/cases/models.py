@@ -7,7 +7,19 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, SmallInteger, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -185,6 +197,14 @@ class Relative(Base):
     """A relative; a child is a relative with a birth year that makes them under 18."""
 
     __tablename__ = "relatives"
+    __table_args__ = (
+        Index(
+            "uq_relatives_one_primary_contact",
+            "case_id",
+            unique=True,
+            postgresql_where=text("primary_contact AND removed_at IS NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -206,6 +226,7 @@ class ActionPlan(Base):
     """The handleplan. Each revision is a new row with the next version number."""
 
     __tablename__ = "action_plans"
+    __table_args__ = (UniqueConstraint("case_id", "version", name="uq_action_plans_case_version"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)

@@ -58,7 +58,10 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         enum_check("role", Role),
-        Index("uq_users_email_lower", func.lower(text("email")), unique=True),
+        # One live account per e-mail; a deleted person's address can be given to a new account.
+        Index(
+            "uq_users_email_lower", func.lower(text("email")), unique=True, postgresql_where=text("deleted_at IS NULL")
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
