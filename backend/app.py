@@ -25,6 +25,7 @@ from backend.db import make_engine, make_pool, make_sessionmaker
 from backend.deps import provide_actor, provide_clock, provide_db, provide_pg
 from backend.errors import EXCEPTION_HANDLERS
 from backend.health import HealthController
+from backend.idempotency import provide_write
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
 
@@ -54,6 +55,21 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def authenticates(handler: HTTPRouteHandler) -> bool:
+    """Whether the handler takes `actor`, itself or through a dependency it takes (e.g. `write`)."""
+    providers = handler.resolve_dependencies()
+    todo = list(handler.parsed_fn_signature.parameters)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name == "actor":
+            return True
+        if name in providers and name not in seen:
+            seen.add(name)
+            todo.extend(providers[name].parsed_fn_signature.parameters)
+    return False
+
+
 def check_every_route_is_guarded(app: Litestar) -> None:
     """Fail at start-up, not in production, if a route forgot its roles or its actor check."""
     for route in app.routes:
@@ -65,7 +81,7 @@ def check_every_route_is_guarded(app: Litestar) -> None:
             roles = handler.opt.get("roles")
             if roles is None:
                 raise RuntimeError(f"{route.path} declares no roles")
-            if roles != PUBLIC and "actor" not in handler.parsed_fn_signature.parameters:
+            if roles != PUBLIC and not authenticates(handler):
                 raise RuntimeError(f"{route.path} declares roles but does not authenticate its caller")
 
 
@@ -90,6 +106,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             "db": Provide(provide_db),
             "pg": Provide(provide_pg),
             "actor": Provide(provide_actor),
+            "write": Provide(provide_write, sync_to_thread=False),
             "clock": Provide(provide_clock, sync_to_thread=False),
         },
         middleware=[request_id_middleware],

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,8 +48,8 @@ def fingerprint(method: str, path: str, body: object) -> str:
 
 IdempotencyKeyHeader = Annotated[
     str,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         min_length=8,
         max_length=100,
         pattern=r"^[A-Za-z0-9._:-]+$",
@@ -57,18 +58,31 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-async def once(
-    request: Request[Any, Any, Any],
-    session: AsyncSession,
-    actor: Actor,
-    key: str,
-    body: object,
-    result_type: type[T],
-    produce: Callable[[], Awaitable[T]],
-) -> T:
-    """The controllers' form of `run_once`: the request's method, path and body are the fingerprint."""
-    request_print = fingerprint(request.method, request.url.path, body)
-    return await run_once(session, actor.user_id, key, request_print, result_type, produce)
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One idempotent change, as a handler sees it: the request's transaction, who makes it, its key.
+
+    Provided per request as the `write` dependency (`provide_write`), so a write handler takes
+    `write: Write` instead of the request, the transaction, the actor and the Idempotency-Key header.
+    """
+
+    db: AsyncSession
+    actor: Actor
+    key: str
+    method: str
+    path: str
+
+    async def once(self, body: object, result_type: type[T], produce: Callable[[], Awaitable[T]]) -> T:
+        """`run_once` for this request: its method, path and body are the fingerprint."""
+        request_print = fingerprint(self.method, self.path, body)
+        return await run_once(self.db, self.actor.user_id, self.key, request_print, result_type, produce)
+
+
+def provide_write(
+    request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, idempotency_key: IdempotencyKeyHeader
+) -> Write:
+    """The `write` dependency: only for an authenticated caller (`actor`) who sent an Idempotency-Key."""
+    return Write(db, actor, idempotency_key, request.method, request.url.path)
 
 
 async def run_once(

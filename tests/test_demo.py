@@ -24,24 +24,12 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db import migrate
 from backend.demo import load_demo, print_logins
+from tests.conftest import admin_exec, with_database
 
 TABLES = (
     "organisations organisation_serves users user_districts citizens cases case_wishes "
     "anticipatory_medicines relatives action_plans status_notes"
 ).split()
-
-
-def _with_database(url: str, name: str) -> str:
-    base, _, query = url.partition("?")
-    return base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
-
-
-async def _admin_exec(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(_with_database(url, "postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -60,14 +48,14 @@ async def _counts(url: str) -> dict[str, int]:
 async def demo_url(server_url: str) -> AsyncIterator[str]:
     """A database of this module's own, migrated, with the demo loaded."""
     name = f"lindra_demo_{uuid.uuid4().hex[:10]}"
-    await _admin_exec(server_url, f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name)
+    await admin_exec(server_url, f'CREATE DATABASE "{name}"')
+    url = with_database(server_url, name)
     try:
         await asyncio.to_thread(migrate, url)
         assert await load_demo(url) is True
         yield url
     finally:
-        await _admin_exec(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin_exec(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def cpr_valid_in_form(cpr: str) -> bool:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, get, patch, post
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.cases import page as case_page
 from backend.cases import schemas as s
@@ -17,7 +16,7 @@ from backend.cases.access import CASE_MANAGERS, CLINICAL_ROLES
 from backend.cases.models import HomeDeathWish, Phase, Status
 from backend.cases.record_controllers import RECORD_CONTROLLERS
 from backend.clock import Clock
-from backend.idempotency import IdempotencyKeyHeader, once
+from backend.idempotency import Write
 from backend.people.actor import Actor
 
 DeadlineFilter = Annotated[str | None, Parameter(pattern="^(overdue|due_soon)$")]
@@ -45,23 +44,9 @@ class CaseController(Controller):
         return await service.list_cases(pg, actor, filters, cursor, limit, clock.today())
 
     @post("/", opt={"roles": CASE_MANAGERS}, summary="Register a referral as a new case")
-    async def create_case(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        data: s.CaseCreate,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.CaseListItem:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            data,
-            s.CaseListItem,
-            lambda: service.create_case(db, actor, data, clock.today()),
+    async def create_case(self, write: Write, clock: Clock, data: s.CaseCreate) -> s.CaseListItem:
+        return await write.once(
+            data, s.CaseListItem, lambda: service.create_case(write.db, write.actor, data, clock.today())
         )
 
     @get("/{case_id:uuid}", opt={"roles": CLINICAL_ROLES}, summary="The case page: everything about one case")
@@ -69,45 +54,21 @@ class CaseController(Controller):
         return await case_page.load_page(pg, actor, case_id, clock.today())
 
     @patch("/{case_id:uuid}", opt={"roles": CASE_MANAGERS}, summary="Change the citizen's or the case's details")
-    async def update_case(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: s.CaseUpdate,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.CaseListItem:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
+    async def update_case(self, write: Write, clock: Clock, case_id: uuid.UUID, data: s.CaseUpdate) -> s.CaseListItem:
+        return await write.once(
             data,
             s.CaseListItem,
-            lambda: service.update_case(db, actor, case_id, data, clock.now(), clock.today()),
+            lambda: service.update_case(write.db, write.actor, case_id, data, clock.now(), clock.today()),
         )
 
     @post("/{case_id:uuid}/status", opt={"roles": CASE_MANAGERS}, status_code=200, summary="Move the case on")
     async def change_status(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: s.StatusChange,
-        idempotency_key: IdempotencyKeyHeader,
+        self, write: Write, clock: Clock, case_id: uuid.UUID, data: s.StatusChange
     ) -> s.CaseListItem:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
+        return await write.once(
             data,
             s.CaseListItem,
-            lambda: service.change_status(db, actor, case_id, data.status, clock.now(), clock.today()),
+            lambda: service.change_status(write.db, write.actor, case_id, data.status, clock.now(), clock.today()),
         )
 
     @post(
@@ -116,23 +77,11 @@ class CaseController(Controller):
         status_code=200,
         summary="Refer the case to the specialised palliative unit",
     )
-    async def refer_to_unit(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.CaseListItem:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
+    async def refer_to_unit(self, write: Write, clock: Clock, case_id: uuid.UUID) -> s.CaseListItem:
+        return await write.once(
             None,
             s.CaseListItem,
-            lambda: service.refer_to_unit(db, actor, case_id, clock.now(), clock.today()),
+            lambda: service.refer_to_unit(write.db, write.actor, case_id, clock.now(), clock.today()),
         )
 
 

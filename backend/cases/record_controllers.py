@@ -7,9 +7,8 @@ unit reads. Every write is idempotent on its Idempotency-Key.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from litestar import Controller, Request, get, patch, post, put
+from litestar import Controller, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.cases import course, records
@@ -17,7 +16,7 @@ from backend.cases import record_schemas as r
 from backend.cases import schemas as s
 from backend.cases.access import CARE_GIVERS, CLINICAL_ROLES
 from backend.clock import Clock
-from backend.idempotency import IdempotencyKeyHeader, once
+from backend.idempotency import Write
 from backend.people.actor import Actor
 
 WRITE = {"roles": CARE_GIVERS}
@@ -29,45 +28,17 @@ class CaseRecordController(Controller):
     tags = ["case records"]
 
     @post("/wishes", opt=WRITE, summary="Record a conversation about wishes (kept as history)")
-    async def add_wish(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: r.WishIn,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.WishOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            data,
-            s.WishOut,
-            lambda: records.add_wish(db, actor, case_id, data, clock.now(), clock.today()),
+    async def add_wish(self, write: Write, clock: Clock, case_id: uuid.UUID, data: r.WishIn) -> s.WishOut:
+        return await write.once(
+            data, s.WishOut, lambda: records.add_wish(write.db, write.actor, case_id, data, clock.now(), clock.today())
         )
 
     @post("/medicine", opt=WRITE, summary="Add anticipatory medicine kept in the home")
-    async def add_medicine(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: r.MedicineIn,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.MedicineOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
+    async def add_medicine(self, write: Write, clock: Clock, case_id: uuid.UUID, data: r.MedicineIn) -> s.MedicineOut:
+        return await write.once(
             data,
             s.MedicineOut,
-            lambda: records.add_medicine(db, actor, case_id, data, clock.now(), clock.today()),
+            lambda: records.add_medicine(write.db, write.actor, case_id, data, clock.now(), clock.today()),
         )
 
     @post(
@@ -77,67 +48,34 @@ class CaseRecordController(Controller):
         summary="Record medicine as no longer in the home",
     )
     async def remove_medicine(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        medicine_id: uuid.UUID,
-        data: r.MedicineRemoval,
-        idempotency_key: IdempotencyKeyHeader,
+        self, write: Write, clock: Clock, case_id: uuid.UUID, medicine_id: uuid.UUID, data: r.MedicineRemoval
     ) -> s.MedicineOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
+        return await write.once(
             data,
             s.MedicineOut,
-            lambda: records.remove_medicine(db, actor, case_id, medicine_id, data, clock.now(), clock.today()),
+            lambda: records.remove_medicine(
+                write.db, write.actor, case_id, medicine_id, data, clock.now(), clock.today()
+            ),
         )
 
     @post("/relatives", opt=WRITE, summary="Add a relative (a child is a relative under 18)")
-    async def add_relative(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: r.RelativeIn,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.RelativeOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
+    async def add_relative(self, write: Write, clock: Clock, case_id: uuid.UUID, data: r.RelativeIn) -> s.RelativeOut:
+        return await write.once(
             data,
             s.RelativeOut,
-            lambda: records.add_relative(db, actor, case_id, data, clock.now(), clock.today()),
+            lambda: records.add_relative(write.db, write.actor, case_id, data, clock.now(), clock.today()),
         )
 
     @patch("/relatives/{relative_id:uuid}", opt=WRITE, summary="Change a relative's details")
     async def update_relative(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        relative_id: uuid.UUID,
-        data: r.RelativeUpdate,
-        idempotency_key: IdempotencyKeyHeader,
+        self, write: Write, clock: Clock, case_id: uuid.UUID, relative_id: uuid.UUID, data: r.RelativeUpdate
     ) -> s.RelativeOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
+        return await write.once(
             data,
             s.RelativeOut,
-            lambda: records.update_relative(db, actor, case_id, relative_id, data, clock.now(), clock.today()),
+            lambda: records.update_relative(
+                write.db, write.actor, case_id, relative_id, data, clock.now(), clock.today()
+            ),
         )
 
     @post(
@@ -147,86 +85,38 @@ class CaseRecordController(Controller):
         summary="Remove a relative from the case (kept for the record)",
     )
     async def remove_relative(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        relative_id: uuid.UUID,
-        idempotency_key: IdempotencyKeyHeader,
+        self, write: Write, clock: Clock, case_id: uuid.UUID, relative_id: uuid.UUID
     ) -> s.RelativeOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
+        return await write.once(
             None,
             s.RelativeOut,
-            lambda: records.remove_relative(db, actor, case_id, relative_id, clock.now(), clock.today()),
+            lambda: records.remove_relative(write.db, write.actor, case_id, relative_id, clock.now(), clock.today()),
         )
 
     @put("/care-team", opt=WRITE, summary="Set the care team (fields left out are cleared)")
-    async def set_care_team(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: r.CareTeamIn,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.CareTeam:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            data,
-            s.CareTeam,
-            lambda: course.set_care_team(db, actor, case_id, data, clock.now()),
+    async def set_care_team(self, write: Write, clock: Clock, case_id: uuid.UUID, data: r.CareTeamIn) -> s.CareTeam:
+        return await write.once(
+            data, s.CareTeam, lambda: course.set_care_team(write.db, write.actor, case_id, data, clock.now())
         )
 
     @patch("/referral", opt=WRITE, summary="Record when first contact and the needs assessment happened")
     async def update_referral(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: r.ReferralUpdate,
-        idempotency_key: IdempotencyKeyHeader,
+        self, write: Write, clock: Clock, case_id: uuid.UUID, data: r.ReferralUpdate
     ) -> s.ReferralOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
+        return await write.once(
             data,
             s.ReferralOut,
-            lambda: course.update_referral(db, actor, case_id, data, clock.now(), clock.today()),
+            lambda: course.update_referral(write.db, write.actor, case_id, data, clock.now(), clock.today()),
         )
 
     @put("/action-plan", opt=WRITE, summary="Write a new version of the action plan")
     async def put_action_plan(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: r.ActionPlanIn,
-        idempotency_key: IdempotencyKeyHeader,
+        self, write: Write, clock: Clock, case_id: uuid.UUID, data: r.ActionPlanIn
     ) -> s.ActionPlanOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
+        return await write.once(
             data,
             s.ActionPlanOut,
-            lambda: course.put_action_plan(db, actor, case_id, data, clock.now(), clock.today()),
+            lambda: course.put_action_plan(write.db, write.actor, case_id, data, clock.now(), clock.today()),
         )
 
     @get("/action-plan/versions", opt=READ, summary="Every version of the action plan, newest first")
@@ -235,44 +125,16 @@ class CaseRecordController(Controller):
 
     @post("/status-notes", opt=WRITE, summary="Write a status note on a significant change")
     async def add_status_note(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: r.StatusNoteIn,
-        idempotency_key: IdempotencyKeyHeader,
+        self, write: Write, clock: Clock, case_id: uuid.UUID, data: r.StatusNoteIn
     ) -> s.StatusNoteOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            data,
-            s.StatusNoteOut,
-            lambda: records.add_status_note(db, actor, case_id, data, clock.now()),
+        return await write.once(
+            data, s.StatusNoteOut, lambda: records.add_status_note(write.db, write.actor, case_id, data, clock.now())
         )
 
     @post("/death", opt=WRITE, summary="Register the death; the case becomes deceased")
-    async def register_death(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: r.DeathIn,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.DeathOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            data,
-            s.DeathOut,
-            lambda: course.register_death(db, actor, case_id, data, clock.now()),
+    async def register_death(self, write: Write, clock: Clock, case_id: uuid.UUID, data: r.DeathIn) -> s.DeathOut:
+        return await write.once(
+            data, s.DeathOut, lambda: course.register_death(write.db, write.actor, case_id, data, clock.now())
         )
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, delete, get, patch, post, put
 from litestar.datastructures import CacheControlHeader, State
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import Clock
-from backend.idempotency import IdempotencyKeyHeader, once
+from backend.idempotency import Write
 from backend.people import auth, service
 from backend.people import schemas as s
 from backend.people.actor import PUBLIC, Actor
@@ -73,23 +72,9 @@ class MeController(Controller):
         status_code=200,
         summary="Sign out one of my devices (the lost phone)",
     )
-    async def revoke_device(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        device_id: uuid.UUID,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.DeviceOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            None,
-            s.DeviceOut,
-            lambda: service.revoke_own_device(db, actor, clock.now(), device_id),
+    async def revoke_device(self, write: Write, clock: Clock, device_id: uuid.UUID) -> s.DeviceOut:
+        return await write.once(
+            None, s.DeviceOut, lambda: service.revoke_own_device(write.db, write.actor, clock.now(), device_id)
         )
 
     @put(
@@ -97,22 +82,9 @@ class MeController(Controller):
         opt={"roles": EVERYONE},
         summary="Set (or clear, with null) this device's push token",
     )
-    async def set_push_token(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        data: s.PushTokenIn,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.DeviceOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            data,
-            s.DeviceOut,
-            lambda: service.set_push_token(db, actor, data.push_token),
+    async def set_push_token(self, write: Write, data: s.PushTokenIn) -> s.DeviceOut:
+        return await write.once(
+            data, s.DeviceOut, lambda: service.set_push_token(write.db, write.actor, data.push_token)
         )
 
 
@@ -125,44 +97,12 @@ class AdminUserController(Controller):
         return await service.list_users(db, actor)
 
     @post("/", opt={"roles": ADMINS}, summary="Create a user")
-    async def create_user(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        data: s.UserCreate,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.UserOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            data,
-            s.UserOut,
-            lambda: service.create_user(db, actor, clock.now(), data),
-        )
+    async def create_user(self, write: Write, clock: Clock, data: s.UserCreate) -> s.UserOut:
+        return await write.once(data, s.UserOut, lambda: service.create_user(write.db, write.actor, clock.now(), data))
 
     @patch("/{user_id:uuid}", opt={"roles": ADMINS}, summary="Change a user; fields left out stay as they are")
-    async def update_user(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        user_id: uuid.UUID,
-        data: s.UserUpdate,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.UserOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            data,
-            s.UserOut,
-            lambda: service.update_user(db, actor, user_id, data),
-        )
+    async def update_user(self, write: Write, user_id: uuid.UUID, data: s.UserUpdate) -> s.UserOut:
+        return await write.once(data, s.UserOut, lambda: service.update_user(write.db, write.actor, user_id, data))
 
     @delete(
         "/{user_id:uuid}",
@@ -170,23 +110,9 @@ class AdminUserController(Controller):
         status_code=200,
         summary="Delete a user: she can no longer log in and is signed out everywhere",
     )
-    async def delete_user(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        user_id: uuid.UUID,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.UserOut:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            None,
-            s.UserOut,
-            lambda: service.delete_user(db, actor, clock.now(), user_id),
+    async def delete_user(self, write: Write, clock: Clock, user_id: uuid.UUID) -> s.UserOut:
+        return await write.once(
+            None, s.UserOut, lambda: service.delete_user(write.db, write.actor, clock.now(), user_id)
         )
 
     @post(
@@ -195,23 +121,9 @@ class AdminUserController(Controller):
         status_code=200,
         summary="Sign a user out on every device",
     )
-    async def revoke_devices(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        clock: Clock,
-        user_id: uuid.UUID,
-        idempotency_key: IdempotencyKeyHeader,
-    ) -> s.DevicesRevoked:
-        return await once(
-            request,
-            db,
-            actor,
-            idempotency_key,
-            None,
-            s.DevicesRevoked,
-            lambda: service.revoke_user_devices(db, actor, clock.now(), user_id),
+    async def revoke_devices(self, write: Write, clock: Clock, user_id: uuid.UUID) -> s.DevicesRevoked:
+        return await write.once(
+            None, s.DevicesRevoked, lambda: service.revoke_user_devices(write.db, write.actor, clock.now(), user_id)
         )
 
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.clock import Clock
 from backend.config import Settings
-from tests.cases.helpers import create_case, write_headers
+from tests.cases.helpers import Client, create_case, write_headers
 from tests.factories import World, build_world
-
-Client = AsyncTestClient[Litestar]
 
 # (who, may read the case of district A before it is referred to the unit, ... after)
 MATRIX = [

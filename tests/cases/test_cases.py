@@ -5,19 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.audit.models import AuditEntry
 from backend.cases.models import Case, Citizen
 from backend.clock import Clock
-from tests.cases.helpers import case_body, create_case, valid_cpr, write_headers
+from tests.cases.helpers import Client, Sessions, case_body, create_case, valid_cpr, write_headers
 from tests.factories import World
-
-Client = AsyncTestClient[Litestar]
-Sessions = async_sessionmaker[AsyncSession]
 
 
 async def _count(sessions: Sessions, query: object) -> int:

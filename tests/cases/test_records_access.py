@@ -7,26 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.audit.models import AuditEntry
 from backend.cases.models import ActionPlan, Case, Medicine, Relative, StatusNote, Wish
 from backend.clock import Clock
-from tests.cases.helpers import create_case, write_headers
+from tests.cases.helpers import Client, Sessions, terminal_case, write_headers
 from tests.factories import Login, World
-
-Client = AsyncTestClient[Litestar]
-Sessions = async_sessionmaker[AsyncSession]
-
-
-async def _case(client: Client, world: World, clock: Clock) -> str:
-    created = await create_case(
-        client, world.coordinator, world.district_a, clock.today() - timedelta(days=3), phase="terminal"
-    )
-    return str(created["id"])
 
 
 def _bodies(clock: Clock) -> dict[str, dict[str, Any]]:
@@ -107,7 +94,7 @@ async def _snapshot(sessions: Sessions, case_id: str) -> tuple[Any, ...]:
 async def test_those_without_the_case_cannot_write_anything_on_it(
     client: Client, world: World, clock: Clock, sessions: Sessions, who: str
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     referred = await client.post(f"/cases/{case_id}/unit-referral", headers=write_headers(world.coordinator))
     assert referred.status_code == 200, referred.text
     writes = await _writes(client, world, clock, case_id)
@@ -124,7 +111,7 @@ async def test_those_without_the_case_cannot_write_anything_on_it(
 async def test_the_nurse_of_the_district_may_write_everything(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     for method, path, body in await _writes(client, world, clock, case_id):
         response = await client.request(method, path, json=body, headers=write_headers(world.nurse_a))
         assert response.status_code in (200, 201), (method, path, response.text)
@@ -163,7 +150,7 @@ async def test_the_nurse_of_the_district_may_write_everything(
 async def test_the_unit_reads_plan_versions_only_once_the_case_is_referred_to_it(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     plan = await client.put(
         f"/cases/{case_id}/action-plan", json=_bodies(clock)["action-plan"], headers=write_headers(world.coordinator)
     )
@@ -202,7 +189,7 @@ async def test_the_unit_reads_plan_versions_only_once_the_case_is_referred_to_it
 async def test_a_retried_write_returns_the_first_answer_and_writes_once(
     client: Client, world: World, clock: Clock, sessions: Sessions, route: str, model: Any, action: str
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     body = _bodies(clock)[route]
     method = "PUT" if route == "action-plan" else "POST"
     headers = write_headers(world.nurse_a)
@@ -235,7 +222,7 @@ async def test_a_retried_write_returns_the_first_answer_and_writes_once(
 async def test_a_write_without_an_idempotency_key_is_refused(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     response = await client.post(
         f"/cases/{case_id}/status-notes", json=_bodies(clock)["status-notes"], headers=world.nurse_a.headers
     )
@@ -245,7 +232,7 @@ async def test_a_write_without_an_idempotency_key_is_refused(
 
 
 async def test_a_record_marks_the_case_as_changed_in_the_list(client: Client, world: World, clock: Clock) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     before = (await client.get("/cases", headers=world.coordinator.headers)).json()["items"][0]["updated_at"]
     response = await client.post(
         f"/cases/{case_id}/status-notes", json=_bodies(clock)["status-notes"], headers=write_headers(world.nurse_a)

@@ -6,47 +6,23 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import update
 
-from backend.audit.models import AuditEntry
-from backend.cases.models import ActionPlan, Case
+from backend.cases.models import ActionPlan
 from backend.clock import Clock
 from backend.config import Settings
 from backend.people.models import User
-from tests.cases.helpers import create_case, write_headers
+from tests.cases.helpers import (
+    Client,
+    Sessions,
+    audit_details,
+    case_page,
+    case_row,
+    count_rows,
+    terminal_case,
+    write_headers,
+)
 from tests.factories import World, build_world
-
-Client = AsyncTestClient[Litestar]
-Sessions = async_sessionmaker[AsyncSession]
-
-
-async def _case(client: Client, world: World, clock: Clock, days_ago: int = 3) -> str:
-    created = await create_case(
-        client, world.coordinator, world.district_a, clock.today() - timedelta(days=days_ago), phase="terminal"
-    )
-    return str(created["id"])
-
-
-async def _page(client: Client, world: World, case_id: str) -> dict[str, Any]:
-    response = await client.get(f"/cases/{case_id}", headers=world.coordinator.headers)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-async def _case_row(sessions: Sessions, case_id: str) -> Case:
-    async with sessions() as session:
-        return await session.get_one(Case, uuid.UUID(case_id))
-
-
-async def _actions(sessions: Sessions, case_id: str, action: str) -> list[Any]:
-    async with sessions() as session:
-        query = select(AuditEntry.detail).where(AuditEntry.case_id == uuid.UUID(case_id), AuditEntry.action == action)
-        return list((await session.scalars(query.order_by(AuditEntry.id))).all())
-
 
 # ---- care team ---------------------------------------------------------------------------------
 
@@ -54,7 +30,7 @@ async def _actions(sessions: Sessions, case_id: str, action: str) -> list[Any]:
 async def test_the_care_team_is_shown_with_names_and_a_put_replaces_it(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     body = {
         "contact_person_id": str(world.nurse_a.user_id),
         "key_person_id": str(world.key_person.user_id),
@@ -67,7 +43,7 @@ async def test_the_care_team_is_shown_with_names_and_a_put_replaces_it(
     assert response.status_code == 200, response.text
     assert response.json()["contact_person"] == {"id": str(world.nurse_a.user_id), "name": "Test Person"}
 
-    team = (await _page(client, world, case_id))["care_team"]
+    team = (await case_page(client, world, case_id))["care_team"]
     assert team["contact_person"]["id"] == str(world.nurse_a.user_id)
     assert team["key_person"]["id"] == str(world.key_person.user_id)
     assert team["palliative_team"]["id"] == str(world.team_id)
@@ -80,11 +56,11 @@ async def test_the_care_team_is_shown_with_names_and_a_put_replaces_it(
         headers=write_headers(world.coordinator),
     )
     assert replaced.status_code == 200, replaced.text
-    team = (await _page(client, world, case_id))["care_team"]
+    team = (await case_page(client, world, case_id))["care_team"]
     assert team["contact_person"]["id"] == str(world.coordinator.user_id)
     assert (team["key_person"], team["gp_name"], team["palliative_team"]) == (None, None, None)
 
-    assert await _actions(sessions, case_id, "case.care_team.set") == [
+    assert await audit_details(sessions, case_id, "case.care_team.set") == [
         {
             "fields": [
                 "contact_person_id",
@@ -111,7 +87,7 @@ async def test_the_care_team_is_shown_with_names_and_a_put_replaces_it(
 async def test_care_team_members_must_belong_to_the_case_and_the_error_names_the_field(
     client: Client, world: World, clock: Clock, sessions: Sessions, settings: Settings
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     other = await build_world(sessions, settings, clock)
     async with sessions() as session, session.begin():
         await session.execute(update(User).where(User.id == world.nurse_b.user_id).values(deleted_at=clock.now()))
@@ -137,9 +113,9 @@ async def test_care_team_members_must_belong_to_the_case_and_the_error_names_the
     assert bad_phone.status_code == 400
     assert bad_phone.json()["field"] == "gp_phone"
 
-    case = await _case_row(sessions, case_id)
+    case = await case_row(sessions, case_id)
     assert (case.contact_person_id, case.key_person_id, case.palliative_team_id) == (None, None, None)
-    assert await _actions(sessions, case_id, "case.care_team.set") == []
+    assert await audit_details(sessions, case_id, "case.care_team.set") == []
 
 
 # ---- referral deadlines ------------------------------------------------------------------------
@@ -148,7 +124,7 @@ async def test_care_team_members_must_belong_to_the_case_and_the_error_names_the
 async def test_meeting_the_deadlines_shows_them_met_on_the_page(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock, days_ago=3)
+    case_id = await terminal_case(client, world, clock, days_ago=3)
     today = clock.today()
     response = await client.patch(
         f"/cases/{case_id}/referral", json={"first_contact_on": today.isoformat()}, headers=write_headers(world.nurse_a)
@@ -161,7 +137,7 @@ async def test_meeting_the_deadlines_shows_them_met_on_the_page(
         f"/cases/{case_id}/referral", json={"assessment_on": today.isoformat()}, headers=write_headers(world.nurse_a)
     )
     assert response.status_code == 200, response.text
-    page = await _page(client, world, case_id)
+    page = await case_page(client, world, case_id)
     assert page["referral"]["first_contact"] == {
         "due": page["referral"]["first_contact"]["due"],
         "met_on": today.isoformat(),
@@ -169,7 +145,7 @@ async def test_meeting_the_deadlines_shows_them_met_on_the_page(
     }
     assert page["referral"]["needs_assessment"]["state"] == "met"
     assert not [f for f in page["flags"] if f.startswith(("first_contact", "assessment"))]
-    assert await _actions(sessions, case_id, "case.referral.update") == [
+    assert await audit_details(sessions, case_id, "case.referral.update") == [
         {"fields": ["first_contact_on"]},
         {"fields": ["assessment_on"]},
     ]
@@ -178,15 +154,15 @@ async def test_meeting_the_deadlines_shows_them_met_on_the_page(
 async def test_an_overdue_first_contact_recorded_late_is_met_late_and_no_longer_flagged(
     client: Client, world: World, clock: Clock
 ) -> None:
-    case_id = await _case(client, world, clock, days_ago=20)
-    assert "first_contact_overdue" in (await _page(client, world, case_id))["flags"]
+    case_id = await terminal_case(client, world, clock, days_ago=20)
+    assert "first_contact_overdue" in (await case_page(client, world, case_id))["flags"]
     response = await client.patch(
         f"/cases/{case_id}/referral",
         json={"first_contact_on": clock.today().isoformat()},
         headers=write_headers(world.nurse_a),
     )
     assert response.status_code == 200, response.text
-    page = await _page(client, world, case_id)
+    page = await case_page(client, world, case_id)
     assert page["referral"]["first_contact"]["state"] == "met_late"
     assert "first_contact_overdue" not in page["flags"]
     assert "assessment_overdue" in page["flags"]
@@ -195,7 +171,7 @@ async def test_an_overdue_first_contact_recorded_late_is_met_late_and_no_longer_
 async def test_impossible_deadline_dates_are_refused_naming_the_field(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock, days_ago=5)
+    case_id = await terminal_case(client, world, clock, days_ago=5)
     today = clock.today()
     bad_inputs = [
         ({"first_contact_on": (today + timedelta(days=1)).isoformat()}, "first_contact_on"),
@@ -216,7 +192,7 @@ async def test_impossible_deadline_dates_are_refused_naming_the_field(
     )
     assert bad_date.status_code == 400
     assert bad_date.json()["field"] == "first_contact_on"
-    case = await _case_row(sessions, case_id)
+    case = await case_row(sessions, case_id)
     assert (case.first_contact_on, case.assessment_on) == (None, None)
 
 
@@ -241,7 +217,7 @@ def _plan(clock: Clock, **overrides: Any) -> dict[str, Any]:
 async def test_each_plan_is_a_new_version_and_the_history_is_kept(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     first = await client.put(f"/cases/{case_id}/action-plan", json=_plan(clock), headers=write_headers(world.nurse_a))
     assert first.status_code == 200, first.text
     assert first.json()["version"] == 1
@@ -253,7 +229,7 @@ async def test_each_plan_is_a_new_version_and_the_history_is_kept(
     assert second.status_code == 200, second.text
     assert second.json()["version"] == 2
 
-    plan = (await _page(client, world, case_id))["action_plan"]
+    plan = (await case_page(client, world, case_id))["action_plan"]
     assert plan["version"] == 2
     assert plan["purpose"] == "Lindring, også af åndenød"
     assert plan["responsibilities"][1] == {"part": "Nattevagt", "responsible": "Hjemmesygeplejen"}
@@ -265,14 +241,14 @@ async def test_each_plan_is_a_new_version_and_the_history_is_kept(
         (2, "Lindring, også af åndenød"),
         (1, "Ro og lindring i eget hjem"),
     ]
-    assert len(await _actions(sessions, case_id, "case.action_plan.create")) == 2
-    assert len(await _actions(sessions, case_id, "case.action_plan.read")) == 1
+    assert len(await audit_details(sessions, case_id, "case.action_plan.create")) == 2
+    assert len(await audit_details(sessions, case_id, "case.action_plan.read")) == 1
 
 
 async def test_a_bad_plan_is_refused_naming_the_field_and_no_version_is_written(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     many = [{"part": f"Del {i}", "responsible": "Hjemmesygeplejen"} for i in range(21)]
     bad_inputs = [
         (_plan(clock, responsibilities=[]), 400, "responsibilities"),
@@ -301,7 +277,6 @@ async def test_a_bad_plan_is_refused_naming_the_field_and_no_version_is_written(
         response = await client.put(f"/cases/{case_id}/action-plan", json=body, headers=write_headers(world.nurse_a))
         assert response.status_code == status, (body, response.text)
         assert response.json()["field"] == field, response.text
-    async with sessions() as session:
-        count = await session.scalar(select(func.count()).where(ActionPlan.case_id == uuid.UUID(case_id)))
+    count = await count_rows(sessions, ActionPlan, case_id)
     assert count == 0
-    assert (await _page(client, world, case_id))["action_plan"] is None
+    assert (await case_page(client, world, case_id))["action_plan"] is None

@@ -2,51 +2,31 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from backend.audit.models import AuditEntry
-from backend.cases.models import Case
 from backend.clock import Clock
-from tests.cases.helpers import create_case, write_headers
+from tests.cases.helpers import (
+    Client,
+    Sessions,
+    add_record,
+    audit_details,
+    case_page,
+    case_row,
+    terminal_case,
+    write_headers,
+)
 from tests.factories import World
-
-Client = AsyncTestClient[Litestar]
-Sessions = async_sessionmaker[AsyncSession]
-
-
-async def _case(client: Client, world: World, clock: Clock) -> str:
-    created = await create_case(
-        client, world.coordinator, world.district_a, clock.today() - timedelta(days=3), phase="terminal"
-    )
-    return str(created["id"])
-
-
-async def _page(client: Client, world: World, case_id: str) -> dict[str, Any]:
-    response = await client.get(f"/cases/{case_id}", headers=world.coordinator.headers)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-async def _case_row(sessions: Sessions, case_id: str) -> Case:
-    async with sessions() as session:
-        return await session.get_one(Case, uuid.UUID(case_id))
 
 
 async def _wish(client: Client, world: World, clock: Clock, case_id: str, **body: Any) -> None:
-    response = await client.post(
-        f"/cases/{case_id}/wishes",
-        json={"discussed_on": clock.today().isoformat(), "discussed_with": "Borger og ægtefælle", **body},
-        headers=write_headers(world.nurse_a),
+    await add_record(
+        client,
+        world,
+        case_id,
+        "wishes",
+        {"discussed_on": clock.today().isoformat(), "discussed_with": "Borger og ægtefælle", **body},
     )
-    assert response.status_code == 201, response.text
 
 
 def _death(clock: Clock, **overrides: Any) -> dict[str, Any]:
@@ -62,14 +42,14 @@ def _death(clock: Clock, **overrides: Any) -> dict[str, Any]:
 async def test_a_death_at_home_where_home_was_wished_is_a_death_where_wished(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     await _wish(client, world, clock, case_id, dies_at_home="yes")
     response = await client.post(f"/cases/{case_id}/death", json=_death(clock), headers=write_headers(world.nurse_a))
     assert response.status_code == 201, response.text
     assert response.json()["preferred_place"] == "home"
     assert response.json()["died_where_wished"] is True
 
-    page = await _page(client, world, case_id)
+    page = await case_page(client, world, case_id)
     assert page["status"] == "deceased"
     assert page["next_statuses"] == ["closed"]
     assert page["death"]["place"] == "home"
@@ -79,28 +59,21 @@ async def test_a_death_at_home_where_home_was_wished_is_a_death_where_wished(
 
     deceased = (await client.get("/cases?status=deceased", headers=world.coordinator.headers)).json()["items"]
     assert [item["id"] for item in deceased] == [case_id]
-    async with sessions() as session:
-        details = (
-            await session.scalars(
-                select(AuditEntry.detail).where(
-                    AuditEntry.case_id == uuid.UUID(case_id), AuditEntry.action == "case.death.register"
-                )
-            )
-        ).all()
+    details = await audit_details(sessions, case_id, "case.death.register")
     assert details == [{"from": "referred"}]
 
 
 async def test_a_hospital_death_where_home_was_wished_is_not_where_wished(
     client: Client, world: World, clock: Clock
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     await _wish(client, world, clock, case_id, dies_at_home="undecided")
     await _wish(client, world, clock, case_id, dies_at_home="yes", preferred_place_of_death="home")
     response = await client.post(
         f"/cases/{case_id}/death", json=_death(clock, place="hospital"), headers=write_headers(world.nurse_a)
     )
     assert response.status_code == 201, response.text
-    page = await _page(client, world, case_id)
+    page = await case_page(client, world, case_id)
     assert page["death"]["preferred_place"] == "home"
     assert page["death"]["died_where_wished"] is False
 
@@ -108,7 +81,7 @@ async def test_a_hospital_death_where_home_was_wished_is_not_where_wished(
 async def test_without_a_wish_it_is_unknown_whether_the_death_was_where_wished(
     client: Client, world: World, clock: Clock
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     response = await client.post(
         f"/cases/{case_id}/death", json=_death(clock, present=None), headers=write_headers(world.nurse_a)
     )
@@ -120,19 +93,19 @@ async def test_without_a_wish_it_is_unknown_whether_the_death_was_where_wished(
 async def test_a_death_registered_from_a_phone_a_little_ahead_is_accepted(
     client: Client, world: World, clock: Clock
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     ahead = (clock.now() + timedelta(minutes=2)).astimezone(UTC).isoformat()
     response = await client.post(
         f"/cases/{case_id}/death", json=_death(clock, died_at=ahead), headers=write_headers(world.nurse_a)
     )
     assert response.status_code == 201, response.text
-    assert (await _page(client, world, case_id))["status"] == "deceased"
+    assert (await case_page(client, world, case_id))["status"] == "deceased"
 
 
 async def test_an_impossible_death_is_refused_naming_the_field_and_the_case_is_unchanged(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     before_referral = datetime.combine(clock.today() - timedelta(days=5), datetime.min.time(), UTC).isoformat()
     bad_inputs = [
         (_death(clock, died_at=(clock.now() + timedelta(hours=1)).isoformat()), 422, "died_at"),
@@ -149,15 +122,15 @@ async def test_an_impossible_death_is_refused_naming_the_field_and_the_case_is_u
         response = await client.post(f"/cases/{case_id}/death", json=body, headers=write_headers(world.nurse_a))
         assert response.status_code == status, (body, response.text)
         assert response.json()["field"] == field, response.text
-    case = await _case_row(sessions, case_id)
+    case = await case_row(sessions, case_id)
     assert (case.status, case.died_at, case.death_place) == ("referred", None, None)
-    assert (await _page(client, world, case_id))["death"] is None
+    assert (await case_page(client, world, case_id))["death"] is None
 
 
 async def test_a_second_registration_is_refused_but_a_retry_gets_the_first_answer(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     headers, body = write_headers(world.nurse_a), _death(clock)
     first = await client.post(f"/cases/{case_id}/death", json=body, headers=headers)
     assert first.status_code == 201, first.text
@@ -170,14 +143,14 @@ async def test_a_second_registration_is_refused_but_a_retry_gets_the_first_answe
     )
     assert second.status_code == 409
     assert second.json()["rule"] == "already_deceased"
-    case = await _case_row(sessions, case_id)
+    case = await case_row(sessions, case_id)
     assert case.death_place == "home"
 
 
 async def test_a_death_is_registered_from_admitted_but_not_on_a_closed_case(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    admitted = await _case(client, world, clock)
+    admitted = await terminal_case(client, world, clock)
     for status in ("active", "admitted"):
         moved = await client.post(
             f"/cases/{admitted}/status", json={"status": status}, headers=write_headers(world.coordinator)
@@ -188,7 +161,7 @@ async def test_a_death_is_registered_from_admitted_but_not_on_a_closed_case(
     )
     assert response.status_code == 201, response.text
 
-    closed = await _case(client, world, clock)
+    closed = await terminal_case(client, world, clock)
     moved = await client.post(
         f"/cases/{closed}/status", json={"status": "closed"}, headers=write_headers(world.coordinator)
     )
@@ -196,5 +169,5 @@ async def test_a_death_is_registered_from_admitted_but_not_on_a_closed_case(
     refused = await client.post(f"/cases/{closed}/death", json=_death(clock), headers=write_headers(world.nurse_a))
     assert refused.status_code == 422
     assert refused.json()["rule"] == "status_transition"
-    case = await _case_row(sessions, closed)
+    case = await case_row(sessions, closed)
     assert (case.status, case.died_at) == ("closed", None)

@@ -6,38 +6,22 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.audit.models import AuditEntry
 from backend.cases.models import Medicine
 from backend.clock import Clock
-from tests.cases.helpers import create_case, write_headers
+from tests.cases.helpers import (
+    Client,
+    Sessions,
+    add_record,
+    audit_details,
+    case_page,
+    case_rows,
+    terminal_case,
+    write_headers,
+)
 from tests.factories import World
-
-Client = AsyncTestClient[Litestar]
-Sessions = async_sessionmaker[AsyncSession]
-
-
-async def _case(client: Client, world: World, clock: Clock) -> str:
-    created = await create_case(
-        client, world.coordinator, world.district_a, clock.today() - timedelta(days=3), phase="terminal"
-    )
-    return str(created["id"])
-
-
-async def _page(client: Client, world: World, case_id: str) -> dict[str, Any]:
-    response = await client.get(f"/cases/{case_id}", headers=world.coordinator.headers)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-async def _medicines(sessions: Sessions, case_id: str) -> list[Medicine]:
-    async with sessions() as session:
-        return list((await session.scalars(select(Medicine).where(Medicine.case_id == uuid.UUID(case_id)))).all())
 
 
 def _medicine(clock: Clock, indication: str, days: int = 90, **overrides: Any) -> dict[str, Any]:
@@ -51,38 +35,31 @@ def _medicine(clock: Clock, indication: str, days: int = 90, **overrides: Any) -
     return body | overrides
 
 
-async def _add(client: Client, world: World, case_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post(f"/cases/{case_id}/medicine", json=body, headers=write_headers(world.nurse_a))
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
 async def test_a_terminal_case_missing_three_indications_is_flagged_until_all_five_are_in_the_home(
     client: Client, world: World, clock: Clock
 ) -> None:
-    case_id = await _case(client, world, clock)
-    await _add(client, world, case_id, _medicine(clock, "pain"))
-    await _add(client, world, case_id, _medicine(clock, "nausea", drug="Haloperidol"))
+    case_id = await terminal_case(client, world, clock)
+    await add_record(client, world, case_id, "medicine", _medicine(clock, "pain"))
+    await add_record(client, world, case_id, "medicine", _medicine(clock, "nausea", drug="Haloperidol"))
 
-    page = await _page(client, world, case_id)
+    page = await case_page(client, world, case_id)
     assert "medicine_missing" in page["flags"]
     assert page["medicine"]["missing"] == ["breathlessness", "restlessness", "death_rattle"]
     assert sorted(m["indication"] for m in page["medicine"]["items"]) == ["nausea", "pain"]
 
     for indication in ("breathlessness", "restlessness", "death_rattle"):
-        await _add(client, world, case_id, _medicine(clock, indication))
-    page = await _page(client, world, case_id)
+        await add_record(client, world, case_id, "medicine", _medicine(clock, indication))
+    page = await case_page(client, world, case_id)
     assert page["medicine"]["missing"] == []
     assert "medicine_missing" not in page["flags"]
 
 
 async def test_medicine_expiring_in_three_days_is_flagged(client: Client, world: World, clock: Clock) -> None:
-    case_id = await _case(client, world, clock)
-    added = await _add(client, world, case_id, _medicine(clock, "pain", days=3))
+    case_id = await terminal_case(client, world, clock)
+    added = await add_record(client, world, case_id, "medicine", _medicine(clock, "pain", days=3))
     assert added["state"] == "expires_soon"
 
-    page = await _page(client, world, case_id)
+    page = await case_page(client, world, case_id)
     assert page["medicine"]["expiring_soon"] == [added["id"]]
     assert page["medicine"]["items"][0]["state"] == "expires_soon"
     assert "medicine_expiring" in page["flags"]
@@ -91,8 +68,8 @@ async def test_medicine_expiring_in_three_days_is_flagged(client: Client, world:
 async def test_removed_medicine_leaves_the_page_but_stays_on_record(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
-    pain = await _add(client, world, case_id, _medicine(clock, "pain"))
+    case_id = await terminal_case(client, world, clock)
+    pain = await add_record(client, world, case_id, "medicine", _medicine(clock, "pain"))
 
     removed = await client.post(
         f"/cases/{case_id}/medicine/{pain['id']}/remove", json={"reason": "used"}, headers=write_headers(world.nurse_a)
@@ -100,10 +77,10 @@ async def test_removed_medicine_leaves_the_page_but_stays_on_record(
     assert removed.status_code == 200, removed.text
     assert removed.json()["id"] == pain["id"]
 
-    page = await _page(client, world, case_id)
+    page = await case_page(client, world, case_id)
     assert page["medicine"]["items"] == []
     assert "pain" in page["medicine"]["missing"]
-    [row] = await _medicines(sessions, case_id)
+    [row] = await case_rows(sessions, Medicine, case_id)
     assert row.removed_at is not None
 
     again = await client.post(
@@ -118,38 +95,31 @@ async def test_removed_medicine_leaves_the_page_but_stays_on_record(
     )
     assert unknown.status_code == 404
 
-    async with sessions() as session:
-        details = (
-            await session.scalars(
-                select(AuditEntry.detail).where(
-                    AuditEntry.case_id == uuid.UUID(case_id), AuditEntry.action == "case.medicine.remove"
-                )
-            )
-        ).all()
+    details = await audit_details(sessions, case_id, "case.medicine.remove")
     assert details == [{"medicine_id": pain["id"], "reason": "used"}]
 
 
 async def test_medicine_of_another_case_cannot_be_removed_through_this_one(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
-    other_id = await _case(client, world, clock)
-    theirs = await _add(client, world, other_id, _medicine(clock, "pain"))
+    case_id = await terminal_case(client, world, clock)
+    other_id = await terminal_case(client, world, clock)
+    theirs = await add_record(client, world, other_id, "medicine", _medicine(clock, "pain"))
     response = await client.post(
         f"/cases/{case_id}/medicine/{theirs['id']}/remove",
         json={"reason": "other"},
         headers=write_headers(world.nurse_a),
     )
     assert response.status_code == 404
-    [row] = await _medicines(sessions, other_id)
+    [row] = await case_rows(sessions, Medicine, other_id)
     assert row.removed_at is None
 
 
 async def test_medicine_can_be_cleared_from_the_home_after_death_but_not_added(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
-    pain = await _add(client, world, case_id, _medicine(clock, "pain"))
+    case_id = await terminal_case(client, world, clock)
+    pain = await add_record(client, world, case_id, "medicine", _medicine(clock, "pain"))
     died = await client.post(
         f"/cases/{case_id}/death",
         json={"died_at": clock.now().isoformat(), "place": "home", "gp_informed": True},
@@ -168,14 +138,14 @@ async def test_medicine_can_be_cleared_from_the_home_after_death_but_not_added(
         headers=write_headers(world.nurse_a),
     )
     assert removed.status_code == 200, removed.text
-    [row] = await _medicines(sessions, case_id)
+    [row] = await case_rows(sessions, Medicine, case_id)
     assert row.indication == "pain" and row.removed_at is not None
 
 
 async def test_bad_medicine_is_refused_naming_the_field_and_nothing_is_written(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     bad_inputs = [
         (_medicine(clock, "sleeplessness"), 400, "indication"),
         (_medicine(clock, "pain", drug="M" * 121), 400, "drug"),
@@ -190,7 +160,7 @@ async def test_bad_medicine_is_refused_naming_the_field_and_nothing_is_written(
         response = await client.post(f"/cases/{case_id}/medicine", json=body, headers=write_headers(world.nurse_a))
         assert response.status_code == status, (field, response.text)
         assert response.json()["field"] == field, response.text
-    assert await _medicines(sessions, case_id) == []
+    assert await case_rows(sessions, Medicine, case_id) == []
     bad_reason = await client.post(
         f"/cases/{case_id}/medicine/{uuid.uuid4()}/remove",
         json={"reason": "lost"},

@@ -6,38 +6,21 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select
 
 from backend.audit.models import AuditEntry
-from backend.cases.models import Case, StatusNote, Wish
+from backend.cases.models import StatusNote, Wish
 from backend.clock import Clock
-from tests.cases.helpers import create_case, write_headers
+from tests.cases.helpers import (
+    Client,
+    Sessions,
+    case_page,
+    case_row,
+    count_rows,
+    terminal_case,
+    write_headers,
+)
 from tests.factories import World
-
-Client = AsyncTestClient[Litestar]
-Sessions = async_sessionmaker[AsyncSession]
-
-
-async def _case(client: Client, world: World, clock: Clock) -> str:
-    created = await create_case(
-        client, world.coordinator, world.district_a, clock.today() - timedelta(days=3), phase="terminal"
-    )
-    return str(created["id"])
-
-
-async def _page(client: Client, world: World, case_id: str) -> dict[str, Any]:
-    response = await client.get(f"/cases/{case_id}", headers=world.coordinator.headers)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-async def _count(sessions: Sessions, model: Any, case_id: str) -> int:
-    async with sessions() as session:
-        return int(await session.scalar(select(func.count()).where(model.case_id == uuid.UUID(case_id))) or 0)
 
 
 def _wish(clock: Clock, **overrides: Any) -> dict[str, Any]:
@@ -53,7 +36,7 @@ def _wish(clock: Clock, **overrides: Any) -> dict[str, Any]:
 async def test_wish_history_is_kept_newest_first_and_the_list_filters_on_the_newest(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     first = await client.post(
         f"/cases/{case_id}/wishes",
         json=_wish(clock, dies_at_home="undecided", discussed_with="Borger"),
@@ -68,11 +51,11 @@ async def test_wish_history_is_kept_newest_first_and_the_list_filters_on_the_new
     # Wishing to die at home, with no place named, means the home.
     assert second.json()["preferred_place_of_death"] == "home"
 
-    page = await _page(client, world, case_id)
+    page = await case_page(client, world, case_id)
     assert [w["dies_at_home"] for w in page["wish_history"]] == ["yes", "undecided"]
     assert page["wish"]["id"] == second.json()["id"]
     assert page["wish"]["recorded_by"] == str(world.nurse_a.user_id)
-    assert await _count(sessions, Wish, case_id) == 2
+    assert await count_rows(sessions, Wish, case_id) == 2
 
     listed = (await client.get("/cases?home_death_wish=yes", headers=world.coordinator.headers)).json()
     assert [item["id"] for item in listed["items"]] == [case_id]
@@ -94,7 +77,7 @@ async def test_wish_history_is_kept_newest_first_and_the_list_filters_on_the_new
 async def test_a_wish_discussed_in_the_future_is_refused_and_nothing_changes(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     response = await client.post(
         f"/cases/{case_id}/wishes",
         json=_wish(clock, discussed_on=(clock.today() + timedelta(days=1)).isoformat()),
@@ -102,16 +85,15 @@ async def test_a_wish_discussed_in_the_future_is_refused_and_nothing_changes(
     )
     assert response.status_code == 422, response.text
     assert response.json()["field"] == "discussed_on"
-    assert await _count(sessions, Wish, case_id) == 0
-    async with sessions() as session:
-        case = await session.get_one(Case, uuid.UUID(case_id))
+    assert await count_rows(sessions, Wish, case_id) == 0
+    case = await case_row(sessions, case_id)
     assert case.home_death_wish is None
 
 
 async def test_a_wish_that_contradicts_itself_names_the_place_of_death(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     response = await client.post(
         f"/cases/{case_id}/wishes",
         json=_wish(clock, dies_at_home="yes", preferred_place_of_death="hospice"),
@@ -120,13 +102,13 @@ async def test_a_wish_that_contradicts_itself_names_the_place_of_death(
     assert response.status_code == 422
     assert response.json()["field"] == "preferred_place_of_death"
     assert response.json()["rule"] == "wish_contradiction"
-    assert await _count(sessions, Wish, case_id) == 0
+    assert await count_rows(sessions, Wish, case_id) == 0
 
 
 async def test_bad_wish_input_is_refused_naming_the_field(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     bad_inputs = [
         (_wish(clock, dies_at_home="maybe"), "dies_at_home"),
         (_wish(clock, preferred_place_of_care="garden"), "preferred_place_of_care"),
@@ -143,13 +125,13 @@ async def test_bad_wish_input_is_refused_naming_the_field(
     )
     assert blank.status_code == 422
     assert blank.json()["field"] == "discussed_with"
-    assert await _count(sessions, Wish, case_id) == 0
+    assert await count_rows(sessions, Wish, case_id) == 0
 
 
 async def test_status_notes_show_newest_first_and_may_be_written_after_death(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     for text in ("Tiltagende åndenød, øget behov for ilt", "Sengeliggende, spiser ikke"):
         response = await client.post(
             f"/cases/{case_id}/status-notes", json={"text": text}, headers=write_headers(world.nurse_a)
@@ -157,7 +139,7 @@ async def test_status_notes_show_newest_first_and_may_be_written_after_death(
         assert response.status_code == 201, response.text
         assert response.json()["author_id"] == str(world.nurse_a.user_id)
 
-    page = await _page(client, world, case_id)
+    page = await case_page(client, world, case_id)
     assert [n["text"] for n in page["status_notes"]] == [
         "Sengeliggende, spiser ikke",
         "Tiltagende åndenød, øget behov for ilt",
@@ -175,19 +157,19 @@ async def test_status_notes_show_newest_first_and_may_be_written_after_death(
         headers=write_headers(world.nurse_a),
     )
     assert after.status_code == 201, after.text
-    assert await _count(sessions, StatusNote, case_id) == 3
+    assert await count_rows(sessions, StatusNote, case_id) == 3
 
     # A wish no longer makes sense after death.
     wish = await client.post(f"/cases/{case_id}/wishes", json=_wish(clock), headers=write_headers(world.nurse_a))
     assert wish.status_code == 422
     assert wish.json()["rule"] == "case_ended"
-    assert await _count(sessions, Wish, case_id) == 0
+    assert await count_rows(sessions, Wish, case_id) == 0
 
 
 async def test_status_notes_are_refused_on_a_closed_case_and_blank_notes_everywhere(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
-    case_id = await _case(client, world, clock)
+    case_id = await terminal_case(client, world, clock)
     blank = await client.post(
         f"/cases/{case_id}/status-notes", json={"text": " \n "}, headers=write_headers(world.nurse_a)
     )
@@ -202,4 +184,4 @@ async def test_status_notes_are_refused_on_a_closed_case_and_blank_notes_everywh
     )
     assert response.status_code == 422
     assert response.json()["rule"] == "case_ended"
-    assert await _count(sessions, StatusNote, case_id) == 0
+    assert await count_rows(sessions, StatusNote, case_id) == 0
