@@ -1,6 +1,6 @@
 """Benchmark: the audited case read and the filtered case list against two baselines, one run.
 
-    python -m bench.cases [--cases 500] [--seconds 10] [--connections 32]
+    python -m bench.cases [--cases 500] [--seconds 10] [--connections 32] [--repeat 3]
 
 Starts PostgreSQL (embedded, or DATABASE_URL's server), seeds a municipality, serves the app with
 uvicorn on a loopback port, and drives it with wrk. Prints requests/s and p50/p99 for:
@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -117,6 +118,7 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds over all endpoints; medians are reported")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -144,14 +146,25 @@ def main() -> int:
         }
         for target, headers, lua in targets.values():  # warm up connections, caches and statement caches
             wrk(target, 2, args.connections, headers, lua)
-        results = {name: wrk(t, args.seconds, args.connections, h, lua) for name, (t, h, lua) in targets.items()}
+        rounds: dict[str, list[dict]] = {name: [] for name in targets}
+        for _ in range(args.repeat):  # interleaved, so a noisy moment hits every endpoint alike
+            for name, (target, headers, lua) in targets.items():
+                rounds[name].append(wrk(target, args.seconds, args.connections, headers, lua))
+        results = {
+            name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            | {"errors": sum(r["errors"] for r in runs)}
+            for name, runs in rounds.items()
+        }
     finally:
         server.terminate()
         server.wait(10)
         asyncio.run(_drop(server_url, url))
 
     raw = results["raw asyncpg select + audit insert"]["rps"]
-    print(f"\n{args.cases} cases, wrk -t1 -c{args.connections} -d{args.seconds}s, one uvicorn worker\n")
+    print(
+        f"\n{args.cases} cases, wrk -t1 -c{args.connections} -d{args.seconds}s, one uvicorn worker, "
+        f"median of {args.repeat} interleaved rounds\n"
+    )
     print(f"| {'endpoint':36} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'vs raw':>6} | non-2xx |")
     print(f"|{'-' * 38}|{'-' * 10}|{'-' * 9}|{'-' * 9}|{'-' * 8}|---------|")
     for name, r in results.items():

@@ -9,13 +9,13 @@ from __future__ import annotations
 import sys
 import uuid
 
-import asyncpg
 import uvicorn
 from litestar import Litestar, get
 from litestar.datastructures import State
 
 from backend.app import create_app
 from backend.config import Settings
+from backend.db import make_pool
 
 _RAW_READ = """
 SELECT c.id, c.status, c.phase, ci.name, ci.cpr FROM cases c JOIN citizens ci ON ci.id = c.citizen_id
@@ -45,7 +45,7 @@ def build(database_url: str, secret: str, bench_user: uuid.UUID) -> Litestar:
     app.register(raw)
 
     async def open_pool(app: Litestar) -> None:
-        app.state.raw_pool = await asyncpg.create_pool(database_url, min_size=10, max_size=20)
+        app.state.raw_pool = await make_pool(database_url, 20)  # the same pool the application reads through
         app.state.bench_user = bench_user
 
     app.on_startup.append(open_pool)

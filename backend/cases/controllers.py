@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-import asyncpg
 from litestar import Controller, get, patch, post
 from litestar.params import Parameter
 
@@ -16,8 +15,8 @@ from backend.cases.access import CASE_MANAGERS, CLINICAL_ROLES
 from backend.cases.models import HomeDeathWish, Phase, Status
 from backend.cases.record_controllers import RECORD_CONTROLLERS
 from backend.clock import Clock
+from backend.deps import Read
 from backend.idempotency import Write
-from backend.people.actor import Actor
 
 DeadlineFilter = Annotated[str | None, Parameter(pattern="^(overdue|due_soon)$")]
 
@@ -29,9 +28,7 @@ class CaseController(Controller):
     @get("/", opt={"roles": CLINICAL_ROLES}, summary="Cases you may see, newest referral first")
     async def list_cases(
         self,
-        pg: asyncpg.Connection,
-        actor: Actor,
-        clock: Clock,
+        read: Read,
         district_id: uuid.UUID | None = None,
         status: Status | None = None,
         phase: Phase | None = None,
@@ -41,7 +38,7 @@ class CaseController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> s.CaseList:
         filters = service.CaseFilters(district_id, status, phase, deadline, home_death_wish)
-        return await service.list_cases(pg, actor, filters, cursor, limit, clock.today())
+        return await service.list_cases(read.pg, read.actor, filters, cursor, limit, read.today)
 
     @post("/", opt={"roles": CASE_MANAGERS}, summary="Register a referral as a new case")
     async def create_case(self, write: Write, clock: Clock, data: s.CaseCreate) -> s.CaseListItem:
@@ -50,8 +47,8 @@ class CaseController(Controller):
         )
 
     @get("/{case_id:uuid}", opt={"roles": CLINICAL_ROLES}, summary="The case page: everything about one case")
-    async def get_case(self, pg: asyncpg.Connection, actor: Actor, clock: Clock, case_id: uuid.UUID) -> s.CasePage:
-        return await case_page.load_page(pg, actor, case_id, clock.today())
+    async def get_case(self, read: Read, case_id: uuid.UUID) -> s.CasePage:
+        return await case_page.load_page(read.pg, read.actor, case_id, read.today)
 
     @patch("/{case_id:uuid}", opt={"roles": CASE_MANAGERS}, summary="Change the citizen's or the case's details")
     async def update_case(self, write: Write, clock: Clock, case_id: uuid.UUID, data: s.CaseUpdate) -> s.CaseListItem:
