@@ -14,9 +14,11 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from backend.audit.controllers import AuditController
 from backend.cases.controllers import CASE_CONTROLLERS
@@ -32,7 +34,17 @@ from backend.people.controllers import PEOPLE_CONTROLLERS
 
 log = logging.getLogger("lindra")
 
-ROUTE_HANDLERS: list[Any] = [HealthController, AuditController, *PEOPLE_CONTROLLERS, *CASE_CONTROLLERS]
+DOCS_ASSETS = "/schema/assets"
+
+ROUTE_HANDLERS: list[Any] = [
+    HealthController,
+    AuditController,
+    *PEOPLE_CONTROLLERS,
+    *CASE_CONTROLLERS,
+    create_static_files_router(
+        path=DOCS_ASSETS, directories=[swagger_ui_path], opt={"roles": PUBLIC}, include_in_schema=False
+    ),
+]
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
@@ -129,7 +141,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),
             security=[{"bearer": []}],
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # Served from the package, not a CDN: the page works on a network without internet.
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    path=["/", "/swagger"],
+                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                    favicon=f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/favicon-32x32.png'>",
+                )
+            ],
         ),
         debug=False,
     )

@@ -20,3 +20,14 @@ async def test_openapi_document_is_served(client: AsyncTestClient[Litestar]) -> 
     response = await client.get("/schema/openapi.json")
     assert response.status_code == 200
     assert response.json()["info"]["title"] == "Lindra"
+
+
+async def test_the_interactive_api_page_loads_its_assets_from_this_server(client: AsyncTestClient[Litestar]) -> None:
+    page = await client.get("/schema")
+    assert page.status_code == 200
+    assert "swagger" in page.text.lower()
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
+        assert f"/schema/assets/{asset}" in page.text
+        response = await client.get(f"/schema/assets/{asset}")
+        assert response.status_code == 200 and len(response.content) > 10_000, asset
