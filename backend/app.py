@@ -31,6 +31,7 @@ from backend.health import HealthController
 from backend.idempotency import provide_write
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
+from backend.scheduler import start_scheduler
 
 log = logging.getLogger("lindra")
 
@@ -109,11 +110,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         app.state.pool = await make_pool(settings.database_url, settings.db_pool_size)
         # Everything loaded so far lives as long as the process: keep the collector from walking it
         # again and again, which shows as long pauses in the slowest percentile of answers.
+        scheduler = start_scheduler(app.state.sessions, settings, app.state.clock) if settings.housekeeping else None
+        app.state.scheduler = scheduler
         gc.collect()
         gc.freeze()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
             await app.state.pool.close()
             await engine.dispose()
 

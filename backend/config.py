@@ -35,6 +35,11 @@ class Settings:
     login_lock_after: int = 6
     login_window_minutes: int = 15
     login_lock_minutes: int = 15
+    # Stored answers to idempotent writes are forgotten after this long (they may hold names);
+    # a retry later than that is treated as a new request.
+    idempotency_retention_hours: int = 72
+    # Run the housekeeping jobs (forgetting old login counts and stored answers) in this process.
+    housekeeping: bool = True
     # Size of the SQLAlchemy connection pool per process.
     db_pool_size: int = 20
     # Origins allowed to call the API from a browser (comma separated in LINDRA_ALLOWED_ORIGINS).
@@ -53,6 +58,8 @@ class Settings:
             "login_lock_after": _int("LINDRA_LOGIN_LOCK_AFTER", 6),
             "login_window_minutes": _int("LINDRA_LOGIN_WINDOW_MINUTES", 15),
             "login_lock_minutes": _int("LINDRA_LOGIN_LOCK_MINUTES", 15),
+            "idempotency_retention_hours": _int("LINDRA_IDEMPOTENCY_RETENTION_HOURS", 72),
+            "housekeeping": os.environ.get("LINDRA_HOUSEKEEPING", "1") != "0",
             "db_pool_size": _int("LINDRA_DB_POOL_SIZE", 20),
             "allowed_origins": tuple(
                 o.strip() for o in os.environ.get("LINDRA_ALLOWED_ORIGINS", "").split(",") if o.strip()

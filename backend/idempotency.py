@@ -11,17 +11,18 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request
 from litestar.params import HeaderParameter
-from sqlalchemy import ForeignKey, String, select, update
+from sqlalchemy import ForeignKey, String, delete, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.config import Settings
 from backend.errors import Problem
 from backend.orm import Base, now_column
 from backend.people.actor import Actor
@@ -123,3 +124,10 @@ async def run_once(
         .values(response=msgspec.to_builtins(result))
     )
     return result
+
+
+async def purge_keys(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """Forget stored answers older than the retention: they may hold names, and nobody retries that late."""
+    cutoff = now - timedelta(hours=settings.idempotency_retention_hours)
+    purged = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
+    return int(purged.rowcount or 0)  # type: ignore[attr-defined]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from backend.audit.models import AuditEntry
@@ -257,3 +259,20 @@ async def test_the_audit_log_cannot_be_changed_or_deleted(sessions: Sessions) ->
                 assert "append-only" in str(exc)
             else:
                 raise AssertionError(f"{statement} was allowed")
+
+
+async def test_no_cpr_name_or_diagnosis_reaches_the_logs(
+    client: Client, world: World, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    cpr = valid_cpr()
+    body = case_body(world.district_a, clock.today(), cpr=cpr, name="Hemmelig Borgersen", diagnosis="Sjælden diagnose")
+    created = (await client.post("/cases", json=body, headers=write_headers(world.coordinator))).json()
+    await client.get(f"/cases/{created['id']}", headers=world.nurse_a.headers)
+    await client.get("/cases", headers=world.coordinator.headers)
+    await client.post("/cases", json=body | {"cpr": cpr[:6] + "-" + cpr[6:]}, headers=write_headers(world.coordinator))
+    await client.post("/cases", json=body | {"cpr": "3" + cpr[1:] + "9"}, headers=write_headers(world.coordinator))
+    logged = caplog.text
+    assert caplog.records  # the requests were logged at all
+    for secret in (cpr, cpr[:6] + "-" + cpr[6:], "Hemmelig", "Sjælden"):
+        assert secret not in logged
