@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String
+from sqlalchemy import BigInteger, Identity, Index, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,13 +22,16 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     at: Mapped[datetime] = now_column()
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    # No foreign keys: the log must outlive what it speaks of (a case erased after its retention
+    # cannot be erased while rows the log may never delete point at it), and writing it must not
+    # lock the user and case rows it names.
+    user_id: Mapped[uuid.UUID] = mapped_column()
     role: Mapped[str] = mapped_column(String(32))
     # e.g. case.read, case.list, case.create, case.wish.add, user.create, audit.read
     action: Mapped[str] = mapped_column(String(64))
-    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[uuid.UUID | None] = mapped_column()
     # For actions on people rather than cases (user administration).
-    subject_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    subject_user_id: Mapped[uuid.UUID | None] = mapped_column()
     request_id: Mapped[str] = mapped_column(String(64))
     # Identifiers only (ids, field names): never names, CPR numbers or clinical text.
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
