@@ -32,6 +32,8 @@ from backend.idempotency import provide_write
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
 from backend.scheduler import start_scheduler
+from backend.visits.routes import VISIT_ROUTES
+from mobile_api.controllers import MOBILE_CONTROLLERS
 
 log = logging.getLogger("lindra")
 
@@ -42,6 +44,8 @@ ROUTE_HANDLERS: list[Any] = [
     AuditController,
     *PEOPLE_CONTROLLERS,
     *CASE_CONTROLLERS,
+    *VISIT_ROUTES,
+    *MOBILE_CONTROLLERS,
     create_static_files_router(
         path=DOCS_ASSETS, directories=[swagger_ui_path], opt={"roles": PUBLIC}, include_in_schema=False
     ),

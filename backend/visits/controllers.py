@@ -1,0 +1,1 @@
+COORDINATION_CONTROLLERS: list[type] = []

@@ -1,0 +1,1 @@
+SCHEDULE_CONTROLLERS: list[type] = []

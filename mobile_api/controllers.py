@@ -1,0 +1,1 @@
+MOBILE_CONTROLLERS: list[type] = []
