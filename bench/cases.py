@@ -119,6 +119,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3, help="rounds over all endpoints; medians are reported")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes serving every endpoint")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -131,7 +132,9 @@ def main() -> int:
     token = issue_access_token(SECRET, AccessClaims(user_id, device_id, "coordinator"), datetime.now(UTC), 120)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "bench.server", url, SECRET, str(user_id), str(port)])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.server", url, SECRET, str(user_id), str(port), str(args.workers)]
+    )
     try:
         _wait_ready(base)
         auth = {"Authorization": f"Bearer {token}"}
@@ -162,7 +165,7 @@ def main() -> int:
 
     raw = results["raw asyncpg select + audit insert"]["rps"]
     print(
-        f"\n{args.cases} cases, wrk -t1 -c{args.connections} -d{args.seconds}s, one uvicorn worker, "
+        f"\n{args.cases} cases, wrk -t1 -c{args.connections} -d{args.seconds}s, {args.workers} uvicorn worker(s), "
         f"median of {args.repeat} interleaved rounds\n"
     )
     print(f"| {'endpoint':36} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'vs raw':>6} | non-2xx |")

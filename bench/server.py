@@ -6,6 +6,7 @@ row in one transaction with raw asyncpg: what the framework and the ORM must be 
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 
@@ -52,6 +53,22 @@ def build(database_url: str, secret: str, bench_user: uuid.UUID) -> Litestar:
     return app
 
 
+def from_environment() -> Litestar:
+    """The app for uvicorn's worker processes, configured by the parent through the environment."""
+    env = os.environ
+    return build(env["BENCH_DATABASE_URL"], env["BENCH_SECRET"], uuid.UUID(env["BENCH_USER"]))
+
+
 if __name__ == "__main__":
-    url, secret, user, port = sys.argv[1], sys.argv[2], uuid.UUID(sys.argv[3]), int(sys.argv[4])
-    uvicorn.run(build(url, secret, user), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    url, secret, user, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    workers = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    os.environ.update(BENCH_DATABASE_URL=url, BENCH_SECRET=secret, BENCH_USER=user)
+    uvicorn.run(
+        "bench.server:from_environment",
+        factory=True,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
