@@ -38,6 +38,8 @@ class Settings:
     # Stored answers to idempotent writes are forgotten after this long (they may hold names);
     # a retry later than that is treated as a new request.
     idempotency_retention_hours: int = 72
+    # A planned visit with no check-in this many minutes after its window ends becomes missed.
+    visit_grace_minutes: int = 30
     # Run the housekeeping jobs (forgetting old login counts and stored answers) in this process.
     housekeeping: bool = True
     # Size of the SQLAlchemy connection pool per process.
@@ -59,6 +61,7 @@ class Settings:
             "login_window_minutes": _int("LINDRA_LOGIN_WINDOW_MINUTES", 15),
             "login_lock_minutes": _int("LINDRA_LOGIN_LOCK_MINUTES", 15),
             "idempotency_retention_hours": _int("LINDRA_IDEMPOTENCY_RETENTION_HOURS", 72),
+            "visit_grace_minutes": _int("LINDRA_VISIT_GRACE_MINUTES", 30),
             "housekeeping": os.environ.get("LINDRA_HOUSEKEEPING", "1") != "0",
             "db_pool_size": _int("LINDRA_DB_POOL_SIZE", 20),
             "allowed_origins": tuple(

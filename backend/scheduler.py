@@ -17,6 +17,7 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.idempotency import purge_keys
 from backend.people.auth import purge_throttles
+from backend.visits.jobs import generate_visits, mark_missed_visits
 
 log = logging.getLogger("lindra.jobs")
 
@@ -26,6 +27,8 @@ Job = Callable[[AsyncSession, Settings, datetime], Awaitable[int]]
 JOBS: list[tuple[Job, int]] = [
     (purge_throttles, 600),
     (purge_keys, 3600),
+    (generate_visits, 300),
+    (mark_missed_visits, 60),
 ]
 
 

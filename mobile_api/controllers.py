@@ -1,1 +1,139 @@
-MOBILE_CONTROLLERS: list[type] = []
+"""The phone's API, version 1: parse, call one service function, answer its struct.
+
+Nurses (and key persons or coordinators who work visits themselves) see the visits assigned to
+them in their scope. Every single write is idempotent on its Idempotency-Key; the sync batch is
+idempotent per operation (client_op_id), see `backend.visits.sync`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from litestar import Controller, Response, get, post
+from litestar.params import HeaderParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.cases.access import CARE_GIVERS
+from backend.clock import Clock
+from backend.deps import Read
+from backend.idempotency import Write
+from backend.people.actor import Actor
+from backend.visits import bedside, my_shift, sync
+from mobile_api import schemas as m
+
+MOBILE = {"roles": CARE_GIVERS}
+
+IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match", max_length=2000, required=False)]
+
+
+class MyShiftController(Controller):
+    path = "/mobile/v1"
+    tags = ["mobile v1"]
+
+    @get(
+        "/my-shift",
+        opt=MOBILE,
+        summary="My visits of the shift running now (or the next), in window order, with what I need at the door",
+        description="Poll with If-None-Match: the answer is 304 with no body while nothing changed.",
+    )
+    async def get_my_shift(
+        self,
+        read: Read,
+        if_none_match: IfNoneMatch = None,
+        shift: Literal["current", "next"] = "current",
+    ) -> Response[m.MyShift | None]:
+        answer = await my_shift.load(
+            read.pg,
+            read.actor,
+            my_shift.which_shift(read.now, shift),
+            read.today,
+            my_shift.parse_if_none_match(if_none_match),
+        )
+        headers = {"ETag": answer.etag, "Cache-Control": "private, no-cache"}
+        if answer.body is None:
+            return Response(None, status_code=304, headers=headers)
+        return Response(answer.body, headers=headers)
+
+
+class VisitController(Controller):
+    path = "/mobile/v1/visits/{visit_id:uuid}"
+    tags = ["mobile v1"]
+
+    @post("/check-in", opt=MOBILE, status_code=200, summary="Check in at the door (server and device time)")
+    async def check_in(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.CheckIn) -> m.VisitState:
+        return await write.once(
+            data, m.VisitState, lambda: bedside.check_in(write.db, write.actor, visit_id, data, clock.now())
+        )
+
+    @post("/check-out", opt=MOBILE, status_code=200, summary="Check out when leaving")
+    async def check_out(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.CheckOut) -> m.VisitState:
+        return await write.once(
+            data, m.VisitState, lambda: bedside.check_out(write.db, write.actor, visit_id, data, clock.now())
+        )
+
+    @post("/scores", opt=MOBILE, summary="Record symptom scores (ESAS-r built in)")
+    async def scores(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.ScoresIn) -> m.ScoresOut:
+        return await write.once(
+            data, m.ScoresOut, lambda: bedside.record_scores(write.db, write.actor, visit_id, data, clock.now())
+        )
+
+    @post("/medicine-given", opt=MOBILE, summary="Record as-needed medicine given")
+    async def medicine_given(
+        self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.MedicineGivenIn
+    ) -> m.MedicineGivenOut:
+        return await write.once(
+            data,
+            m.MedicineGivenOut,
+            lambda: bedside.give_medicine(write.db, write.actor, visit_id, data, clock.now()),
+        )
+
+    @post("/notes", opt=MOBILE, summary="Write a note (append-only: a correction points at the note it corrects)")
+    async def note(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.NoteIn) -> m.NoteOut:
+        return await write.once(
+            data, m.NoteOut, lambda: bedside.add_note(write.db, write.actor, visit_id, data, clock.now())
+        )
+
+    @post("/death", opt=MOBILE, summary="Record a death at home at this visit; the visit is checked out")
+    async def death(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.DeathAtVisitIn) -> m.DeathAtVisitOut:
+        return await write.once(
+            data,
+            m.DeathAtVisitOut,
+            lambda: bedside.death_at_visit(write.db, write.actor, visit_id, data, clock.now()),
+        )
+
+
+class BedsideController(Controller):
+    path = "/mobile/v1"
+    tags = ["mobile v1"]
+
+    @post(
+        "/medicine-given/{medicine_given_id:uuid}/effect",
+        opt=MOBILE,
+        status_code=200,
+        summary="Record the effect of as-needed medicine given",
+    )
+    async def effect(
+        self, write: Write, clock: Clock, medicine_given_id: uuid.UUID, data: m.EffectIn
+    ) -> m.MedicineGivenOut:
+        return await write.once(
+            data,
+            m.MedicineGivenOut,
+            lambda: bedside.record_effect(write.db, write.actor, medicine_given_id, data, clock.now()),
+        )
+
+    @post(
+        "/sync",
+        opt=MOBILE,
+        status_code=200,
+        summary="Apply operations recorded offline; one result per operation",
+        description=(
+            "Each operation is a SyncOperationIn: {client_op_id, type, device_time, visit_id?, body}. "
+            "Resending an operation changes nothing and answers its stored result (replayed: true)."
+        ),
+    )
+    async def sync_batch(self, db: AsyncSession, actor: Actor, clock: Clock, data: m.SyncIn) -> m.SyncOut:
+        return await sync.apply_batch(db, actor, data, clock.now())
+
+
+MOBILE_CONTROLLERS: list[type] = [MyShiftController, VisitController, BedsideController]

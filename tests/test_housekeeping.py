@@ -50,4 +50,4 @@ async def test_old_stored_answers_are_forgotten_and_recent_ones_kept(
 
 def test_the_app_schedules_its_housekeeping(app: Litestar, client: object) -> None:
     jobs = {job.id for job in app.state.scheduler.get_jobs()}
-    assert jobs == {"purge_throttles", "purge_keys"}
+    assert jobs == {"purge_throttles", "purge_keys", "generate_visits", "mark_missed_visits"}

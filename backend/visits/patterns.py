@@ -1,0 +1,182 @@
+"""Shift times per municipality: its own, or the defaults 07-15, 15-23, 23-07.
+
+Everything that names a shift (the roster, visit plans, generation) asks `shift_times` for the
+municipality's times and hands them to `shifts`, which turns wall-clock times into exact UTC
+instants across daylight saving. Here too: whether a visit window lies inside its shift.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import time
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.audit import service as audit
+from backend.errors import Problem
+from backend.people.actor import Actor
+from backend.visits import schedule_schemas as s
+from backend.visits.models import ShiftKind, ShiftPattern
+from backend.visits.shifts import DEFAULT_TIMES, ShiftTimes
+
+KINDS = (ShiftKind.DAY, ShiftKind.EVENING, ShiftKind.NIGHT)
+# Cases whose citizen is at home and gets visits.
+LIVE_CASE_STATUSES = ("referred", "active")
+MIN_SHIFT_MINUTES = 60
+
+
+def parse_time(raw: str) -> time:
+    """An "HH:MM" already checked by the schema's pattern."""
+    return time(int(raw[:2]), int(raw[3:5]))
+
+
+def fmt_time(at: time) -> str:
+    """Wall-clock times go over the wire as "HH:MM", as they were sent."""
+    return at.strftime("%H:%M")
+
+
+def minutes_after(at: time, start: time) -> int:
+    """Wall-clock minutes from `start` to `at`, going forward round the clock."""
+    return ((at.hour * 60 + at.minute) - (start.hour * 60 + start.minute)) % 1440
+
+
+def shift_minutes(kind: ShiftKind, times: ShiftTimes) -> int:
+    """A shift's length on an ordinary day (daylight-saving nights are an hour shorter or longer)."""
+    start, end = times[kind]
+    return minutes_after(end, start) or 1440
+
+
+def window_fits(kind: ShiftKind, start: time, end: time, times: ShiftTimes) -> bool:
+    """Whether a visit window lies inside its shift, by the wall clock (a night window may cross midnight)."""
+    shift_start = times[kind][0]
+    return minutes_after(start, shift_start) < minutes_after(end, shift_start) <= shift_minutes(kind, times)
+
+
+def municipality_of(actor: Actor) -> uuid.UUID:
+    """Shifts and rosters belong to a municipality: staff of one only (not the palliative unit)."""
+    if actor.municipality_id is None:
+        raise Problem(403, "Forbidden", "Only staff of a municipality may do this.", rule="municipality")
+    return actor.municipality_id
+
+
+# ---- shift patterns ---------------------------------------------------------------------------
+
+
+async def shift_times_for(session: AsyncSession, municipality_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ShiftTimes]:
+    """Every municipality's shift times in one query; the defaults fill what a municipality has not set."""
+    ids = list(set(municipality_ids))
+    result: dict[uuid.UUID, dict[ShiftKind, tuple[time, time]]] = {mid: dict(DEFAULT_TIMES) for mid in ids}
+    if ids:
+        rows = await session.execute(
+            select(ShiftPattern.municipality_id, ShiftPattern.kind, ShiftPattern.starts_at, ShiftPattern.ends_at).where(
+                ShiftPattern.municipality_id.in_(ids)
+            )
+        )
+        for mid, kind, starts, ends in rows:
+            result[mid][ShiftKind(kind)] = (starts, ends)
+    return dict(result)
+
+
+async def shift_times(session: AsyncSession, municipality_id: uuid.UUID) -> ShiftTimes:
+    """The municipality's shift times: its own, or 07-15, 15-23, 23-07."""
+    return (await shift_times_for(session, [municipality_id]))[municipality_id]
+
+
+async def get_patterns(session: AsyncSession, actor: Actor) -> s.ShiftPatternsOut:
+    """The actor's municipality's times, and whether they are only the defaults."""
+    mid = municipality_of(actor)
+    own = await session.scalar(select(func.count()).where(ShiftPattern.municipality_id == mid))
+    return _patterns_out(mid, await shift_times(session, mid), is_default=not own)
+
+
+def _patterns_out(mid: uuid.UUID, times: ShiftTimes, *, is_default: bool) -> s.ShiftPatternsOut:
+    shifts = [
+        s.ShiftTimesOut(
+            kind=kind,
+            starts_at=fmt_time(times[kind][0]),
+            ends_at=fmt_time(times[kind][1]),
+            hours=shift_minutes(kind, times) / 60,
+        )
+        for kind in KINDS
+    ]
+    return s.ShiftPatternsOut(municipality_id=mid, is_default=is_default, shifts=shifts)
+
+
+def check_patterns(data: s.ShiftPatternsIn) -> dict[ShiftKind, tuple[time, time]]:
+    """Three shifts, one of each kind, each at least an hour, following each other round the clock."""
+    index = {item.kind: i for i, item in enumerate(data.shifts)}
+    if set(index) != set(KINDS):
+        raise Problem(
+            422, "All three shifts", "Send the day, evening and night shift, once each.", field="shifts", rule="three"
+        )
+    times = {item.kind: (parse_time(item.starts_at), parse_time(item.ends_at)) for item in data.shifts}
+    for kind in KINDS:
+        start, end = times[kind]
+        if minutes_after(end, start) < MIN_SHIFT_MINUTES:
+            raise Problem(
+                422,
+                "Shift too short",
+                f"The {kind.value} shift must last at least an hour.",
+                field=f"shifts[{index[kind]}].ends_at",
+                rule="shift_length",
+            )
+    for before, after in zip(KINDS, (*KINDS[1:], KINDS[0]), strict=True):
+        if times[before][1] != times[after][0]:
+            raise Problem(
+                422,
+                "Shifts must follow each other",
+                f"The {after.value} shift must start when the {before.value} shift ends "
+                f"({fmt_time(times[before][1])}).",
+                field=f"shifts[{index[after]}].starts_at",
+                rule="shifts_contiguous",
+            )
+    if sum(shift_minutes(kind, times) for kind in KINDS) != 1440:
+        raise Problem(
+            422, "Shifts must cover the day", "Together the shifts must last 24 hours.", field="shifts", rule="cover"
+        )
+    return times
+
+
+async def set_patterns(session: AsyncSession, actor: Actor, data: s.ShiftPatternsIn) -> s.ShiftPatternsOut:
+    """Set the municipality's shift times, unless a live case's visit plan would fall outside them."""
+    mid = municipality_of(actor)
+    times = check_patterns(data)
+    outside = await _slots_outside(session, mid, times)
+    if outside:
+        raise Problem(
+            409,
+            "Visit plans outside the new shifts",
+            f"{outside} planned visit windows of live cases would fall outside the new shift times; "
+            "change those visit plans first.",
+            field="shifts",
+            rule="slots_outside_shift",
+        )
+    statement = pg_insert(ShiftPattern).values(
+        [
+            {"id": uuid.uuid4(), "municipality_id": mid, "kind": kind.value, "starts_at": start, "ends_at": end}
+            for kind, (start, end) in times.items()
+        ]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            constraint="uq_shift_patterns_municipality_kind",
+            set_={"starts_at": statement.excluded.starts_at, "ends_at": statement.excluded.ends_at},
+        )
+    )
+    await audit.record(session, actor, "shift_patterns.set")
+    return _patterns_out(mid, times, is_default=False)
+
+
+async def _slots_outside(session: AsyncSession, mid: uuid.UUID, times: ShiftTimes) -> int:
+    rows = await session.execute(
+        text(
+            "SELECT s.shift_kind, s.window_start, s.window_end FROM visit_plan_slots s "
+            "JOIN cases c ON c.id = s.case_id "
+            "WHERE c.municipality_id = :mid AND s.valid_until IS NULL AND c.status = ANY(:live)"
+        ),
+        {"mid": mid, "live": list(LIVE_CASE_STATUSES)},
+    )
+    return sum(1 for kind, start, end in rows if not window_fits(ShiftKind(kind), start, end, times))

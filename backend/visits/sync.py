@@ -1,0 +1,260 @@
+"""Offline sync: a batch of operations the phone recorded without signal, applied once each.
+
+The contract, for the app and for the reader:
+- Each operation is checked and applied on its own, in its own SAVEPOINT: a bad one fails alone,
+  the rest apply. The batch answers 200 with one result per operation, in the order sent.
+- Operations apply in the order they happened: by device_time, ties in the order sent. A queue
+  sent out of order (a retried half, a reordered upload) therefore ends the same as one in order:
+  a check-out sent before its check-in still finds the visit checked in.
+- Every operation is stored in `sync_operations` under (user, client_op_id) with its body and its
+  result, in the batch's transaction. An operation received again - the same batch resent, or
+  sent in another batch - changes nothing and answers its stored result with `replayed: true`
+  (the outcome stays the original one, so the app needs no special case). The same client_op_id
+  with different content is refused (rule `client_op_id_reused`) and changes nothing.
+- Outcomes: `applied`; `conflict` when the visit was reassigned, handed back or cancelled
+  meanwhile - nothing is changed, but the operation and its body are kept for the coordinator,
+  who is told by a `sync.conflict` event; `rejected` for bad input or a broken rule, with the
+  field named (`body.<field>` inside the body, else the envelope's field). Rejected operations
+  are stored too: resending one gives the same answer; fix it and send it with a new id.
+- An unexpected failure (not a refusal) fails the whole batch, which is rolled back: the phone
+  retries it, and nothing was half-written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.errors import Problem, body_field
+from backend.events import emit
+from backend.people.actor import Actor
+from backend.visits import bedside
+from backend.visits.models import SyncOperation, Visit
+from mobile_api import schemas as m
+
+Runner = Callable[[AsyncSession, Actor, uuid.UUID, Any, datetime], Awaitable[msgspec.Struct]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    body_type: type[msgspec.Struct]
+    time_field: str  # the body's own time; the operation's device_time when left out
+    status: int  # what the single endpoint answers
+    run: Runner
+    needs_visit: bool = True
+
+
+KINDS: dict[m.OpType, _Kind] = {
+    m.OpType.CHECK_IN: _Kind(m.CheckIn, "device_time", 200, bedside.check_in),
+    m.OpType.CHECK_OUT: _Kind(m.CheckOut, "device_time", 200, bedside.check_out),
+    m.OpType.SCORES: _Kind(m.ScoresIn, "recorded_at", 201, bedside.record_scores),
+    m.OpType.MEDICINE_GIVEN: _Kind(m.MedicineGivenIn, "given_at", 201, bedside.give_medicine),
+    m.OpType.MEDICINE_EFFECT: _Kind(m.EffectIn, "recorded_at", 200, bedside.record_effect, needs_visit=False),
+    m.OpType.NOTE: _Kind(m.NoteIn, "written_at", 201, bedside.add_note),
+    m.OpType.DEATH: _Kind(m.DeathAtVisitIn, "device_time", 201, bedside.death_at_visit),
+}
+
+
+def _refused(client_op_id: str | None, outcome: str, status: int, error: m.SyncError) -> m.SyncResult:
+    return m.SyncResult(client_op_id=client_op_id, outcome=outcome, status=status, error=error)
+
+
+def _invalid(exc: msgspec.ValidationError, prefix: str = "") -> Problem:
+    """A msgspec refusal as the single endpoint would answer it (400), naming the field under `prefix`."""
+    field = body_field(str(exc))
+    if field == "$":
+        field = prefix.rstrip(".") or "$"
+    else:
+        field = prefix + field
+    return Problem(400, "Invalid request", str(exc), field=field)
+
+
+async def apply_batch(session: AsyncSession, actor: Actor, data: m.SyncIn, now: datetime) -> m.SyncOut:
+    """Apply a batch in the order the operations happened; one result per operation, in the order sent."""
+    if len(data.operations) > m.MAX_OPERATIONS:
+        raise Problem(
+            413,
+            "Batch too large",
+            f"Send at most {m.MAX_OPERATIONS} operations in one batch; send the rest in the next.",
+            field="operations",
+            rule="max_operations",
+        )
+    results: list[m.SyncResult | None] = [None] * len(data.operations)
+    valid: list[tuple[int, m.SyncOperationIn]] = []
+    for index, raw in enumerate(data.operations):
+        try:
+            valid.append((index, msgspec.convert(raw, m.SyncOperationIn)))
+        except msgspec.ValidationError as exc:
+            problem = _invalid(exc)
+            given = raw.get("client_op_id")
+            error = m.SyncError(title=problem.title, detail=problem.detail, field=problem.field)
+            results[index] = _refused(given if isinstance(given, str) else None, "rejected", 400, error)
+    valid.sort(key=lambda pair: (pair[1].device_time, pair[0]))
+    for index, op in valid:
+        results[index] = await _apply(session, actor, op, now)
+    return m.SyncOut(results=[result for result in results if result is not None])
+
+
+def _stored_body(op: m.SyncOperationIn) -> dict[str, Any]:
+    return {"visit_id": str(op.visit_id) if op.visit_id else None, "body": op.body}
+
+
+async def _apply(session: AsyncSession, actor: Actor, op: m.SyncOperationIn, now: datetime) -> m.SyncResult:
+    body = _stored_body(op)
+    claimed = await session.execute(
+        insert(SyncOperation)
+        .values(
+            user_id=actor.user_id,
+            client_op_id=op.client_op_id,
+            device_id=actor.device_id,
+            op_type=op.type.value,
+            device_time=op.device_time,
+            outcome="pending",
+            body=body,
+            result={},
+            received_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(SyncOperation.client_op_id)
+    )
+    if claimed.first() is None:
+        return await _replay(session, actor, op, body)
+    result = await _run(session, actor, op, now)
+    await session.execute(
+        update(SyncOperation)
+        .where(SyncOperation.user_id == actor.user_id, SyncOperation.client_op_id == op.client_op_id)
+        .values(outcome=result.outcome, result=msgspec.to_builtins(result))
+    )
+    return result
+
+
+async def _replay(session: AsyncSession, actor: Actor, op: m.SyncOperationIn, body: dict[str, Any]) -> m.SyncResult:
+    stored = (
+        await session.execute(
+            select(SyncOperation.op_type, SyncOperation.device_time, SyncOperation.body, SyncOperation.result).where(
+                SyncOperation.user_id == actor.user_id, SyncOperation.client_op_id == op.client_op_id
+            )
+        )
+    ).one()
+    if (stored.op_type, stored.device_time, stored.body) != (op.type.value, op.device_time, body):
+        error = m.SyncError(
+            title="Operation id reused",
+            detail="This client_op_id was already used for a different operation.",
+            field="client_op_id",
+            rule="client_op_id_reused",
+        )
+        return _refused(op.client_op_id, "rejected", 422, error)
+    result = msgspec.convert(stored.result, m.SyncResult)
+    result.replayed = True
+    return result
+
+
+async def _run(session: AsyncSession, actor: Actor, op: m.SyncOperationIn, now: datetime) -> m.SyncResult:
+    kind = KINDS[op.type]
+    defaulted = kind.time_field not in op.body
+    try:
+        target, data = await _prepare(session, actor, op, kind)
+        async with session.begin_nested():
+            out = await kind.run(session, actor, target, data, now)
+    except Problem as exc:
+        field = exc.field
+        if field is not None and not field.startswith("body") and field not in ("visit_id", "type", "client_op_id"):
+            field = "device_time" if defaulted and field == kind.time_field else f"body.{field}"
+        error = m.SyncError(title=exc.title, detail=exc.detail, field=field, rule=exc.rule)
+        if exc.rule in bedside.CONFLICT_RULES:
+            await _announce_conflict(session, actor, op, exc.rule)
+            return _refused(op.client_op_id, "conflict", exc.status, error)
+        return _refused(op.client_op_id, "rejected", exc.status, error)
+    return m.SyncResult(
+        client_op_id=op.client_op_id, outcome="applied", status=kind.status, result=msgspec.to_builtins(out)
+    )
+
+
+async def _prepare(
+    session: AsyncSession, actor: Actor, op: m.SyncOperationIn, kind: _Kind
+) -> tuple[uuid.UUID, msgspec.Struct]:
+    """The operation's target id and its body as the single endpoint's request struct."""
+    raw = dict(op.body)
+    raw.setdefault(kind.time_field, op.device_time.isoformat())
+    if op.type == m.OpType.MEDICINE_EFFECT:
+        given_id, given_op = raw.pop("medicine_given_id", None), raw.pop("medicine_given_op", None)
+        target = await _reference(session, actor, given_id, given_op, "medicine_given", m.OpType.MEDICINE_GIVEN)
+        if target is None:
+            raise Problem(
+                422,
+                "Medicine missing",
+                "Name the medicine given: medicine_given_id or medicine_given_op.",
+                field="body.medicine_given_id",
+            )
+    elif op.visit_id is None:
+        raise Problem(422, "Visit missing", f"A {op.type.value} operation names its visit.", field="visit_id")
+    else:
+        target = op.visit_id
+    if op.type == m.OpType.NOTE and "corrects_op" in raw:
+        corrects_op = raw.pop("corrects_op")
+        corrects = await _reference(session, actor, raw.get("corrects_id"), corrects_op, "corrects", m.OpType.NOTE)
+        raw["corrects_id"] = str(corrects) if corrects else None
+    try:
+        return target, msgspec.convert(raw, kind.body_type)
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc, "body.") from None
+
+
+async def _reference(
+    session: AsyncSession, actor: Actor, given_id: Any, given_op: Any, name: str, op_type: m.OpType
+) -> uuid.UUID | None:
+    """An id sent as `<name>_id`, or as `<name>_op`: the client_op_id of this user's applied operation that made it.
+
+    Offline, the phone does not know the server's id of what it recorded; it knows its own operation id.
+    """
+    if given_op is None:
+        if given_id is None:
+            return None
+        try:
+            return uuid.UUID(str(given_id))
+        except ValueError:
+            raise Problem(400, "Invalid request", "Expected a UUID.", field=f"body.{name}_id") from None
+    if given_id is not None:
+        raise Problem(422, "Two references", f"Send {name}_id or {name}_op, not both.", field=f"body.{name}_op")
+    stored = await session.scalar(
+        select(SyncOperation.result).where(
+            SyncOperation.user_id == actor.user_id,
+            SyncOperation.client_op_id == str(given_op),
+            SyncOperation.op_type == op_type.value,
+            SyncOperation.outcome == "applied",
+        )
+    )
+    made = stored.get("result") if isinstance(stored, dict) else None
+    if not isinstance(made, dict) or "id" not in made:
+        raise Problem(
+            422,
+            "Unknown operation",
+            f"No applied {op_type.value} operation of yours has this client_op_id.",
+            field=f"body.{name}_op",
+        )
+    return uuid.UUID(made["id"])
+
+
+async def _announce_conflict(session: AsyncSession, actor: Actor, op: m.SyncOperationIn, rule: str | None) -> None:
+    """Tell the coordinator that work done offline no longer fits the plan; the operation is kept."""
+    visit = (await session.execute(select(Visit.case_id, Visit.district_id).where(Visit.id == op.visit_id))).first()
+    if actor.municipality_id is None:
+        return
+    await emit(
+        session,
+        "sync.conflict",
+        actor.municipality_id,
+        district_id=visit.district_id if visit else None,
+        case_id=visit.case_id if visit else None,
+        visit_id=op.visit_id if visit else None,
+        actor_id=actor.user_id,
+        payload={"client_op_id": op.client_op_id, "op_type": op.type.value, "rule": rule or ""},
+    )

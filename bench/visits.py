@@ -1,0 +1,357 @@
+"""Benchmark: the nurse's "my shift" and a 50-operation offline sync, next to the raw asyncpg baseline.
+
+    python -m bench.visits [--cases 500] [--seconds 10] [--connections 32] [--sync-connections 8]
+                           [--repeat 3] [--workers 1] [--json bench/results/visits.json]
+
+Starts PostgreSQL (embedded, or DATABASE_URL's server), seeds a municipality (500 active cases,
+3,000 visits a day, 30 days of history: `bench.visits_seed`), serves the app with uvicorn on a
+loopback port and drives it with wrk, in interleaved rounds whose medians are reported:
+
+- the bare Litestar endpoint and the raw asyncpg select-plus-audit-insert (`bench.server`);
+- GET /mobile/v1/my-shift, rotating over 40 nurses' tokens (each has about 9 visits this shift);
+- POST /mobile/v1/sync with 50 `scores` operations on the nurse's visits of the shift, fresh
+  client_op_ids every request. Each wrk thread is one phone (one nurse, one connection): a phone
+  sends its batches one after another, so a nurse's batches never race each other for her visits.
+  8 phones at once by default, not 32: a batch is hundreds of statements, and at 32 the figure
+  measures the queue, not the batch (`--sync-connections 32` shows it);
+- for the coordinator: the shift's board (GET /visits) and a random case's timeline.
+
+The bars: my-shift p99 under 50 ms; the 50-operation sync p99 under 250 ms; no errors, and every
+sync operation applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from backend.db import migrate, start_embedded
+from backend.people.tokens import AccessClaims, issue_access_token
+from bench.cases import SECRET, _database, _drop, _free_port, _ms, _wait_ready
+from bench.visits_seed import VisitWorld, seed_visits
+
+ESAS_ITEMS = (
+    "pain",
+    "tiredness",
+    "drowsiness",
+    "nausea",
+    "lack_of_appetite",
+    "shortness_of_breath",
+    "depression",
+    "anxiety",
+    "wellbeing",
+)
+
+LUA_MY_SHIFT = """
+local tokens = {__TOKENS__}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/mobile/v1/my-shift", {["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1]})
+end
+"""
+
+LUA_RANDOM_TIMELINE = """
+local ids = {__IDS__}
+request = function()
+  return wrk.format("GET", "/cases/" .. ids[math.random(#ids)] .. "/timeline?limit=50",
+                    {["Authorization"] = "Bearer __TOKEN__"})
+end
+"""
+
+# One wrk thread per phone: thread n is nurse n. Operation ids are fresh per request; the response
+# callback counts operations that were not applied, reported by done().
+LUA_SYNC = """
+local tokens = {__TOKENS__}
+local visits = {__VISITS__}
+local items = {__ITEMS__}
+local prefix = "__PREFIX__"
+local ops = __OPS__
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("id", #threads)
+end
+
+function init(args)
+  nurse = ((id - 1) % #tokens) + 1
+  run = prefix .. "-" .. os.time() .. "-" .. id  -- every wrk run sends new ids
+  counter = 0
+  not_applied = 0
+  headers = {["Authorization"] = "Bearer " .. tokens[nurse], ["Content-Type"] = "application/json"}
+end
+
+request = function()
+  counter = counter + 1
+  local now = os.date("!%Y-%m-%dT%H:%M:%SZ")
+  local mine = visits[nurse]
+  local parts = {}
+  for j = 1, ops do
+    local scores = {}
+    for k, item in ipairs(items) do scores[k] = '"' .. item .. '":' .. math.random(0, 6) end
+    parts[j] = '{"client_op_id":"' .. run .. '-' .. counter .. '-' .. j .. '","type":"scores",'
+      .. '"device_time":"' .. now .. '","visit_id":"' .. mine[((j - 1) % #mine) + 1] .. '",'
+      .. '"body":{"instrument":"ESAS-r","scores":{' .. table.concat(scores, ",") .. '},"recorded_at":"' .. now .. '"}}'
+  end
+  return wrk.format("POST", "/mobile/v1/sync", headers, '{"operations":[' .. table.concat(parts, ",") .. ']}')
+end
+
+response = function(status, headers, body)
+  if status == 200 then
+    local _, applied = string.gsub(body, '"outcome":"applied"', "")
+    not_applied = not_applied + (ops - applied)
+  end
+end
+
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("not_applied") end
+  io.write("NOT_APPLIED " .. total .. "\\n")
+end
+"""
+
+
+def lua_list(values: list[str]) -> str:
+    return ", ".join(f'"{v}"' for v in values)
+
+
+def run_wrk(
+    url: str, seconds: int, connections: int, threads: int, headers: dict[str, str], script: str | None
+) -> dict:
+    """Run wrk once: requests/s, p50 and p99 in ms, non-2xx answers, and (sync) operations not applied."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency"]
+    for key, value in headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if "99" not in latency:  # nothing answered within the run
+        print(out, file=sys.stderr)
+        return {"rps": 0.0, "p50_ms": float("inf"), "p99_ms": float("inf"), "errors": -1, "not_applied": 0}
+    not_applied = re.search(r"NOT_APPLIED (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _ms(latency["50"]),
+        "p99_ms": _ms(latency["99"]),
+        "errors": int(errors.group(1)) if errors else 0,
+        "not_applied": int(not_applied.group(1)) if not_applied else 0,
+    }
+
+
+def settle(base: str, timeout: float = 60) -> None:
+    """Wait until the server has worked off what the last run left queued: the bare endpoint answers fast."""
+    deadline, quick = time.monotonic() + timeout, 0
+    while quick < 3 and time.monotonic() < deadline:
+        started = time.monotonic()
+        with urllib.request.urlopen(base + "/bench/bare", timeout=timeout) as response:
+            response.read()
+        quick = quick + 1 if time.monotonic() - started < 0.01 else 0
+        time.sleep(0.05)
+
+
+def _call(method: str, url: str, token: str, body: object | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def preflight(base: str, token: str, visit_id: uuid.UUID) -> str | None:
+    """Whether the phone API answers as the benchmark expects; the reason when it does not."""
+    status, body = _call("GET", f"{base}/mobile/v1/my-shift", token)
+    if status != 200:
+        return f"GET /mobile/v1/my-shift answered {status}: {str(body)[:300]}"
+    if not body.get("visits"):
+        return "GET /mobile/v1/my-shift answered no visits for a nurse with visits this shift"
+    now = datetime.now(UTC).isoformat()
+    operation = {
+        "client_op_id": f"preflight-{uuid.uuid4().hex}",
+        "type": "scores",
+        "device_time": now,
+        "visit_id": str(visit_id),
+        "body": {"instrument": "ESAS-r", "scores": dict.fromkeys(ESAS_ITEMS, 2), "recorded_at": now},
+    }
+    status, body = _call("POST", f"{base}/mobile/v1/sync", token, {"operations": [operation]})
+    if status != 200:
+        return f"POST /mobile/v1/sync answered {status}: {str(body)[:300]}"
+    if body["results"][0].get("outcome") != "applied":
+        return f"POST /mobile/v1/sync did not apply a scores operation: {body['results'][0]}"
+    return None
+
+
+async def _deadlocks(url: str) -> int:
+    """Deadlocks PostgreSQL detected (and broke by failing a transaction) in the benchmark's database."""
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"))
+    finally:
+        await conn.close()
+
+
+async def _prepare(server_url: str, cases: int) -> tuple[str, VisitWorld, float]:
+    name = f"lindra_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_database(server_url, "postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = _database(server_url, name)
+    await asyncio.to_thread(migrate, url)
+    started = time.monotonic()
+    world = await seed_visits(url, cases)
+    return url, world, time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--sync-connections", type=int, default=8, help="phones syncing at once (one nurse each)")
+    parser.add_argument("--nurses", type=int, default=40, help="nurses whose tokens my-shift rotates over")
+    parser.add_argument("--ops", type=int, default=50, help="operations per sync batch")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds over all endpoints; medians are reported")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes serving every endpoint")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is needed: apt-get install -y wrk", file=sys.stderr)
+        return 2
+
+    tmp = Path(tempfile.mkdtemp(prefix="lindra-bench-"))
+    server_url = os.environ.get("DATABASE_URL") or start_embedded(tmp)
+    url, world, seed_seconds = asyncio.run(_prepare(server_url, args.cases))
+    print(
+        f"seeded {args.cases} cases, {world.visits} visits, {world.assessments} symptom assessments "
+        f"in {seed_seconds:.1f} s",
+        flush=True,
+    )
+    issued = datetime.now(UTC)
+    nurses = [n for n in world.nurses if n.visit_ids][: args.nurses]
+    tokens = [issue_access_token(SECRET, AccessClaims(n.user_id, n.device_id, "nurse"), issued, 240) for n in nurses]
+    coordinator = issue_access_token(
+        SECRET, AccessClaims(world.coordinator_id, world.coordinator_device_id, "coordinator"), issued, 240
+    )
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "bench.server", url, SECRET, str(world.coordinator_id), str(port)]
+    server = subprocess.Popen([*command, str(args.workers)])
+    try:
+        _wait_ready(base)
+        problem = preflight(base, tokens[0], nurses[0].visit_ids[0])
+        if problem:
+            print(f"\nThe phone API is not ready for this benchmark: {problem}", file=sys.stderr)
+            return 3
+        scripts = {
+            "my_shift": LUA_MY_SHIFT.replace("__TOKENS__", lua_list(tokens)),
+            "sync": LUA_SYNC.replace("__TOKENS__", lua_list(tokens))
+            .replace("__VISITS__", ", ".join("{" + lua_list([str(v) for v in n.visit_ids]) + "}" for n in nurses))
+            .replace("__ITEMS__", lua_list(list(ESAS_ITEMS)))
+            .replace("__PREFIX__", f"bench{uuid.uuid4().hex[:10]}")
+            .replace("__OPS__", str(args.ops)),
+            "timeline": LUA_RANDOM_TIMELINE.replace("__IDS__", lua_list([str(i) for i in world.case_ids])).replace(
+                "__TOKEN__", coordinator
+            ),
+        }
+        for name, text in scripts.items():
+            (tmp / f"{name}.lua").write_text(text)
+        c, sc = args.connections, args.sync_connections
+        targets: dict[str, tuple[str, int, int, dict[str, str], str | None]] = {
+            "bare Litestar endpoint": (f"{base}/bench/bare", c, 1, {}, None),
+            "raw asyncpg select + audit insert": (f"{base}/bench/raw/{world.case_ids[0]}", c, 1, {}, None),
+            f"my shift ({len(tokens)} nurses)": (base, c, 1, {}, str(tmp / "my_shift.lua")),
+            f"sync, {args.ops} scores a batch": (base, sc, sc, {}, str(tmp / "sync.lua")),
+            "shift board (coordinator)": (
+                f"{base}/visits",
+                c,
+                1,
+                {"Authorization": f"Bearer {coordinator}"},
+                None,
+            ),
+            "case timeline, 50 entries": (base, c, 1, {}, str(tmp / "timeline.lua")),
+        }
+        for target, conns, threads, headers, lua in targets.values():  # warm up
+            run_wrk(target, 3, conns, threads, headers, lua)
+            settle(base)
+        rounds: dict[str, list[dict]] = {name: [] for name in targets}
+        for _ in range(args.repeat):  # interleaved, so a noisy moment hits every endpoint alike
+            for name, (target, conns, threads, headers, lua) in targets.items():
+                rounds[name].append(run_wrk(target, args.seconds, conns, threads, headers, lua))
+                settle(base)
+        results = {
+            name: {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_ms", "p99_ms")}
+            | {"errors": sum(r["errors"] for r in runs), "not_applied": sum(r["not_applied"] for r in runs)}
+            for name, runs in rounds.items()
+        }
+        deadlocks = asyncio.run(_deadlocks(url))
+    finally:
+        server.terminate()
+        server.wait(10)
+        asyncio.run(_drop(server_url, url))
+
+    raw = results["raw asyncpg select + audit insert"]["rps"]
+    print(
+        f"\n{args.cases} cases, {world.visits} visits; wrk -c{c} (sync: -t{sc} -c{sc}, one phone per thread) "
+        f"-d{args.seconds}s; {args.workers} uvicorn worker(s); {os.cpu_count()} CPUs shared with PostgreSQL "
+        f"and wrk; median of {args.repeat} interleaved rounds\n"
+    )
+    print(f"| {'endpoint':36} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'vs raw':>6} | non-2xx |")
+    print(f"|{'-' * 38}|{'-' * 10}|{'-' * 9}|{'-' * 9}|{'-' * 8}|---------|")
+    for name, r in results.items():
+        print(
+            f"| {name:36} | {r['rps']:8.0f} | {r['p50_ms']:7.2f} | {r['p99_ms']:7.2f} | "
+            f"{r['rps'] / raw:6.2f} | {r['errors']:7d} |"
+        )
+    my_shift = results[f"my shift ({len(tokens)} nurses)"]
+    sync = results[f"sync, {args.ops} scores a batch"]
+    print(f"\nsync operations not applied: {sync['not_applied']}; deadlocks in PostgreSQL: {deadlocks}")
+    ok = (
+        my_shift["p99_ms"] < 50
+        and sync["p99_ms"] < 250
+        and sync["not_applied"] == 0
+        and deadlocks == 0
+        and all(r["errors"] == 0 for r in results.values())
+    )
+    print(f"Bar (my-shift p99 < 50 ms, {args.ops}-op sync p99 < 250 ms, no errors): {'met' if ok else 'NOT met'}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        summary = {
+            "cases": args.cases,
+            "visits": world.visits,
+            "connections": c,
+            "sync_connections": sc,
+            "workers": args.workers,
+            "results": results,
+            "deadlocks": deadlocks,
+            "bar_met": ok,
+        }
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""My shift: the nurse's visits in window order, with what she needs at the door; cheap to poll (ETag/304)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from backend.audit.models import AuditEntry
+from backend.cases.models import Citizen
+from backend.clock import Clock
+from backend.config import Settings
+from backend.people.models import Role
+from backend.visits.shifts import shift_at
+from tests.cases.helpers import Client, Sessions, add_record, case_row
+from tests.factories import World, add_user
+from tests.mobile.helpers import add_visit, at, check_in, current_shift, my_shift, new_case, phone_post
+
+
+async def _audited_cases(sessions: Sessions, user_id: uuid.UUID) -> list[uuid.UUID]:
+    async with sessions() as session:
+        query = select(AuditEntry.case_id).where(AuditEntry.user_id == user_id, AuditEntry.action == "visit.my_shift")
+        return sorted(c for c in (await session.scalars(query)).all() if c is not None)
+
+
+async def _scores(client: Client, world: World, clock: Clock, visit_id: str, minutes: float, **scores: int) -> None:
+    body = {"instrument": "ESAS-r", "scores": scores, "recorded_at": at(clock, minutes)}
+    response = await phone_post(client, world.nurse_a, f"/visits/{visit_id}/scores", body)
+    assert response.status_code == 201, response.text
+
+
+async def test_my_shift_shows_my_visits_in_window_order_with_what_i_need_at_the_door(
+    client: Client, world: World, clock: Clock, sessions: Sessions, settings: Settings
+) -> None:
+    karen = await new_case(client, world, clock, name="Karen Marie Testesen", address="Testvej 1, 2200 København N")
+    ole = await new_case(client, world, clock, name="Ole Hansen", address="Nørrebrogade 7, 2200 København N")
+    today = clock.today()
+    await add_record(
+        client,
+        world,
+        karen,
+        "wishes",
+        {"dies_at_home": "yes", "discussed_on": today.isoformat(), "discussed_with": "Borger"},
+    )
+    await add_record(
+        client,
+        world,
+        karen,
+        "medicine",
+        {
+            "indication": "pain",
+            "drug": "Morfin",
+            "strength": "10 mg/ml",
+            "quantity": "5 ampuller",
+            "expires_on": (today + timedelta(days=90)).isoformat(),
+        },
+    )
+    relative = {"phone": "+45 11 22 33 44", "consent_to_information": True}
+    await add_record(
+        client,
+        world,
+        karen,
+        "relatives",
+        relative
+        | {"name": "Jens Testesen", "relation": "ægtefælle", "primary_contact": True, "lives_with_citizen": True},
+    )
+    await add_record(
+        client,
+        world,
+        karen,
+        "relatives",
+        {
+            "name": "Sofie",
+            "relation": "datter",
+            "primary_contact": False,
+            "lives_with_citizen": True,
+            "consent_to_information": False,
+            "birth_year": today.year - 9,
+        },
+    )
+    await add_record(
+        client,
+        world,
+        karen,
+        "relatives",
+        {
+            "name": "Emil",
+            "relation": "barnebarn",
+            "primary_contact": False,
+            "lives_with_citizen": False,
+            "consent_to_information": False,
+            "birth_year": today.year - 12,
+        },
+    )
+
+    # Karen's visit comes second in the shift, Ole's first; a colleague's and tomorrow's are not mine.
+    karen_visit = await add_visit(sessions, clock, karen, world.district_a, world.nurse_a.user_id, minutes=120)
+    ole_visit = await add_visit(sessions, clock, ole, world.district_a, world.nurse_a.user_id, minutes=30, tasks=())
+    async with sessions() as session, session.begin():
+        colleague = await add_user(
+            session, settings, clock, role=Role.NURSE, organisation_id=world.district_a, districts=(world.district_a,)
+        )
+    await add_visit(sessions, clock, karen, world.district_a, colleague.user_id, minutes=200)
+    tomorrow = shift_at(current_shift(clock).starts + timedelta(hours=24))
+    await add_visit(sessions, clock, karen, world.district_a, world.nurse_a.user_id, shift=tomorrow)
+
+    await check_in(client, world.nurse_a, clock, karen_visit, minutes=-5)
+    await _scores(client, world, clock, karen_visit, -4, pain=4, nausea=6, anxiety=3)
+    await _scores(client, world, clock, karen_visit, -2, pain=8, nausea=2, anxiety=3)
+
+    page = await my_shift(client, world.nurse_a)
+    shift = current_shift(clock)
+    assert page["shift"]["kind"] == shift.kind.value
+    assert page["shift"]["day"] == shift.day.isoformat()
+    assert [v["id"] for v in page["visits"]] == [ole_visit, karen_visit]
+
+    first, second = page["visits"]
+    assert first["status"] == "planned"
+    assert first["tasks"] == []
+    assert first["case"]["first_name"] == "Ole"
+    assert first["case"]["last_scores"] is None
+    assert first["case"]["home_death_wish"] is None
+    assert first["case"]["anticipatory_medicine"]["complete"] is False
+
+    assert second["status"] == "under_way"
+    assert second["tasks"] == ["Tjek sprøjtepumpe", "Mundpleje"]
+    door = second["case"]
+    assert door["first_name"] == "Karen"
+    assert door["name"] == "Karen Marie Testesen"
+    assert door["address"] == "Testvej 1, 2200 København N"
+    assert door["home_death_wish"] == "yes"
+    medicine = door["anticipatory_medicine"]
+    assert medicine["complete"] is False
+    assert medicine["missing"] == ["breathlessness", "nausea", "restlessness", "death_rattle"]
+    assert [item["drug"] for item in medicine["items"]] == ["Morfin"]
+    assert door["relatives_to_call"] == [
+        {
+            "name": "Jens Testesen",
+            "relation": "ægtefælle",
+            "phone": "+45 11 22 33 44",
+            "primary_contact": True,
+            "may_be_informed": True,
+        }
+    ]
+    assert door["children_in_home"] == [{"name": "Sofie", "age": 9}]
+    scores = door["last_scores"]
+    assert scores["instrument"] == "ESAS-r"
+    assert scores["scores"] == {"pain": 8, "nausea": 2, "anxiety": 3}
+    assert scores["trend"] == {"pain": "up", "nausea": "down", "anxiety": "same"}
+    assert scores["previous_recorded_at"] is not None
+    flags = sorted((f["kind"], f["items"]) for f in door["open_flags"])
+    assert flags == [("rising_score", ["pain"]), ("severe_score", ["pain"])]
+
+    # Never the CPR number, and every case shown is an audited read.
+    async with sessions() as session:
+        citizen = await session.get_one(Citizen, (await case_row(sessions, karen)).citizen_id)
+    assert "cpr" not in str(page)
+    assert citizen.cpr not in str(page)
+    assert await _audited_cases(sessions, world.nurse_a.user_id) == sorted([uuid.UUID(karen), uuid.UUID(ole)])
+
+
+async def test_the_next_shift_can_be_looked_at_before_it_starts(
+    client: Client, world: World, clock: Clock, sessions: Sessions
+) -> None:
+    case_id = await new_case(client, world, clock)
+    following = shift_at(current_shift(clock).ends)
+    visit_id = await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id, shift=following)
+
+    assert (await my_shift(client, world.nurse_a))["visits"] == []
+    page = await my_shift(client, world.nurse_a, shift="next")
+    assert page["shift"]["kind"] == following.kind.value
+    assert [v["id"] for v in page["visits"]] == [visit_id]
+
+    response = await client.get("/mobile/v1/my-shift", params={"shift": "tomorrow"}, headers=world.nurse_a.headers)
+    assert response.status_code == 400
+    assert response.json()["field"] == "shift"
+
+
+async def test_polling_an_unchanged_shift_answers_304_without_a_body_or_an_audit_row(
+    client: Client, world: World, clock: Clock, sessions: Sessions
+) -> None:
+    case_id = await new_case(client, world, clock)
+    visit_id = await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id)
+
+    first = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    assert "private" in first.headers["cache-control"]
+    audited = len(await _audited_cases(sessions, world.nurse_a.user_id))
+    assert audited == 1
+
+    again = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers | {"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    # A list of tags, and the weak form of ours, match too.
+    listed = await client.get(
+        "/mobile/v1/my-shift", headers=world.nurse_a.headers | {"If-None-Match": f'"stale", W/{etag}'}
+    )
+    assert listed.status_code == 304
+    assert len(await _audited_cases(sessions, world.nurse_a.user_id)) == audited
+
+    # The same answer without the header is byte for byte the first one.
+    plain = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)
+    assert plain.content == first.content and plain.headers["etag"] == etag
+
+    # Checking in changes the visit: the phone's copy is stale and a new body comes.
+    await check_in(client, world.nurse_a, clock, visit_id)
+    changed = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers | {"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert changed.json()["visits"][0]["status"] == "under_way"
+
+    # A change on the case (a relative added) also shows.
+    newer = changed.headers["etag"]
+    await add_record(
+        client,
+        world,
+        case_id,
+        "relatives",
+        {
+            "name": "Jens",
+            "relation": "søn",
+            "phone": "+45 22 33 44 55",
+            "primary_contact": True,
+            "lives_with_citizen": False,
+            "consent_to_information": True,
+        },
+    )
+    after = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers | {"If-None-Match": newer})
+    assert after.status_code == 200
+    assert [r["name"] for r in after.json()["visits"][0]["case"]["relatives_to_call"]] == ["Jens"]
+
+
+async def test_my_shift_shows_nothing_of_another_district_even_if_assigned_there(
+    client: Client, world: World, clock: Clock, sessions: Sessions
+) -> None:
+    case_id = await new_case(client, world, clock)
+    await add_visit(sessions, clock, case_id, world.district_a, world.nurse_b.user_id)
+    page = await my_shift(client, world.nurse_b)
+    assert page["visits"] == []
+    assert await _audited_cases(sessions, world.nurse_b.user_id) == []
+
+
+async def test_my_shift_is_for_care_givers_only(client: Client, world: World) -> None:
+    for login in (world.admin, world.unit):
+        response = await client.get("/mobile/v1/my-shift", headers=login.headers)
+        assert response.status_code == 403
+    assert (await client.get("/mobile/v1/my-shift")).status_code == 401
