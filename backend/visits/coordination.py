@@ -24,8 +24,8 @@ from backend.errors import Problem, not_found
 from backend.people.actor import Actor
 from backend.people.models import Role, User, UserDistrict
 from backend.visits import schemas as s
-from backend.visits.coordination_reads import load_shift_times
 from backend.visits.models import CaseFlag, ShiftKind, Visit, VisitKind, VisitStatus
+from backend.visits.patterns import shift_times
 from backend.visits.shifts import shift_at
 
 # An ad-hoc or acute visit: at most this long, starting no earlier or later than this around now.
@@ -245,7 +245,7 @@ async def create_visit(
     _check_window(data, now)
     assignee_id = actor.user_id if actor.role == Role.NURSE else data.assigned_to
     assignee = await _nurse_of(session, assignee_id, case.district_id, "assigned_to") if assignee_id else None
-    running = shift_at(data.window_start, await load_shift_times(session, case.municipality_id))
+    running = shift_at(data.window_start, await shift_times(session, case.municipality_id))
     visit = Visit(
         id=uuid.uuid4(),
         case_id=case.id,

@@ -12,14 +12,12 @@ from datetime import date, datetime, time, timedelta
 
 import asyncpg
 import msgspec
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.cases.access import Positional, scope_sql
 from backend.errors import Problem, not_found
 from backend.people.actor import Actor
 from backend.visits import schemas as s
-from backend.visits.models import ShiftKind, ShiftPattern
+from backend.visits.models import ShiftKind
 from backend.visits.shifts import DEFAULT_TIMES, Shift, ShiftTimes, shift, shift_at
 
 # ---- shifts -----------------------------------------------------------------------------------
@@ -31,21 +29,12 @@ class _Pattern(msgspec.Struct):
     ends_at: time
 
 
-def shift_times(patterns: Sequence[_Pattern] | None) -> ShiftTimes:
+def merged_times(patterns: Sequence[_Pattern] | None) -> ShiftTimes:
     """The municipality's shift times: its own patterns where it has them, the defaults elsewhere."""
     times = dict(DEFAULT_TIMES)
     for pattern in patterns or ():
         times[pattern.kind] = (pattern.starts_at, pattern.ends_at)
     return times
-
-
-async def load_shift_times(session: AsyncSession, municipality_id: uuid.UUID) -> ShiftTimes:
-    rows = await session.execute(
-        select(ShiftPattern.kind, ShiftPattern.starts_at, ShiftPattern.ends_at).where(
-            ShiftPattern.municipality_id == municipality_id
-        )
-    )
-    return shift_times([_Pattern(ShiftKind(kind), start, end) for kind, start, end in rows])
 
 
 def pick_shift(selector: str, now: datetime, times: ShiftTimes) -> Shift:
@@ -138,7 +127,7 @@ async def shift_board(
         low, high = chosen.starts - timedelta(hours=12), chosen.starts + timedelta(hours=24)
         raw = await pg.fetchval(_BOARD_SQL, municipality, chosen.day, chosen.kind.value, low, high, now, district_id)
         row = _decode_board(raw)
-        actual = shift_times(row.patterns)
+        actual = merged_times(row.patterns)
         _times_seen[municipality] = actual
         if actual == times:
             break
