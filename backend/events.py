@@ -8,9 +8,9 @@ listeners read the row (and catch up from the table after a reconnect).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.visits.models import Event
@@ -47,6 +47,35 @@ async def emit(
     ).scalar_one()
     await session.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": CHANNEL, "id": str(event_id)})
     return int(event_id)
+
+
+async def emit_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Record several events at once (each row as `emit`'s arguments): one INSERT and one NOTIFY statement."""
+    if not rows:
+        return []
+    values = [
+        {
+            "kind": row["kind"],
+            "municipality_id": row["municipality_id"],
+            "district_id": row.get("district_id"),
+            "case_id": row.get("case_id"),
+            "visit_id": row.get("visit_id"),
+            "actor_id": row.get("actor_id"),
+            "payload": row.get("payload") or {},
+        }
+        for row in rows
+    ]
+    table = cast(Table, Event.__table__)
+    inserted = await session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
+    ids = [int(i) for i in inserted.all()]
+    await session.execute(
+        text(
+            "SELECT pg_notify(:channel, id::text) "
+            "FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS e(id, n) ORDER BY n"
+        ),
+        {"channel": CHANNEL, "ids": ids},
+    )
+    return ids
 
 
 async def events_since(

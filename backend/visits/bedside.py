@@ -19,14 +19,12 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.audit import service as audit
 from backend.cases import course
 from backend.cases import record_schemas as r
 from backend.cases.access import case_scope
 from backend.cases.models import Case, Place
 from backend.cases.records import check_text, open_case
 from backend.errors import Problem, not_found
-from backend.events import emit
 from backend.people.actor import Actor
 from backend.visits import warnings
 from backend.visits.models import MedicineGiven, SymptomAssessment, Visit, VisitNote, VisitStatus
@@ -122,15 +120,21 @@ def not_in_future(at: datetime, now: datetime, field: str) -> None:
 
 
 async def visit_for_change(session: AsyncSession, actor: Actor, visit_id: uuid.UUID) -> tuple[Visit, Case]:
-    """The visit (locked) and its case, if the case is in the actor's scope and the visit is hers to work."""
-    row = (
-        await session.execute(
-            select(Visit, Case)
-            .join(Case, Case.id == Visit.case_id)
-            .where(Visit.id == visit_id, case_scope(actor))
-            .with_for_update(of=Visit)
-        )
-    ).first()
+    """The visit (locked) and its case, if the case is in the actor's scope and the visit is hers to work.
+
+    In a sync batch the visit was locked and loaded with the batch's others (`warnings.Batch`).
+    """
+    batch = warnings.batch_of(session)
+    row = batch.visits.get(visit_id) if batch is not None else None
+    if row is None:
+        row = (
+            await session.execute(
+                select(Visit, Case)
+                .join(Case, Case.id == Visit.case_id)
+                .where(Visit.id == visit_id, case_scope(actor))
+                .with_for_update(of=Visit)
+            )
+        ).first()
     if row is None:
         raise not_found("visit")
     visit, case = row
@@ -143,6 +147,21 @@ async def visit_for_change(session: AsyncSession, actor: Actor, visit_id: uuid.U
             409, "Assigned to someone else", "This visit is assigned to another nurse.", rule="assigned_to_other"
         )
     return visit, case
+
+
+async def _open_case(
+    session: AsyncSession, actor: Actor, case_id: uuid.UUID, now: datetime, *, after_death: bool = False
+) -> Case:
+    """`open_case`; in a sync batch, once per case (the batch holds its lock, and drops this after a death)."""
+    batch = warnings.batch_of(session)
+    if batch is None:
+        return await open_case(session, actor, case_id, now, after_death=after_death)
+    case = batch.opened.get((case_id, after_death))
+    if case is None:
+        case = batch.opened[(case_id, after_death)] = await open_case(
+            session, actor, case_id, now, after_death=after_death
+        )
+    return case
 
 
 def _require_checked_in(visit: Visit) -> None:
@@ -170,7 +189,7 @@ def visit_state(visit: Visit) -> m.VisitState:
 async def _visit_event(
     session: AsyncSession, actor: Actor, kind: str, visit: Visit, case: Case, **payload: str
 ) -> None:
-    await emit(
+    await warnings.record_event(
         session,
         kind,
         case.municipality_id,
@@ -199,7 +218,7 @@ async def check_in(
     visit.checked_in_device_at = data.device_time
     visit.check_in_position = _position(data.position)
     visit.updated_at = now
-    await audit.record(session, actor, "visit.check_in", case_id=case.id, detail={"visit_id": str(visit.id)})
+    await warnings.record_audit(session, actor, "visit.check_in", case_id=case.id, detail={"visit_id": str(visit.id)})
     await _visit_event(session, actor, "visit.checked_in", visit, case, **{"from": before})
     return visit_state(visit)
 
@@ -231,7 +250,7 @@ async def _check_out(
     visit.checked_out_device_at = device_time
     visit.check_out_position = _position(position)
     visit.updated_at = now
-    await audit.record(session, actor, "visit.check_out", case_id=case.id, detail={"visit_id": str(visit.id)})
+    await warnings.record_audit(session, actor, "visit.check_out", case_id=case.id, detail={"visit_id": str(visit.id)})
     await _visit_event(session, actor, "visit.checked_out", visit, case)
     await warnings.check_terminal_medicine(session, actor, case.id, now, visit.id)
     return visit_state(visit)
@@ -256,8 +275,9 @@ async def record_scores(
     _require_checked_in(visit)
     validate_scores(data)
     not_in_future(data.recorded_at, now, "recorded_at")
-    case = await open_case(session, actor, visit.case_id, now)
+    case = await _open_case(session, actor, visit.case_id, now)
     assessment = SymptomAssessment(
+        id=uuid.uuid4(),
         case_id=case.id,
         visit_id=visit.id,
         instrument=data.instrument,
@@ -267,8 +287,9 @@ async def record_scores(
         recorded_by=actor.user_id,
     )
     session.add(assessment)
-    await session.flush()
-    await audit.record(
+    if warnings.batch_of(session) is None:  # a batch's assessments go in one INSERT, when next it queries
+        await session.flush()
+    await warnings.record_audit(
         session, actor, "visit.scores.add", case_id=case.id, detail={"assessment_id": str(assessment.id)}
     )
     flags = await warnings.check_scores(session, actor, case, assessment, now)
@@ -306,7 +327,7 @@ async def give_medicine(
     _require_checked_in(visit)
     check_text(data)
     not_in_future(data.given_at, now, "given_at")
-    case = await open_case(session, actor, visit.case_id, now)
+    case = await _open_case(session, actor, visit.case_id, now)
     given = MedicineGiven(
         case_id=case.id,
         visit_id=visit.id,
@@ -321,7 +342,7 @@ async def give_medicine(
     )
     session.add(given)
     await session.flush()
-    await audit.record(
+    await warnings.record_audit(
         session, actor, "visit.medicine_given.add", case_id=case.id, detail={"medicine_given_id": str(given.id)}
     )
     await warnings.check_terminal_medicine(session, actor, case.id, now, visit.id)
@@ -355,10 +376,10 @@ async def record_effect(
         )
     if given.effect is not None:
         raise Problem(409, "Effect already recorded", "The effect of this dose is recorded.", rule="effect_recorded")
-    await open_case(session, actor, given.case_id, now, after_death=True)
+    await _open_case(session, actor, given.case_id, now, after_death=True)
     given.effect = data.effect
     given.effect_recorded_at = recorded_at
-    await audit.record(
+    await warnings.record_audit(
         session, actor, "visit.medicine_effect.add", case_id=given.case_id, detail={"medicine_given_id": str(given.id)}
     )
     return medicine_given_out(given)
@@ -374,7 +395,7 @@ async def add_note(
     written_at = data.written_at or now
     not_in_future(written_at, now, "written_at")
     # A note about the death, or bereavement, is written after the death is registered.
-    case = await open_case(session, actor, visit.case_id, now, after_death=True)
+    case = await _open_case(session, actor, visit.case_id, now, after_death=True)
     if data.corrects_id is not None:
         corrected = await session.scalar(
             select(VisitNote.id).where(VisitNote.id == data.corrects_id, VisitNote.case_id == case.id)
@@ -396,7 +417,7 @@ async def add_note(
     session.add(note)
     await session.flush()
     detail = {"note_id": str(note.id)} | ({"corrects_id": str(note.corrects_id)} if note.corrects_id else {})
-    await audit.record(session, actor, "visit.note.add", case_id=case.id, detail=detail)
+    await warnings.record_audit(session, actor, "visit.note.add", case_id=case.id, detail=detail)
     return msgspec.convert(note, m.NoteOut, from_attributes=True)
 
 

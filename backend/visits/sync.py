@@ -1,8 +1,9 @@
 """Offline sync: a batch of operations the phone recorded without signal, applied once each.
 
 The contract, for the app and for the reader:
-- Each operation is checked and applied on its own, in its own SAVEPOINT: a bad one fails alone,
-  the rest apply. The batch answers 200 with one result per operation, in the order sent.
+- Each operation is checked and applied on its own: a bad one fails alone (it is refused before it
+  writes, or in its own SAVEPOINT), the rest apply. The batch answers 200 with one result per
+  operation, in the order sent.
 - Operations apply in the order they happened: by device_time, ties in the order sent. A queue
   sent out of order (a retried half, a reordered upload) therefore ends the same as one in order:
   a check-out sent before its check-in still finds the visit checked in.
@@ -26,17 +27,18 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.cases.access import case_scope
+from backend.cases.models import Case
 from backend.errors import Problem, body_field
-from backend.events import emit
 from backend.people.actor import Actor
-from backend.visits import bedside
+from backend.visits import bedside, warnings
 from backend.visits.models import SyncOperation, Visit
 from mobile_api import schemas as m
 
@@ -50,6 +52,8 @@ class _Kind:
     status: int  # what the single endpoint answers
     run: Runner
     needs_visit: bool = True
+    # Runs in its own SAVEPOINT: it may refuse after it has written (the others check all, then write).
+    savepoint: bool = False
 
 
 KINDS: dict[m.OpType, _Kind] = {
@@ -58,8 +62,8 @@ KINDS: dict[m.OpType, _Kind] = {
     m.OpType.SCORES: _Kind(m.ScoresIn, "recorded_at", 201, bedside.record_scores),
     m.OpType.MEDICINE_GIVEN: _Kind(m.MedicineGivenIn, "given_at", 201, bedside.give_medicine),
     m.OpType.MEDICINE_EFFECT: _Kind(m.EffectIn, "recorded_at", 200, bedside.record_effect, needs_visit=False),
-    m.OpType.NOTE: _Kind(m.NoteIn, "written_at", 201, bedside.add_note),
-    m.OpType.DEATH: _Kind(m.DeathAtVisitIn, "device_time", 201, bedside.death_at_visit),
+    m.OpType.NOTE: _Kind(m.NoteIn, "written_at", 201, bedside.add_note, savepoint=True),
+    m.OpType.DEATH: _Kind(m.DeathAtVisitIn, "device_time", 201, bedside.death_at_visit, savepoint=True),
 }
 
 
@@ -78,7 +82,16 @@ def _invalid(exc: msgspec.ValidationError, prefix: str = "") -> Problem:
 
 
 async def apply_batch(session: AsyncSession, actor: Actor, data: m.SyncIn, now: datetime) -> m.SyncOut:
-    """Apply a batch in the order the operations happened; one result per operation, in the order sent."""
+    """Apply a batch in the order the operations happened; one result per operation, in the order sent.
+
+    How, in a fixed number of statements for the batch plus a few per operation: the operations are
+    claimed in `sync_operations` in one INSERT (a row already there is a replay, read back in one
+    SELECT); the visits to work and then their cases are locked once, each in id order, so that two
+    batches touching the same cases never wait on each other crosswise (no deadlock), and loaded
+    with the previous ESAS-r scores of their cases (`warnings.Batch`); audit rows, events and the
+    operations' results are written at the end, one statement each. An operation that may fail after
+    writing runs in its own SAVEPOINT; the others check everything before they write.
+    """
     if len(data.operations) > m.MAX_OPERATIONS:
         raise Problem(
             413,
@@ -98,8 +111,40 @@ async def apply_batch(session: AsyncSession, actor: Actor, data: m.SyncIn, now: 
             error = m.SyncError(title=problem.title, detail=problem.detail, field=problem.field)
             results[index] = _refused(given if isinstance(given, str) else None, "rejected", 400, error)
     valid.sort(key=lambda pair: (pair[1].device_time, pair[0]))
-    for index, op in valid:
-        results[index] = await _apply(session, actor, op, now)
+    if not valid:
+        return m.SyncOut(results=[result for result in results if result is not None])
+
+    firsts: dict[str, m.SyncOperationIn] = {}
+    for _, op in valid:
+        firsts.setdefault(op.client_op_id, op)
+    claimed = await _claim(session, actor, list(firsts.values()), now)
+    stored = await _stored(session, actor, [key for key in firsts if key not in claimed])
+    to_run = [op for key, op in firsts.items() if key in claimed]
+    batch = warnings.Batch()
+    await _lock_and_load(session, actor, batch, to_run)
+
+    done: dict[str, tuple[m.SyncResult, m.OpType]] = {}  # this batch's own results and types, by client_op_id
+    session.info[warnings.BATCH_KEY] = batch
+    try:
+        for index, op in valid:
+            key = op.client_op_id
+            if key in done:  # the same id twice in one batch: the second is a replay of the first
+                first = firsts[key]
+                same = (first.type, first.device_time, _stored_body(first)) == (
+                    op.type,
+                    op.device_time,
+                    _stored_body(op),
+                )
+                results[index] = _replayed(done[key][0]) if same else _reused(op)
+            elif key in claimed:
+                result = await _run(session, actor, op, now, batch, done)
+                results[index], done[key] = result, (result, op.type)
+            else:
+                results[index] = _replay(stored[key], op)
+        await batch.flush(session)
+    finally:
+        session.info.pop(warnings.BATCH_KEY, None)
+    await _store_results(session, actor, done)
     return m.SyncOut(results=[result for result in results if result is not None])
 
 
@@ -107,62 +152,164 @@ def _stored_body(op: m.SyncOperationIn) -> dict[str, Any]:
     return {"visit_id": str(op.visit_id) if op.visit_id else None, "body": op.body}
 
 
-async def _apply(session: AsyncSession, actor: Actor, op: m.SyncOperationIn, now: datetime) -> m.SyncResult:
-    body = _stored_body(op)
-    claimed = await session.execute(
-        insert(SyncOperation)
-        .values(
-            user_id=actor.user_id,
-            client_op_id=op.client_op_id,
-            device_id=actor.device_id,
-            op_type=op.type.value,
-            device_time=op.device_time,
-            outcome="pending",
-            body=body,
-            result={},
-            received_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(SyncOperation.client_op_id)
+async def _claim(session: AsyncSession, actor: Actor, ops: list[m.SyncOperationIn], now: datetime) -> set[str]:
+    """Store the operations as pending, in one INSERT; the ids that were new (the others were received before)."""
+    rows = [
+        {
+            "user_id": actor.user_id,
+            "client_op_id": op.client_op_id,
+            "device_id": actor.device_id,
+            "op_type": op.type.value,
+            "device_time": op.device_time,
+            "outcome": "pending",
+            "body": _stored_body(op),
+            "result": {},
+            "received_at": now,
+        }
+        for op in ops
+    ]
+    # Many parameter sets to one cached statement: SQLAlchemy sends them as one multi-row INSERT.
+    table = cast(Table, SyncOperation.__table__)
+    claimed = await session.scalars(insert(table).on_conflict_do_nothing().returning(table.c.client_op_id), rows)
+    return set(claimed.all())
+
+
+async def _stored(session: AsyncSession, actor: Actor, client_op_ids: list[str]) -> dict[str, Any]:
+    """The operations received before, by client_op_id, in one SELECT."""
+    if not client_op_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            SyncOperation.client_op_id,
+            SyncOperation.op_type,
+            SyncOperation.device_time,
+            SyncOperation.body,
+            SyncOperation.result,
+        ).where(SyncOperation.user_id == actor.user_id, SyncOperation.client_op_id.in_(client_op_ids))
     )
-    if claimed.first() is None:
-        return await _replay(session, actor, op, body)
-    result = await _run(session, actor, op, now)
+    return {row.client_op_id: row for row in rows}
+
+
+async def _store_results(session: AsyncSession, actor: Actor, done: dict[str, tuple[m.SyncResult, m.OpType]]) -> None:
+    """Each operation's outcome and result on its row, in one UPDATE."""
+    if not done:
+        return
+    keys = list(done)
+    outcomes = [done[key][0] for key in keys]
     await session.execute(
-        update(SyncOperation)
-        .where(SyncOperation.user_id == actor.user_id, SyncOperation.client_op_id == op.client_op_id)
-        .values(outcome=result.outcome, result=msgspec.to_builtins(result))
+        text(
+            "UPDATE sync_operations AS s SET outcome = v.outcome, result = CAST(v.result AS jsonb) "
+            "FROM unnest(CAST(:keys AS text[]), CAST(:outcomes AS text[]), CAST(:results AS text[])) "
+            "AS v(client_op_id, outcome, result) "
+            "WHERE s.user_id = :user_id AND s.client_op_id = v.client_op_id"
+        ),
+        {
+            "keys": keys,
+            "outcomes": [result.outcome for result in outcomes],
+            "results": [msgspec.json.encode(result).decode() for result in outcomes],
+            "user_id": actor.user_id,
+        },
     )
-    return result
 
 
-async def _replay(session: AsyncSession, actor: Actor, op: m.SyncOperationIn, body: dict[str, Any]) -> m.SyncResult:
-    stored = (
-        await session.execute(
-            select(SyncOperation.op_type, SyncOperation.device_time, SyncOperation.body, SyncOperation.result).where(
-                SyncOperation.user_id == actor.user_id, SyncOperation.client_op_id == op.client_op_id
-            )
+async def _lock_and_load(
+    session: AsyncSession, actor: Actor, batch: warnings.Batch, ops: list[m.SyncOperationIn]
+) -> None:
+    """Lock the visits to work, then their cases, each in id order; load them and the cases' previous scores.
+
+    The same order as a single endpoint's (the visit, then its case), and the same for every batch:
+    two batches over the same cases queue behind each other instead of deadlocking. A visit out of
+    the nurse's scope is not loaded (its operation answers 404 as before).
+    """
+    visit_ids = sorted({op.visit_id for op in ops if op.visit_id is not None})
+    if not visit_ids:
+        return
+    rows = await session.execute(
+        select(Visit, Case)
+        .join(Case, Case.id == Visit.case_id)
+        .where(Visit.id.in_(visit_ids), case_scope(actor))
+        .order_by(Visit.id)
+        .with_for_update(of=Visit)
+    )
+    for visit, case in rows:
+        batch.visits[visit.id] = (visit, case)
+    case_ids = sorted({case.id for _, case in batch.visits.values()})
+    if not case_ids:
+        return
+    await session.execute(select(Case.id).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update())
+    times = [_scores_time(op) for op in ops if op.type == m.OpType.SCORES]
+    known = [at for at in times if at is not None]
+    if known:
+        scored = sorted(
+            {
+                batch.visits[op.visit_id][1].id
+                for op in ops
+                if op.type == m.OpType.SCORES and op.visit_id in batch.visits
+            }
         )
-    ).one()
-    if (stored.op_type, stored.device_time, stored.body) != (op.type.value, op.device_time, body):
-        error = m.SyncError(
-            title="Operation id reused",
-            detail="This client_op_id was already used for a different operation.",
-            field="client_op_id",
-            rule="client_op_id_reused",
-        )
-        return _refused(op.client_op_id, "rejected", 422, error)
+        await batch.load_history(session, scored, min(known))
+
+
+def _scores_time(op: m.SyncOperationIn) -> datetime | None:
+    """When a scores operation says its scores were recorded, if that can be read (else it is refused later)."""
+    raw = op.body.get("recorded_at")
+    if raw is None:
+        return op.device_time
+    try:
+        at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return at if at is not None and at.tzinfo is not None else None
+
+
+def _reused(op: m.SyncOperationIn) -> m.SyncResult:
+    error = m.SyncError(
+        title="Operation id reused",
+        detail="This client_op_id was already used for a different operation.",
+        field="client_op_id",
+        rule="client_op_id_reused",
+    )
+    return _refused(op.client_op_id, "rejected", 422, error)
+
+
+def _replayed(result: m.SyncResult) -> m.SyncResult:
+    again = msgspec.convert(msgspec.to_builtins(result), m.SyncResult)
+    again.replayed = True
+    return again
+
+
+def _replay(stored: Any, op: m.SyncOperationIn) -> m.SyncResult:
+    if (stored.op_type, stored.device_time, stored.body) != (op.type.value, op.device_time, _stored_body(op)):
+        return _reused(op)
     result = msgspec.convert(stored.result, m.SyncResult)
     result.replayed = True
     return result
 
 
-async def _run(session: AsyncSession, actor: Actor, op: m.SyncOperationIn, now: datetime) -> m.SyncResult:
+async def _run(
+    session: AsyncSession,
+    actor: Actor,
+    op: m.SyncOperationIn,
+    now: datetime,
+    batch: warnings.Batch,
+    done: dict[str, tuple[m.SyncResult, m.OpType]],
+) -> m.SyncResult:
     kind = KINDS[op.type]
     defaulted = kind.time_field not in op.body
+    audit_rows, event_rows = len(batch.audit), len(batch.events)
     try:
-        target, data = await _prepare(session, actor, op, kind)
-        async with session.begin_nested():
+        target, data = await _prepare(session, actor, op, kind, done)
+        if kind.savepoint:
+            try:
+                async with session.begin_nested():
+                    out = await kind.run(session, actor, target, data, now)
+            except Problem:
+                # Rolled back: drop what it kept for the batch's INSERTs, and what was loaded (expired now).
+                del batch.audit[audit_rows:], batch.events[event_rows:]
+                batch.forget()
+                raise
+            batch.opened.clear()  # a death ends its case: the next record asks `open_case` again
+        else:
             out = await kind.run(session, actor, target, data, now)
     except Problem as exc:
         field = exc.field
@@ -170,7 +317,7 @@ async def _run(session: AsyncSession, actor: Actor, op: m.SyncOperationIn, now: 
             field = "device_time" if defaulted and field == kind.time_field else f"body.{field}"
         error = m.SyncError(title=exc.title, detail=exc.detail, field=field, rule=exc.rule)
         if exc.rule in bedside.CONFLICT_RULES:
-            await _announce_conflict(session, actor, op, exc.rule)
+            await _announce_conflict(session, actor, op, exc.rule, batch)
             return _refused(op.client_op_id, "conflict", exc.status, error)
         return _refused(op.client_op_id, "rejected", exc.status, error)
     return m.SyncResult(
@@ -179,14 +326,18 @@ async def _run(session: AsyncSession, actor: Actor, op: m.SyncOperationIn, now: 
 
 
 async def _prepare(
-    session: AsyncSession, actor: Actor, op: m.SyncOperationIn, kind: _Kind
+    session: AsyncSession,
+    actor: Actor,
+    op: m.SyncOperationIn,
+    kind: _Kind,
+    done: dict[str, tuple[m.SyncResult, m.OpType]],
 ) -> tuple[uuid.UUID, msgspec.Struct]:
     """The operation's target id and its body as the single endpoint's request struct."""
     raw = dict(op.body)
     raw.setdefault(kind.time_field, op.device_time.isoformat())
     if op.type == m.OpType.MEDICINE_EFFECT:
         given_id, given_op = raw.pop("medicine_given_id", None), raw.pop("medicine_given_op", None)
-        target = await _reference(session, actor, given_id, given_op, "medicine_given", m.OpType.MEDICINE_GIVEN)
+        target = await _reference(session, actor, done, given_id, given_op, "medicine_given", m.OpType.MEDICINE_GIVEN)
         if target is None:
             raise Problem(
                 422,
@@ -200,7 +351,9 @@ async def _prepare(
         target = op.visit_id
     if op.type == m.OpType.NOTE and "corrects_op" in raw:
         corrects_op = raw.pop("corrects_op")
-        corrects = await _reference(session, actor, raw.get("corrects_id"), corrects_op, "corrects", m.OpType.NOTE)
+        corrects = await _reference(
+            session, actor, done, raw.get("corrects_id"), corrects_op, "corrects", m.OpType.NOTE
+        )
         raw["corrects_id"] = str(corrects) if corrects else None
     try:
         return target, msgspec.convert(raw, kind.body_type)
@@ -209,7 +362,13 @@ async def _prepare(
 
 
 async def _reference(
-    session: AsyncSession, actor: Actor, given_id: Any, given_op: Any, name: str, op_type: m.OpType
+    session: AsyncSession,
+    actor: Actor,
+    done: dict[str, tuple[m.SyncResult, m.OpType]],
+    given_id: Any,
+    given_op: Any,
+    name: str,
+    op_type: m.OpType,
 ) -> uuid.UUID | None:
     """An id sent as `<name>_id`, or as `<name>_op`: the client_op_id of this user's applied operation that made it.
 
@@ -224,14 +383,19 @@ async def _reference(
             raise Problem(400, "Invalid request", "Expected a UUID.", field=f"body.{name}_id") from None
     if given_id is not None:
         raise Problem(422, "Two references", f"Send {name}_id or {name}_op, not both.", field=f"body.{name}_op")
-    stored = await session.scalar(
-        select(SyncOperation.result).where(
-            SyncOperation.user_id == actor.user_id,
-            SyncOperation.client_op_id == str(given_op),
-            SyncOperation.op_type == op_type.value,
-            SyncOperation.outcome == "applied",
+    here = done.get(str(given_op))  # run earlier in this batch: its row's result is written at the end
+    if here is not None:
+        result, made_by = here
+        stored: Any = msgspec.to_builtins(result) if result.outcome == "applied" and made_by == op_type else None
+    else:
+        stored = await session.scalar(
+            select(SyncOperation.result).where(
+                SyncOperation.user_id == actor.user_id,
+                SyncOperation.client_op_id == str(given_op),
+                SyncOperation.op_type == op_type.value,
+                SyncOperation.outcome == "applied",
+            )
         )
-    )
     made = stored.get("result") if isinstance(stored, dict) else None
     if not isinstance(made, dict) or "id" not in made:
         raise Problem(
@@ -243,12 +407,18 @@ async def _reference(
     return uuid.UUID(made["id"])
 
 
-async def _announce_conflict(session: AsyncSession, actor: Actor, op: m.SyncOperationIn, rule: str | None) -> None:
+async def _announce_conflict(
+    session: AsyncSession, actor: Actor, op: m.SyncOperationIn, rule: str | None, batch: warnings.Batch
+) -> None:
     """Tell the coordinator that work done offline no longer fits the plan; the operation is kept."""
-    visit = (await session.execute(select(Visit.case_id, Visit.district_id).where(Visit.id == op.visit_id))).first()
+    loaded = batch.visits.get(op.visit_id) if op.visit_id is not None else None
+    if loaded is not None:
+        visit: Any = loaded[0]
+    else:
+        visit = (await session.execute(select(Visit.case_id, Visit.district_id).where(Visit.id == op.visit_id))).first()
     if actor.municipality_id is None:
         return
-    await emit(
+    await warnings.record_event(
         session,
         "sync.conflict",
         actor.municipality_id,

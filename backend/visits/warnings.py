@@ -9,19 +9,22 @@ and indications only, never clinical text. The alerts issue will raise alerts fr
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, select, text, union_all
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.audit import service as audit
+from backend.audit.models import AuditEntry
 from backend.cases import page
 from backend.cases import schemas as s
 from backend.cases.models import Case, Medicine, Phase, Status
 from backend.clock import COPENHAGEN
-from backend.events import emit
+from backend.events import emit, emit_many
 from backend.people.actor import Actor
 from backend.visits.models import CaseFlag, SymptomAssessment
 
@@ -35,6 +38,129 @@ RISING_SCORE = "rising_score"
 MEDICINE_MISSING_TERMINAL = "medicine_missing_terminal"
 
 
+# ---- a sync batch: what it loaded and locked once, and the rows it writes once ----------------
+
+BATCH_KEY = "lindra.sync_batch"
+
+
+@dataclass(slots=True)
+class Batch:
+    """Kept in `session.info` while a sync batch applies; the use cases read it instead of querying again.
+
+    `visits` are the batch's visits with their cases, locked (visits, then cases, by id) and in scope.
+    `history` is, per (case, instrument), the assessments recorded at or after `since[case]` and
+    the latest one before it, sorted; `open_flags` are flags known open in this transaction. Audit
+    rows and events are kept in `audit` and `events` and written by `flush` in one INSERT each.
+    After a SAVEPOINT is rolled back, `forget` drops what was loaded (the use cases query again).
+    """
+
+    visits: dict[uuid.UUID, tuple[Any, Case]] = field(default_factory=dict)
+    history: dict[tuple[uuid.UUID, str], list[tuple[datetime, uuid.UUID, dict[str, Any]]]] = field(default_factory=dict)
+    since: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    open_flags: set[tuple[uuid.UUID, str]] = field(default_factory=set)
+    # Cases `open_case` let a record through, by (case, after_death); dropped after anything that may end a case.
+    opened: dict[tuple[uuid.UUID, bool], Case] = field(default_factory=dict)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def forget(self) -> None:
+        self.visits.clear()
+        self.history.clear()
+        self.since.clear()
+        self.open_flags.clear()
+        self.opened.clear()
+
+    async def load_history(self, session: AsyncSession, case_ids: list[uuid.UUID], since: datetime) -> None:
+        """The assessments the rising-score rule compares with, for scores recorded at or after `since`."""
+        if not case_ids:
+            return
+        sa = SymptomAssessment
+        columns = (sa.case_id, sa.instrument, sa.recorded_at, sa.id, sa.scores)
+        where = (sa.case_id.in_(case_ids), sa.instrument.in_(sorted(WARNING_INSTRUMENTS)))
+        recent = select(*columns).where(*where, sa.recorded_at >= since)
+        before = (
+            select(*columns)
+            .where(*where, sa.recorded_at < since)
+            .ext(distinct_on(sa.case_id, sa.instrument))
+            .order_by(sa.case_id, sa.instrument, sa.recorded_at.desc(), sa.id.desc())
+            .subquery()
+        )
+        rows = (await session.execute(union_all(recent, select(before)))).all()
+        for case_id in case_ids:
+            self.since[case_id] = since
+            for instrument in WARNING_INSTRUMENTS:
+                self.history[(case_id, instrument)] = []
+        for row in rows:
+            self.history[(row.case_id, row.instrument)].append((row.recorded_at, row.id, row.scores))
+        for entries in self.history.values():
+            entries.sort(key=lambda entry: (entry[0], entry[1]))
+
+    async def flush(self, session: AsyncSession) -> None:
+        if self.audit:
+            await session.execute(insert(cast(Table, AuditEntry.__table__)), self.audit)
+            self.audit.clear()
+        if self.events:
+            await emit_many(session, self.events)
+            self.events.clear()
+
+
+def batch_of(session: AsyncSession) -> Batch | None:
+    found = session.info.get(BATCH_KEY)
+    return found if isinstance(found, Batch) else None
+
+
+async def record_audit(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    *,
+    case_id: uuid.UUID | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """`audit.record`, kept for the batch's one INSERT when a sync batch applies."""
+    batch = batch_of(session)
+    if batch is None:
+        await audit.record(session, actor, action, case_id=case_id, detail=detail)
+        return
+    batch.audit.append(
+        {
+            "user_id": actor.user_id,
+            "role": actor.role.value,
+            "action": action,
+            "case_id": case_id,
+            "subject_user_id": None,
+            "request_id": actor.request_id,
+            "detail": detail,
+        }
+    )
+
+
+async def record_event(session: AsyncSession, kind: str, municipality_id: uuid.UUID, **fields: Any) -> None:
+    """`emit`, kept for the batch's one INSERT when a sync batch applies."""
+    batch = batch_of(session)
+    if batch is None:
+        await emit(session, kind, municipality_id, **fields)
+        return
+    batch.events.append({"kind": kind, "municipality_id": municipality_id} | fields)
+
+
+def _previous_known(batch: Batch | None, assessment: SymptomAssessment) -> tuple[bool, dict[str, Any] | None]:
+    """The previous assessment from the batch's history, when the history covers it: (covered, scores)."""
+    if batch is None:
+        return False, None
+    entries = batch.history.get((assessment.case_id, assessment.instrument))
+    since = batch.since.get(assessment.case_id)
+    if entries is None or since is None or assessment.recorded_at < since:
+        return False, None
+    previous = None
+    for recorded_at, assessment_id, scores in entries:
+        if recorded_at < assessment.recorded_at and assessment_id != assessment.id:
+            previous = scores
+    entries.append((assessment.recorded_at, assessment.id, dict(assessment.scores)))
+    entries.sort(key=lambda entry: (entry[0], entry[1]))
+    return True, previous
+
+
 async def raise_flag(
     session: AsyncSession,
     actor: Actor,
@@ -45,6 +171,9 @@ async def raise_flag(
     visit_id: uuid.UUID | None = None,
 ) -> bool:
     """Open a flag of `kind` on the case unless one is open already; True when a new one was raised."""
+    batch = batch_of(session)
+    if batch is not None and (case.id, kind) in batch.open_flags:
+        return False
     raised = await session.execute(
         insert(CaseFlag)
         .values(id=uuid.uuid4(), case_id=case.id, kind=kind, detail=detail, raised_at=now)
@@ -52,9 +181,11 @@ async def raise_flag(
         .returning(CaseFlag.id)
     )
     flag_id = raised.scalar_one_or_none()
+    if batch is not None:
+        batch.open_flags.add((case.id, kind))
     if flag_id is None:
         return False
-    await emit(
+    await record_event(
         session,
         "case.flagged",
         case.municipality_id,
@@ -83,17 +214,9 @@ async def check_scores(
         detail = {"items": severe, "assessment_id": str(assessment.id)}
         await raise_flag(session, actor, case, SEVERE_SCORE, detail, now, assessment.visit_id)
         flags.append(SEVERE_SCORE)
-    previous = await session.scalar(
-        select(SymptomAssessment.scores)
-        .where(
-            SymptomAssessment.case_id == case.id,
-            SymptomAssessment.instrument == assessment.instrument,
-            SymptomAssessment.recorded_at < assessment.recorded_at,
-            SymptomAssessment.id != assessment.id,
-        )
-        .order_by(SymptomAssessment.recorded_at.desc(), SymptomAssessment.id.desc())
-        .limit(1)
-    )
+    covered, previous = _previous_known(batch_of(session), assessment)
+    if not covered:
+        previous = await _previous(session, case, assessment)
     if previous:
         rising = sorted(
             item
@@ -105,6 +228,21 @@ async def check_scores(
             await raise_flag(session, actor, case, RISING_SCORE, detail, now, assessment.visit_id)
             flags.append(RISING_SCORE)
     return flags
+
+
+async def _previous(session: AsyncSession, case: Case, assessment: SymptomAssessment) -> dict[str, Any] | None:
+    previous: dict[str, Any] | None = await session.scalar(
+        select(SymptomAssessment.scores)
+        .where(
+            SymptomAssessment.case_id == case.id,
+            SymptomAssessment.instrument == assessment.instrument,
+            SymptomAssessment.recorded_at < assessment.recorded_at,
+            SymptomAssessment.id != assessment.id,
+        )
+        .order_by(SymptomAssessment.recorded_at.desc(), SymptomAssessment.id.desc())
+        .limit(1)
+    )
+    return previous
 
 
 async def check_terminal_medicine(
