@@ -22,29 +22,32 @@ sync operation applied.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
-import re
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from backend.db import migrate, start_embedded
 from backend.people.tokens import AccessClaims, issue_access_token
-from bench.cases import SECRET, _database, _drop, _free_port, _ms, _wait_ready
+from bench.harness import (
+    RAW,
+    SECRET,
+    Target,
+    arguments,
+    create_database,
+    drop_database,
+    measure,
+    print_table,
+    scratch,
+    serving,
+)
 from bench.visits_seed import VisitWorld, seed_visits
 
 ESAS_ITEMS = (
@@ -133,42 +136,6 @@ def lua_list(values: list[str]) -> str:
     return ", ".join(f'"{v}"' for v in values)
 
 
-def run_wrk(
-    url: str, seconds: int, connections: int, threads: int, headers: dict[str, str], script: str | None
-) -> dict:
-    """Run wrk once: requests/s, p50 and p99 in ms, non-2xx answers, and (sync) operations not applied."""
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency"]
-    for key, value in headers.items():
-        cmd += ["-H", f"{key}: {value}"]
-    if script:
-        cmd += ["-s", script]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if "99" not in latency:  # nothing answered within the run
-        print(out, file=sys.stderr)
-        return {"rps": 0.0, "p50_ms": float("inf"), "p99_ms": float("inf"), "errors": -1, "not_applied": 0}
-    not_applied = re.search(r"NOT_APPLIED (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": _ms(latency["50"]),
-        "p99_ms": _ms(latency["99"]),
-        "errors": int(errors.group(1)) if errors else 0,
-        "not_applied": int(not_applied.group(1)) if not_applied else 0,
-    }
-
-
-def settle(base: str, timeout: float = 60) -> None:
-    """Wait until the server has worked off what the last run left queued: the bare endpoint answers fast."""
-    deadline, quick = time.monotonic() + timeout, 0
-    while quick < 3 and time.monotonic() < deadline:
-        started = time.monotonic()
-        with urllib.request.urlopen(base + "/bench/bare", timeout=timeout) as response:
-            response.read()
-        quick = quick + 1 if time.monotonic() - started < 0.01 else 0
-        time.sleep(0.05)
-
-
 def _call(method: str, url: str, token: str, body: object | None = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
@@ -215,35 +182,19 @@ async def _deadlocks(url: str) -> int:
 
 
 async def _prepare(server_url: str, cases: int) -> tuple[str, VisitWorld, float]:
-    name = f"lindra_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_database(server_url, "postgres"))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = _database(server_url, name)
-    await asyncio.to_thread(migrate, url)
+    url = await create_database(server_url)
     started = time.monotonic()
     world = await seed_visits(url, cases)
     return url, world, time.monotonic() - started
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=int, default=500)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
+    parser = arguments(__doc__ or "")
     parser.add_argument("--sync-connections", type=int, default=8, help="phones syncing at once (one nurse each)")
     parser.add_argument("--nurses", type=int, default=40, help="nurses whose tokens my-shift rotates over")
     parser.add_argument("--ops", type=int, default=50, help="operations per sync batch")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds over all endpoints; medians are reported")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes serving every endpoint")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is needed: apt-get install -y wrk", file=sys.stderr)
-        return 2
-
-    tmp = Path(tempfile.mkdtemp(prefix="lindra-bench-"))
-    server_url = os.environ.get("DATABASE_URL") or start_embedded(tmp)
+    tmp, server_url = scratch()
     url, world, seed_seconds = asyncio.run(_prepare(server_url, args.cases))
     print(
         f"seeded {args.cases} cases, {world.visits} visits, {world.assessments} symptom assessments "
@@ -256,79 +207,48 @@ def main() -> int:
     coordinator = issue_access_token(
         SECRET, AccessClaims(world.coordinator_id, world.coordinator_device_id, "coordinator"), issued, 240
     )
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "bench.server", url, SECRET, str(world.coordinator_id), str(port)]
-    server = subprocess.Popen([*command, str(args.workers)])
+    scripts = {
+        "my_shift": LUA_MY_SHIFT.replace("__TOKENS__", lua_list(tokens)),
+        "sync": LUA_SYNC.replace("__TOKENS__", lua_list(tokens))
+        .replace("__VISITS__", ", ".join("{" + lua_list([str(v) for v in n.visit_ids]) + "}" for n in nurses))
+        .replace("__ITEMS__", lua_list(list(ESAS_ITEMS)))
+        .replace("__PREFIX__", f"bench{uuid.uuid4().hex[:10]}")
+        .replace("__OPS__", str(args.ops)),
+        "timeline": LUA_RANDOM_TIMELINE.replace("__IDS__", lua_list([str(i) for i in world.case_ids])).replace(
+            "__TOKEN__", coordinator
+        ),
+    }
+    for name, text in scripts.items():
+        (tmp / f"{name}.lua").write_text(text)
+    c, sc = args.connections, args.sync_connections
+    my_shift_name, sync_name = f"my shift ({len(tokens)} nurses)", f"sync, {args.ops} scores a batch"
     try:
-        _wait_ready(base)
-        problem = preflight(base, tokens[0], nurses[0].visit_ids[0])
-        if problem:
-            print(f"\nThe phone API is not ready for this benchmark: {problem}", file=sys.stderr)
-            return 3
-        scripts = {
-            "my_shift": LUA_MY_SHIFT.replace("__TOKENS__", lua_list(tokens)),
-            "sync": LUA_SYNC.replace("__TOKENS__", lua_list(tokens))
-            .replace("__VISITS__", ", ".join("{" + lua_list([str(v) for v in n.visit_ids]) + "}" for n in nurses))
-            .replace("__ITEMS__", lua_list(list(ESAS_ITEMS)))
-            .replace("__PREFIX__", f"bench{uuid.uuid4().hex[:10]}")
-            .replace("__OPS__", str(args.ops)),
-            "timeline": LUA_RANDOM_TIMELINE.replace("__IDS__", lua_list([str(i) for i in world.case_ids])).replace(
-                "__TOKEN__", coordinator
-            ),
-        }
-        for name, text in scripts.items():
-            (tmp / f"{name}.lua").write_text(text)
-        c, sc = args.connections, args.sync_connections
-        targets: dict[str, tuple[str, int, int, dict[str, str], str | None]] = {
-            "bare Litestar endpoint": (f"{base}/bench/bare", c, 1, {}, None),
-            "raw asyncpg select + audit insert": (f"{base}/bench/raw/{world.case_ids[0]}", c, 1, {}, None),
-            f"my shift ({len(tokens)} nurses)": (base, c, 1, {}, str(tmp / "my_shift.lua")),
-            f"sync, {args.ops} scores a batch": (base, sc, sc, {}, str(tmp / "sync.lua")),
-            "shift board (coordinator)": (
-                f"{base}/visits",
-                c,
-                1,
-                {"Authorization": f"Bearer {coordinator}"},
-                None,
-            ),
-            "case timeline, 50 entries": (base, c, 1, {}, str(tmp / "timeline.lua")),
-        }
-        for target, conns, threads, headers, lua in targets.values():  # warm up
-            run_wrk(target, 3, conns, threads, headers, lua)
-            settle(base)
-        rounds: dict[str, list[dict]] = {name: [] for name in targets}
-        for _ in range(args.repeat):  # interleaved, so a noisy moment hits every endpoint alike
-            for name, (target, conns, threads, headers, lua) in targets.items():
-                rounds[name].append(run_wrk(target, args.seconds, conns, threads, headers, lua))
-                settle(base)
-        results = {
-            name: {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_ms", "p99_ms")}
-            | {"errors": sum(r["errors"] for r in runs), "not_applied": sum(r["not_applied"] for r in runs)}
-            for name, runs in rounds.items()
-        }
-        deadlocks = asyncio.run(_deadlocks(url))
+        with serving(url, world.coordinator_id, args.workers) as base:
+            problem = preflight(base, tokens[0], nurses[0].visit_ids[0])
+            if problem:
+                print(f"\nThe phone API is not ready for this benchmark: {problem}", file=sys.stderr)
+                return 3
+            targets = {
+                "bare Litestar endpoint": Target(f"{base}/bench/bare", c, {}),
+                RAW: Target(f"{base}/bench/raw/{world.case_ids[0]}", c, {}),
+                my_shift_name: Target(base, c, {}, str(tmp / "my_shift.lua")),
+                sync_name: Target(base, sc, {}, str(tmp / "sync.lua"), threads=sc),
+                "shift board (coordinator)": Target(f"{base}/visits", c, {"Authorization": f"Bearer {coordinator}"}),
+                "case timeline, 50 entries": Target(base, c, {}, str(tmp / "timeline.lua")),
+            }
+            results = measure(base, targets, args.seconds, args.repeat)
+            deadlocks = asyncio.run(_deadlocks(url))
     finally:
-        server.terminate()
-        server.wait(10)
-        asyncio.run(_drop(server_url, url))
+        asyncio.run(drop_database(server_url, url))
 
-    raw = results["raw asyncpg select + audit insert"]["rps"]
-    print(
-        f"\n{args.cases} cases, {world.visits} visits; wrk -c{c} (sync: -t{sc} -c{sc}, one phone per thread) "
+    print_table(
+        f"{args.cases} cases, {world.visits} visits; wrk -c{c} (sync: -t{sc} -c{sc}, one phone per thread) "
         f"-d{args.seconds}s; {args.workers} uvicorn worker(s); {os.cpu_count()} CPUs shared with PostgreSQL "
-        f"and wrk; median of {args.repeat} interleaved rounds\n"
+        f"and wrk; median of {args.repeat} interleaved rounds",
+        results,
     )
-    print(f"| {'endpoint':36} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'vs raw':>6} | non-2xx |")
-    print(f"|{'-' * 38}|{'-' * 10}|{'-' * 9}|{'-' * 9}|{'-' * 8}|---------|")
-    for name, r in results.items():
-        print(
-            f"| {name:36} | {r['rps']:8.0f} | {r['p50_ms']:7.2f} | {r['p99_ms']:7.2f} | "
-            f"{r['rps'] / raw:6.2f} | {r['errors']:7d} |"
-        )
-    my_shift = results[f"my shift ({len(tokens)} nurses)"]
-    sync = results[f"sync, {args.ops} scores a batch"]
-    print(f"\nsync operations not applied: {sync['not_applied']}; deadlocks in PostgreSQL: {deadlocks}")
+    my_shift, sync = results[my_shift_name], results[sync_name]
+    print(f"\nsync operations not applied: {sync['not_applied']:.0f}; deadlocks in PostgreSQL: {deadlocks}")
     ok = (
         my_shift["p99_ms"] < 50
         and sync["p99_ms"] < 250

@@ -1,0 +1,185 @@
+"""What every benchmark needs: a scratch database, the loopback server, wrk, and the table of medians.
+
+Figures on a shared 2-core machine drift from run to run, so each endpoint is measured in
+several rounds interleaved with the others, and compared with baselines served by the same
+process in the same run (`bench/server.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from backend.db import migrate, start_embedded
+
+SECRET = "bench-secret-" + "x" * 40
+RAW = "raw asyncpg select + audit insert"
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    connections: int
+    headers: dict[str, str]
+    script: str | None = None
+    threads: int = 1
+
+
+def arguments(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds over all endpoints; medians are reported")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes serving every endpoint")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    return parser
+
+
+def database_url(server_url: str, name: str) -> str:
+    base, _, query = server_url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+
+
+async def create_database(server_url: str) -> str:
+    """A fresh, migrated database on the server; returns its URL."""
+    name = f"lindra_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(database_url(server_url, "postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = database_url(server_url, name)
+    await asyncio.to_thread(migrate, url)
+    return url
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    admin = await asyncpg.connect(database_url(server_url, "postgres"))
+    await admin.execute(f'DROP DATABASE "{url.partition("?")[0].rsplit("/", 1)[1]}" WITH (FORCE)')
+    await admin.close()
+
+
+def scratch() -> tuple[Path, str]:
+    """A temporary folder, and the PostgreSQL to use: DATABASE_URL's server or an embedded one there."""
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    tmp = Path(tempfile.mkdtemp(prefix="lindra-bench-"))
+    return tmp, os.environ.get("DATABASE_URL") or start_embedded(tmp)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(url: str, user_id: uuid.UUID, workers: int) -> Iterator[str]:
+    """The application with its baselines on a loopback port, until the block ends; yields its base URL."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.server", url, SECRET, str(user_id), str(port), str(workers)]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the benchmark server did not become ready") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def wrk(target: Target, seconds: int) -> dict[str, float]:
+    """Run wrk once: requests/s, p50 and p99 in ms, non-2xx answers, and what a script reports as NOT_APPLIED."""
+    cmd = ["wrk", f"-t{target.threads}", f"-c{target.connections}", f"-d{seconds}s", "--timeout", "30s", "--latency"]
+    for key, value in target.headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    if target.script:
+        cmd += ["-s", target.script]
+    out = subprocess.run([*cmd, target.url], capture_output=True, text=True, check=True).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
+    if "99" not in latency:  # nothing answered within the run
+        print(out, file=sys.stderr)
+        return {"rps": 0.0, "p50_ms": float("inf"), "p99_ms": float("inf"), "errors": -1, "not_applied": 0}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    not_applied = re.search(r"NOT_APPLIED (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _ms(latency["50"]),
+        "p99_ms": _ms(latency["99"]),
+        "errors": int(errors.group(1)) if errors else 0,
+        "not_applied": int(not_applied.group(1)) if not_applied else 0,
+    }
+
+
+def settle(base: str, timeout: float = 60) -> None:
+    """Wait until the server has worked off what the last run left queued: the bare endpoint answers fast."""
+    deadline, quick = time.monotonic() + timeout, 0
+    while quick < 3 and time.monotonic() < deadline:
+        started = time.monotonic()
+        with urllib.request.urlopen(base + "/bench/bare", timeout=timeout) as response:
+            response.read()
+        quick = quick + 1 if time.monotonic() - started < 0.01 else 0
+        time.sleep(0.05)
+
+
+def measure(base: str, targets: dict[str, Target], seconds: int, repeat: int) -> dict[str, dict[str, float]]:
+    """Warm every target up, then `repeat` interleaved rounds (a noisy moment hits all alike); medians."""
+    for target in targets.values():
+        wrk(target, 2)
+        settle(base)
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    for _ in range(repeat):
+        for name, target in targets.items():
+            rounds[name].append(wrk(target, seconds))
+            settle(base)
+    return {
+        name: {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_ms", "p99_ms")}
+        | {"errors": sum(r["errors"] for r in runs), "not_applied": sum(r["not_applied"] for r in runs)}
+        for name, runs in rounds.items()
+    }
+
+
+def print_table(heading: str, results: dict[str, dict[str, float]]) -> None:
+    raw = results[RAW]["rps"]
+    print(f"\n{heading}\n")
+    print(f"| {'endpoint':36} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'vs raw':>6} | non-2xx |")
+    print(f"|{'-' * 38}|{'-' * 10}|{'-' * 9}|{'-' * 9}|{'-' * 8}|---------|")
+    for name, r in results.items():
+        print(
+            f"| {name:36} | {r['rps']:8.0f} | {r['p50_ms']:7.2f} | {r['p99_ms']:7.2f} | "
+            f"{r['rps'] / raw:6.2f} | {r['errors']:7.0f} |"
+        )
