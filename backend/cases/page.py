@@ -128,26 +128,37 @@ def _age(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+def expiry_state(expires_on: date, today: date) -> str:
+    """`ok`, `expires_soon` (within 7 days) or `expired`: the words the case page and the phone show."""
+    if expires_on < today:
+        return "expired"
+    return "expires_soon" if expires_on <= today + EXPIRY_WARNING else "ok"
+
+
+def missing_indications(covered: set[str]) -> list[Indication]:
+    """The indications with no unexpired medicine in the home."""
+    return [i for i in Indication if i not in covered]
+
+
+def age_this_year(birth_year: int | None, today: date) -> int | None:
+    """A relative's age from the birth year alone (all the record holds)."""
+    return today.year - birth_year if birth_year is not None else None
+
+
 def medicine_status(items: list[s.MedicineOut], today: date) -> s.MedicineStatus:
     """What is in the home, what is missing, what expires within 7 days and what has expired."""
-    covered: set[str] = set()
     for item in items:
-        if item.expires_on < today:
-            item.state = "expired"
-        elif item.expires_on <= today + EXPIRY_WARNING:
-            item.state = "expires_soon"
-        if item.state != "expired":
-            covered.add(item.indication)
+        item.state = expiry_state(item.expires_on, today)
     return s.MedicineStatus(
         items=items,
-        missing=[i for i in Indication if i not in covered],
+        missing=missing_indications({m.indication for m in items if m.state != "expired"}),
         expiring_soon=[m.id for m in items if m.state == "expires_soon"],
         expired=[m.id for m in items if m.state == "expired"],
     )
 
 
 def _relative(row: _RelativeRow, today: date) -> s.RelativeOut:
-    age = today.year - row.birth_year if row.birth_year is not None else None
+    age = age_this_year(row.birth_year, today)
     is_child = age is not None and age < 18
     return s.RelativeOut(
         id=row.id,

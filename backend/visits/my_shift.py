@@ -20,7 +20,6 @@ import asyncpg
 import msgspec
 
 from backend.cases import page
-from backend.cases import schemas as s
 from backend.cases.access import Positional, scope_sql
 from backend.people.actor import Actor
 from backend.visits.shifts import Shift, shift_at
@@ -29,13 +28,44 @@ from mobile_api import schemas as m
 # Bump when the body built from the same rows changes shape, so phones do not keep a stale copy.
 VERSION = "my-shift-1"
 
+# `mine` finds the visits through ix_visits_assignee_window and their case and citizen by primary key;
+# `facts` gathers each case's medicine, relatives, last two scores and open flags once per case, not
+# once per visit (a nurse sees most of her cases twice a shift). The JSON is the same text as when it
+# was gathered per visit, so ETags phones hold stay valid.
 _SQL = """
-WITH mine AS (
+WITH mine AS MATERIALIZED (
     SELECT v.id, v.status, v.kind, v.window_start, v.window_end, v.tasks, v.checked_in_at, v.checked_out_at,
-           cases.id AS case_id, cases.citizen_id, cases.phase, cases.status AS case_status, cases.home_death_wish,
-           cases.gp_name, cases.gp_phone
-    FROM visits v JOIN cases ON cases.id = v.case_id
+           cases.id AS case_id, cases.phase, cases.status AS case_status, cases.home_death_wish,
+           cases.gp_name, cases.gp_phone, ci.name, ci.address, ci.phone
+    FROM visits v JOIN cases ON cases.id = v.case_id JOIN citizens ci ON ci.id = cases.citizen_id
     WHERE v.assigned_to = $1 AND v.window_start >= $2 AND v.window_start < $3 AND ({scope})
+),
+facts AS MATERIALIZED (
+    SELECT c.case_id,
+        COALESCE((
+            SELECT json_agg(json_build_object('id', md.id, 'indication', md.indication, 'drug', md.drug,
+                                              'strength', md.strength, 'quantity', md.quantity,
+                                              'expires_on', md.expires_on, 'recorded_at', md.recorded_at)
+                            ORDER BY md.indication, md.expires_on, md.id)
+            FROM anticipatory_medicines md WHERE md.case_id = c.case_id AND md.removed_at IS NULL), '[]') AS medicines,
+        COALESCE((
+            SELECT json_agg(json_build_object('name', r.name, 'relation', r.relation, 'phone', r.phone,
+                                              'primary_contact', r.primary_contact,
+                                              'lives_with_citizen', r.lives_with_citizen,
+                                              'consent_to_information', r.consent_to_information,
+                                              'birth_year', r.birth_year)
+                            ORDER BY r.primary_contact DESC, r.created_at, r.id)
+            FROM relatives r WHERE r.case_id = c.case_id AND r.removed_at IS NULL), '[]') AS relatives,
+        COALESCE((
+            SELECT json_agg(json_build_object('instrument', a.instrument, 'scores', a.scores,
+                                              'recorded_at', a.recorded_at) ORDER BY a.recorded_at DESC, a.id DESC)
+            FROM (SELECT id, instrument, scores, recorded_at FROM symptom_assessments
+                  WHERE case_id = c.case_id ORDER BY recorded_at DESC, id DESC LIMIT 2) a), '[]') AS assessments,
+        COALESCE((
+            SELECT json_agg(json_build_object('kind', f.kind, 'raised_at', f.raised_at, 'detail', f.detail)
+                            ORDER BY f.raised_at, f.kind, f.id)
+            FROM case_flags f WHERE f.case_id = c.case_id AND f.resolved_at IS NULL), '[]') AS flags
+    FROM (SELECT DISTINCT case_id FROM mine) c
 ),
 doc AS (
     SELECT COALESCE(json_agg(json_build_object(
@@ -45,39 +75,20 @@ doc AS (
                                    'checked_out_at', mine.checked_out_at),
         'case', json_build_object('id', mine.case_id, 'phase', mine.phase, 'status', mine.case_status,
                                   'home_death_wish', mine.home_death_wish, 'gp_name', mine.gp_name,
-                                  'gp_phone', mine.gp_phone, 'name', ci.name, 'address', ci.address,
-                                  'phone', ci.phone),
-        'medicines', COALESCE((
-            SELECT json_agg(json_build_object('id', md.id, 'indication', md.indication, 'drug', md.drug,
-                                              'strength', md.strength, 'quantity', md.quantity,
-                                              'expires_on', md.expires_on, 'recorded_at', md.recorded_at)
-                            ORDER BY md.indication, md.expires_on, md.id)
-            FROM anticipatory_medicines md WHERE md.case_id = mine.case_id AND md.removed_at IS NULL), '[]'),
-        'relatives', COALESCE((
-            SELECT json_agg(json_build_object('name', r.name, 'relation', r.relation, 'phone', r.phone,
-                                              'primary_contact', r.primary_contact,
-                                              'lives_with_citizen', r.lives_with_citizen,
-                                              'consent_to_information', r.consent_to_information,
-                                              'birth_year', r.birth_year)
-                            ORDER BY r.primary_contact DESC, r.created_at, r.id)
-            FROM relatives r WHERE r.case_id = mine.case_id AND r.removed_at IS NULL), '[]'),
-        'assessments', COALESCE((
-            SELECT json_agg(json_build_object('instrument', a.instrument, 'scores', a.scores,
-                                              'recorded_at', a.recorded_at) ORDER BY a.recorded_at DESC, a.id DESC)
-            FROM (SELECT id, instrument, scores, recorded_at FROM symptom_assessments
-                  WHERE case_id = mine.case_id ORDER BY recorded_at DESC, id DESC LIMIT 2) a), '[]'),
-        'flags', COALESCE((
-            SELECT json_agg(json_build_object('kind', f.kind, 'raised_at', f.raised_at, 'detail', f.detail)
-                            ORDER BY f.raised_at, f.kind, f.id)
-            FROM case_flags f WHERE f.case_id = mine.case_id AND f.resolved_at IS NULL), '[]')
+                                  'gp_phone', mine.gp_phone, 'name', mine.name, 'address', mine.address,
+                                  'phone', mine.phone),
+        'medicines', facts.medicines,
+        'relatives', facts.relatives,
+        'assessments', facts.assessments,
+        'flags', facts.flags
     ) ORDER BY mine.window_start, mine.id), '[]')::text AS body
-    FROM mine JOIN citizens ci ON ci.id = mine.citizen_id
+    FROM mine JOIN facts ON facts.case_id = mine.case_id
 ),
 tagged AS (SELECT md5(body || $4) AS etag, body FROM doc),
 audit AS (
     INSERT INTO audit_log (user_id, role, action, case_id, request_id)
-    SELECT DISTINCT $5::uuid, $6::text, 'visit.my_shift', mine.case_id, $7::text
-    FROM mine, tagged WHERE tagged.etag <> ALL($8::text[])
+    SELECT $5::uuid, $6::text, 'visit.my_shift', facts.case_id, $7::text
+    FROM facts, tagged WHERE tagged.etag <> ALL($8::text[])
 )
 SELECT etag, CASE WHEN etag = ANY($8::text[]) THEN NULL ELSE body END AS body FROM tagged
 """
@@ -128,10 +139,18 @@ class _Flag(msgspec.Struct):
     detail: dict[str, Any]
 
 
+class _Medicine(msgspec.Struct):
+    # Only what the phone is shown; the id, quantity and recorded_at in the JSON count for the ETag.
+    indication: str
+    drug: str
+    strength: str
+    expires_on: date
+
+
 class _Row(msgspec.Struct):
     visit: _Visit
     case: _Case
-    medicines: list[s.MedicineOut]
+    medicines: list[_Medicine]
     relatives: list[_Relative]
     assessments: list[_Assessment]
     flags: list[_Flag]
@@ -183,24 +202,21 @@ async def load(
     return MyShiftAnswer(etag, m.MyShift(shift=shift_out, visits=visits))
 
 
-def _medicine(items: list[s.MedicineOut], today: date) -> m.AnticipatoryMedicine:
-    status = page.medicine_status(items, today)
-    soon = {item.indication.value for item in items if item.state == "expires_soon"}
-    return m.AnticipatoryMedicine(
-        complete=not status.missing,
-        missing=[indication.value for indication in status.missing],
-        expiring_soon=sorted(soon),
-        items=[
-            m.MedicineAtHome(
-                indication=item.indication.value,
-                drug=item.drug,
-                strength=item.strength,
-                expires_on=item.expires_on,
-                state=item.state,
-            )
-            for item in items
-        ],
-    )
+def _medicine(items: list[_Medicine], today: date) -> m.AnticipatoryMedicine:
+    """The case page's rules (`page.expiry_state`, `page.missing_indications`) on the phone's fields only."""
+    at_home = [
+        m.MedicineAtHome(
+            indication=item.indication,
+            drug=item.drug,
+            strength=item.strength,
+            expires_on=item.expires_on,
+            state=page.expiry_state(item.expires_on, today),
+        )
+        for item in items
+    ]
+    missing = [i.value for i in page.missing_indications({a.indication for a in at_home if a.state != "expired"})]
+    soon = sorted({a.indication for a in at_home if a.state == "expires_soon"})
+    return m.AnticipatoryMedicine(complete=not missing, missing=missing, expiring_soon=soon, items=at_home)
 
 
 def _last_scores(assessments: list[_Assessment]) -> m.LastScores | None:
@@ -223,17 +239,12 @@ def _last_scores(assessments: list[_Assessment]) -> m.LastScores | None:
     )
 
 
-def _age(birth_year: int | None, today: date) -> int | None:
-    # The same rule as the case page: the age this year.
-    return today.year - birth_year if birth_year is not None else None
-
-
 def _visit(row: _Row, today: date) -> m.ShiftVisit:
     case = row.case
     adults: list[m.RelativeToCall] = []
     children: list[m.ChildInHome] = []
     for relative in row.relatives:
-        age = _age(relative.birth_year, today)
+        age = page.age_this_year(relative.birth_year, today)
         if age is not None and age < 18:
             if relative.lives_with_citizen:
                 children.append(m.ChildInHome(name=relative.name, age=age))

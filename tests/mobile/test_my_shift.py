@@ -249,3 +249,46 @@ async def test_my_shift_is_for_care_givers_only(client: Client, world: World) ->
         response = await client.get("/mobile/v1/my-shift", headers=login.headers)
         assert response.status_code == 403
     assert (await client.get("/mobile/v1/my-shift")).status_code == 401
+
+
+async def test_a_case_visited_twice_in_the_shift_shows_its_facts_at_both_visits_and_is_audited_once(
+    client: Client, world: World, clock: Clock, sessions: Sessions
+) -> None:
+    case_id = await new_case(client, world, clock, name="Inger Hansen")
+    today = clock.today()
+    medicine = {"strength": "10 mg/ml", "quantity": "5 ampuller"}
+    await add_record(
+        client,
+        world,
+        case_id,
+        "medicine",
+        medicine | {"indication": "pain", "drug": "Morfin", "expires_on": (today + timedelta(days=90)).isoformat()},
+    )
+    await add_record(
+        client,
+        world,
+        case_id,
+        "medicine",
+        medicine
+        | {"indication": "nausea", "drug": "Haloperidol", "expires_on": (today + timedelta(days=3)).isoformat()},
+    )
+    morning = await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id, minutes=30)
+    evening = await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id, minutes=200)
+
+    page = await my_shift(client, world.nurse_a)
+    assert [v["id"] for v in page["visits"]] == [morning, evening]
+    first, second = (visit["case"] for visit in page["visits"])
+    assert first == second
+    at_home = first["anticipatory_medicine"]
+    assert [(item["drug"], item["state"]) for item in at_home["items"]] == [
+        ("Haloperidol", "expires_soon"),
+        ("Morfin", "ok"),
+    ]
+    assert at_home["missing"] == ["breathlessness", "restlessness", "death_rattle"]
+    assert at_home["expiring_soon"] == ["nausea"]
+    assert at_home["complete"] is False
+    async with sessions() as session:
+        query = select(AuditEntry.case_id).where(
+            AuditEntry.user_id == world.nurse_a.user_id, AuditEntry.action == "visit.my_shift"
+        )
+        assert (await session.scalars(query)).all() == [uuid.UUID(case_id)]
