@@ -186,21 +186,6 @@ def visit_state(visit: Visit) -> m.VisitState:
     )
 
 
-async def _visit_event(
-    session: AsyncSession, actor: Actor, kind: str, visit: Visit, case: Case, **payload: str
-) -> None:
-    await warnings.record_event(
-        session,
-        kind,
-        case.municipality_id,
-        district_id=visit.district_id,
-        case_id=case.id,
-        visit_id=visit.id,
-        actor_id=actor.user_id,
-        payload=payload,
-    )
-
-
 # ---- check-in and check-out ----------------------------------------------------------------------
 
 
@@ -219,7 +204,9 @@ async def check_in(
     visit.check_in_position = _position(data.position)
     visit.updated_at = now
     await warnings.record_audit(session, actor, "visit.check_in", case_id=case.id, detail={"visit_id": str(visit.id)})
-    await _visit_event(session, actor, "visit.checked_in", visit, case, **{"from": before})
+    await warnings.record_visit_event(
+        session, "visit.checked_in", visit, case.municipality_id, actor.user_id, **{"from": before}
+    )
     return visit_state(visit)
 
 
@@ -251,7 +238,7 @@ async def _check_out(
     visit.check_out_position = _position(position)
     visit.updated_at = now
     await warnings.record_audit(session, actor, "visit.check_out", case_id=case.id, detail={"visit_id": str(visit.id)})
-    await _visit_event(session, actor, "visit.checked_out", visit, case)
+    await warnings.record_visit_event(session, "visit.checked_out", visit, case.municipality_id, actor.user_id)
     await warnings.check_terminal_medicine(session, actor, case.id, now, visit.id)
     return visit_state(visit)
 

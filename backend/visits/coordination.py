@@ -24,6 +24,7 @@ from backend.errors import Problem, not_found
 from backend.people.actor import Actor
 from backend.people.models import Role, User, UserDistrict
 from backend.visits import schemas as s
+from backend.visits import warnings
 from backend.visits.models import CaseFlag, ShiftKind, Visit, VisitKind, VisitStatus
 from backend.visits.patterns import shift_times
 from backend.visits.shifts import shift_at
@@ -123,22 +124,6 @@ async def _person(session: AsyncSession, user_id: uuid.UUID | None) -> PersonRef
     return PersonRef(id=user_id, name=await session.scalar(select(User.full_name).where(User.id == user_id)) or "")
 
 
-async def _emit(
-    session: AsyncSession, event: str, visit: Visit, municipality_id: uuid.UUID, actor: Actor, **payload: str | None
-) -> None:
-    """The visit's board event: ids and codes only."""
-    await events.emit(
-        session,
-        event,
-        municipality_id,
-        district_id=visit.district_id,
-        case_id=visit.case_id,
-        visit_id=visit.id,
-        actor_id=actor.user_id,
-        payload=payload,
-    )
-
-
 async def assign(
     session: AsyncSession, actor: Actor, visit_id: uuid.UUID, data: s.AssignIn, now: datetime
 ) -> s.VisitOut:
@@ -156,12 +141,12 @@ async def assign(
     )
     if previous != nurse.id:
         visit.assigned_to, visit.handed_back_reason, visit.updated_at = nurse.id, None, now
-        await _emit(
+        await warnings.record_visit_event(
             session,
             "visit.assigned",
             visit,
             municipality_id,
-            actor,
+            actor.user_id,
             user_id=str(nurse.id),
             previous_user_id=str(previous) if previous else None,
         )
@@ -181,7 +166,9 @@ async def hand_back(
     check_text(data.reason, "reason")
     visit.assigned_to, visit.handed_back_reason, visit.updated_at = None, data.reason, now
     await audit.record(session, actor, "visit.hand_back", case_id=visit.case_id, detail={"visit_id": str(visit.id)})
-    await _emit(session, "visit.handed_back", visit, municipality_id, actor, user_id=str(actor.user_id))
+    await warnings.record_visit_event(
+        session, "visit.handed_back", visit, municipality_id, actor.user_id, user_id=str(actor.user_id)
+    )
     return visit_out(visit, None, now)
 
 
@@ -199,7 +186,9 @@ async def cancel(
         case_id=visit.case_id,
         detail={"visit_id": str(visit.id), "reason": data.reason.value},
     )
-    await _emit(session, "visit.cancelled", visit, municipality_id, actor, reason=data.reason.value)
+    await warnings.record_visit_event(
+        session, "visit.cancelled", visit, municipality_id, actor.user_id, reason=data.reason.value
+    )
     return visit_out(visit, await _person(session, visit.assigned_to), now)
 
 
@@ -267,12 +256,12 @@ async def create_visit(
     await audit.record(
         session, actor, "visit.create", case_id=case.id, detail={"visit_id": str(visit.id), "kind": data.kind.value}
     )
-    await _emit(
+    await warnings.record_visit_event(
         session,
         "visit.created",
         visit,
         case.municipality_id,
-        actor,
+        actor.user_id,
         visit_kind=data.kind.value,
         user_id=str(assignee_id) if assignee_id else None,
     )

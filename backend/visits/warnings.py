@@ -26,7 +26,7 @@ from backend.cases.models import Case, Medicine, Phase, Status
 from backend.clock import COPENHAGEN
 from backend.events import emit, emit_many
 from backend.people.actor import Actor
-from backend.visits.models import CaseFlag, SymptomAssessment
+from backend.visits.models import CaseFlag, SymptomAssessment, Visit
 
 SEVERE = 7  # ESAS-r: 7 or more is a severe symptom
 RISE = 3  # a rise of 3 or more on an item since the previous assessment
@@ -142,6 +142,27 @@ async def record_event(session: AsyncSession, kind: str, municipality_id: uuid.U
         await emit(session, kind, municipality_id, **fields)
         return
     batch.events.append({"kind": kind, "municipality_id": municipality_id} | fields)
+
+
+async def record_visit_event(
+    session: AsyncSession,
+    kind: str,
+    visit: Visit,
+    municipality_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    **payload: str | None,
+) -> None:
+    """A visit's board event: ids and codes only."""
+    await record_event(
+        session,
+        kind,
+        municipality_id,
+        district_id=visit.district_id,
+        case_id=visit.case_id,
+        visit_id=visit.id,
+        actor_id=actor_id,
+        payload=payload,
+    )
 
 
 def _previous_known(batch: Batch | None, assessment: SymptomAssessment) -> tuple[bool, dict[str, Any] | None]:
