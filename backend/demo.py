@@ -35,6 +35,7 @@ from backend.cases.models import (
 from backend.cases.workdays import add_working_days, is_working_day
 from backend.clock import COPENHAGEN, Clock
 from backend.db import make_engine, make_sessionmaker, migrate
+from backend.demo_visits import add_demo_visits
 from backend.people.models import Organisation, OrganisationServes, Role, User, UserDistrict
 
 # Serialises concurrent loads (two app instances starting at once) on one database.
@@ -152,6 +153,8 @@ class _Demo:
             for j, timeliness in enumerate(plan):
                 await self._case(n, j, status, phases[j % len(phases)], timeliness)
                 n += 1
+        await self.session.flush()
+        await add_demo_visits(self.session, self.users, self.now)
 
     async def _users(self) -> None:
         password_hash = PasswordHasher().hash(d.PASSWORD)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -55,6 +55,7 @@ def start_scheduler(sessions: async_sessionmaker[AsyncSession], settings: Settin
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,  # late is better than never: run it when the loop gets to it
+            next_run_time=datetime.now(UTC),  # and once at start: catch up on whatever was due while down
         )
     scheduler.start()
     return scheduler

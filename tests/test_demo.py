@@ -240,3 +240,28 @@ async def test_a_demo_login_works_through_the_app(demo_url: str, local: str, rol
     assert me.status_code == 200, me.text
     assert me.json()["role"] == role
     assert scope.items() <= me.json().items()
+
+
+async def test_a_demo_nurse_has_a_shift_of_visits_and_the_coordinator_a_roster(demo_url: str) -> None:
+    app = create_app(Settings(database_url=demo_url, secret_key="x" * 40, db_pool_size=2, housekeeping=False))
+    async with AsyncTestClient(app=app) as client:
+
+        async def token(local: str) -> dict[str, str]:
+            response = await client.post(
+                "/auth/login",
+                json={
+                    "email": f"{local}@{demo_data.EMAIL_DOMAIN}",
+                    "password": demo_data.PASSWORD,
+                    "device": {"platform": "android", "app_version": "demo"},
+                },
+            )
+            return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+        shift = await client.get("/mobile/v1/my-shift", headers=await token("sygeplejerske.norrebro1"))
+        coverage = await client.get("/roster/coverage", headers=await token("koordinator1"))
+    assert shift.status_code == 200, shift.text
+    visits = shift.json()["visits"]
+    assert visits, "the demo nurse has no visits this shift"
+    assert all(v["tasks"] for v in visits)
+    assert coverage.status_code == 200, coverage.text
+    assert coverage.json()["gap_count"] == 0, coverage.json()
