@@ -32,13 +32,20 @@ from backend.people.actor import Actor
 
 
 async def open_case(
-    session: AsyncSession, actor: Actor, case_id: uuid.UUID, now: datetime, *, after_death: bool = False
+    session: AsyncSession,
+    actor: Actor,
+    case_id: uuid.UUID,
+    now: datetime,
+    *,
+    after_death: bool = False,
+    locked: Case | None = None,
 ) -> Case:
     """The case, locked and marked changed, if a record may still be written on it.
 
     `after_death` lets the bereavement writes through on a deceased case; a closed case takes none.
+    `locked` is the case when the caller already holds its lock, loaded in the actor's scope (not read again).
     """
-    case = await get_case_for_change(session, actor, case_id)
+    case = locked if locked is not None and locked.id == case_id else await get_case_for_change(session, actor, case_id)
     if case.status == Status.CLOSED or (case.status == Status.DECEASED and not after_death):
         raise Problem(
             422,

@@ -159,7 +159,7 @@ async def _open_case(
     case = batch.opened.get((case_id, after_death))
     if case is None:
         case = batch.opened[(case_id, after_death)] = await open_case(
-            session, actor, case_id, now, after_death=after_death
+            session, actor, case_id, now, after_death=after_death, locked=batch.cases.get(case_id)
         )
     return case
 

@@ -236,7 +236,15 @@ async def _lock_and_load(
     case_ids = sorted({case.id for _, case in batch.visits.values()})
     if not case_ids:
         return
-    await session.execute(select(Case.id).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update())
+    # Read again under the lock (what `open_case` would read), so that `open_case` need not query each case.
+    locked = await session.scalars(
+        select(Case)
+        .where(Case.id.in_(case_ids))
+        .order_by(Case.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    batch.cases.update((case.id, case) for case in locked)
     times = [_scores_time(op) for op in ops if op.type == m.OpType.SCORES]
     known = [at for at in times if at is not None]
     if known:

@@ -60,6 +60,8 @@ class Batch:
     open_flags: set[tuple[uuid.UUID, str]] = field(default_factory=set)
     # Cases `open_case` let a record through, by (case, after_death); dropped after anything that may end a case.
     opened: dict[tuple[uuid.UUID, bool], Case] = field(default_factory=dict)
+    # The batch's cases, locked and loaded under their lock, in scope: `open_case` need not read them again.
+    cases: dict[uuid.UUID, Case] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -69,6 +71,7 @@ class Batch:
         self.since.clear()
         self.open_flags.clear()
         self.opened.clear()
+        self.cases.clear()
 
     async def load_history(self, session: AsyncSession, case_ids: list[uuid.UUID], since: datetime) -> None:
         """The assessments the rising-score rule compares with, for scores recorded at or after `since`."""
@@ -96,6 +99,7 @@ class Batch:
             entries.sort(key=lambda entry: (entry[0], entry[1]))
 
     async def flush(self, session: AsyncSession) -> None:
+        await session.flush()  # the records kept pending (`raise_flag` does not flush them one query at a time)
         if self.audit:
             await session.execute(insert(cast(Table, AuditEntry.__table__)), self.audit)
             self.audit.clear()
@@ -195,12 +199,18 @@ async def raise_flag(
     batch = batch_of(session)
     if batch is not None and (case.id, kind) in batch.open_flags:
         return False
-    raised = await session.execute(
+    statement = (
         insert(CaseFlag)
         .values(id=uuid.uuid4(), case_id=case.id, kind=kind, detail=detail, raised_at=now)
         .on_conflict_do_nothing(index_elements=["case_id", "kind"], index_where=text("resolved_at IS NULL"))
         .returning(CaseFlag.id)
     )
+    if batch is None:
+        raised = await session.execute(statement)
+    else:
+        # The flag needs none of the batch's pending records: they go in one INSERT at the batch's end.
+        with session.no_autoflush:
+            raised = await session.execute(statement)
     flag_id = raised.scalar_one_or_none()
     if batch is not None:
         batch.open_flags.add((case.id, kind))
