@@ -263,19 +263,43 @@ async def record_scores(
     validate_scores(data)
     not_in_future(data.recorded_at, now, "recorded_at")
     case = await _open_case(session, actor, visit.case_id, now)
-    assessment = SymptomAssessment(
-        id=uuid.uuid4(),
-        case_id=case.id,
-        visit_id=visit.id,
-        instrument=data.instrument,
-        scores=dict(data.scores),
-        recorded_at=data.recorded_at,
-        received_at=now,
-        recorded_by=actor.user_id,
-    )
-    session.add(assessment)
-    if warnings.batch_of(session) is None:  # a batch's assessments go in one INSERT, when next it queries
+    batch = warnings.batch_of(session)
+    assessment: SymptomAssessment | warnings.Scored
+    if batch is None:
+        assessment = SymptomAssessment(
+            id=uuid.uuid4(),
+            case_id=case.id,
+            visit_id=visit.id,
+            instrument=data.instrument,
+            scores=dict(data.scores),
+            recorded_at=data.recorded_at,
+            received_at=now,
+            recorded_by=actor.user_id,
+        )
+        session.add(assessment)
         await session.flush()
+    else:
+        # A batch's assessments are kept as rows and go in one INSERT (`warnings.Batch.write_assessments`).
+        assessment = warnings.Scored(
+            id=uuid.uuid4(),
+            case_id=case.id,
+            visit_id=visit.id,
+            instrument=data.instrument,
+            scores=dict(data.scores),
+            recorded_at=data.recorded_at,
+        )
+        batch.assessments.append(
+            {
+                "id": assessment.id,
+                "case_id": case.id,
+                "visit_id": visit.id,
+                "instrument": assessment.instrument,
+                "scores": assessment.scores,
+                "recorded_at": assessment.recorded_at,
+                "received_at": now,
+                "recorded_by": actor.user_id,
+            }
+        )
     await warnings.record_audit(
         session, actor, "visit.scores.add", case_id=case.id, detail={"assessment_id": str(assessment.id)}
     )

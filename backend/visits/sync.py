@@ -308,6 +308,8 @@ async def _run(
     try:
         target, data = await _prepare(session, actor, op, kind, done)
         if kind.savepoint:
+            # Written first: what the operation reads sees them, and its rollback cannot drop them.
+            await batch.write_assessments(session)
             try:
                 async with session.begin_nested():
                     out = await kind.run(session, actor, target, data, now)

@@ -64,6 +64,9 @@ class Batch:
     cases: dict[uuid.UUID, Case] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    # New symptom assessments, as rows for one INSERT: written by `write_assessments` before anything
+    # reads symptom_assessments again, before a SAVEPOINT (whose rollback must not drop them) and at the end.
+    assessments: list[dict[str, Any]] = field(default_factory=list)
 
     def forget(self) -> None:
         self.visits.clear()
@@ -98,8 +101,15 @@ class Batch:
         for entries in self.history.values():
             entries.sort(key=lambda entry: (entry[0], entry[1]))
 
+    async def write_assessments(self, session: AsyncSession) -> None:
+        """The batch's new assessments so far, in one INSERT (many parameter sets, one statement)."""
+        if self.assessments:
+            rows, self.assessments = self.assessments, []
+            await session.execute(insert(cast(Table, SymptomAssessment.__table__)), rows)
+
     async def flush(self, session: AsyncSession) -> None:
         await session.flush()  # the records kept pending (`raise_flag` does not flush them one query at a time)
+        await self.write_assessments(session)
         if self.audit:
             await session.execute(insert(cast(Table, AuditEntry.__table__)), self.audit)
             self.audit.clear()
@@ -169,7 +179,19 @@ async def record_visit_event(
     )
 
 
-def _previous_known(batch: Batch | None, assessment: SymptomAssessment) -> tuple[bool, dict[str, Any] | None]:
+@dataclass(slots=True)
+class Scored:
+    """A batch's new assessment as the warning rules read it (its row is kept in `Batch.assessments`)."""
+
+    id: uuid.UUID
+    case_id: uuid.UUID
+    visit_id: uuid.UUID | None
+    instrument: str
+    scores: dict[str, int]
+    recorded_at: datetime
+
+
+def _previous_known(batch: Batch | None, assessment: SymptomAssessment | Scored) -> tuple[bool, dict[str, Any] | None]:
     """The previous assessment from the batch's history, when the history covers it: (covered, scores)."""
     if batch is None:
         return False, None
@@ -230,7 +252,7 @@ async def raise_flag(
 
 
 async def check_scores(
-    session: AsyncSession, actor: Actor, case: Case, assessment: SymptomAssessment, now: datetime
+    session: AsyncSession, actor: Actor, case: Case, assessment: SymptomAssessment | Scored, now: datetime
 ) -> list[str]:
     """Flag a severe score or a steep rise; the kinds of flag these scores raised or joined.
 
@@ -261,7 +283,10 @@ async def check_scores(
     return flags
 
 
-async def _previous(session: AsyncSession, case: Case, assessment: SymptomAssessment) -> dict[str, Any] | None:
+async def _previous(session: AsyncSession, case: Case, assessment: SymptomAssessment | Scored) -> dict[str, Any] | None:
+    batch = batch_of(session)
+    if batch is not None:  # the batch's assessments so far (this one too) are read with the others
+        await batch.write_assessments(session)
     previous: dict[str, Any] | None = await session.scalar(
         select(SymptomAssessment.scores)
         .where(
