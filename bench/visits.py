@@ -36,6 +36,7 @@ from typing import Any
 import asyncpg
 
 from backend.people.tokens import AccessClaims, issue_access_token
+from backend.visits.bedside import ESAS_R_ITEMS
 from bench.harness import (
     RAW,
     SECRET,
@@ -49,18 +50,6 @@ from bench.harness import (
     serving,
 )
 from bench.visits_seed import VisitWorld, seed_visits
-
-ESAS_ITEMS = (
-    "pain",
-    "tiredness",
-    "drowsiness",
-    "nausea",
-    "lack_of_appetite",
-    "shortness_of_breath",
-    "depression",
-    "anxiety",
-    "wellbeing",
-)
 
 LUA_MY_SHIFT = """
 local tokens = {__TOKENS__}
@@ -162,7 +151,7 @@ def preflight(base: str, token: str, visit_id: uuid.UUID) -> str | None:
         "type": "scores",
         "device_time": now,
         "visit_id": str(visit_id),
-        "body": {"instrument": "ESAS-r", "scores": dict.fromkeys(ESAS_ITEMS, 2), "recorded_at": now},
+        "body": {"instrument": "ESAS-r", "scores": dict.fromkeys(ESAS_R_ITEMS, 2), "recorded_at": now},
     }
     status, body = _call("POST", f"{base}/mobile/v1/sync", token, {"operations": [operation]})
     if status != 200:
@@ -211,7 +200,7 @@ def main() -> int:
         "my_shift": LUA_MY_SHIFT.replace("__TOKENS__", lua_list(tokens)),
         "sync": LUA_SYNC.replace("__TOKENS__", lua_list(tokens))
         .replace("__VISITS__", ", ".join("{" + lua_list([str(v) for v in n.visit_ids]) + "}" for n in nurses))
-        .replace("__ITEMS__", lua_list(list(ESAS_ITEMS)))
+        .replace("__ITEMS__", lua_list(list(ESAS_R_ITEMS)))
         .replace("__PREFIX__", f"bench{uuid.uuid4().hex[:10]}")
         .replace("__OPS__", str(args.ops)),
         "timeline": LUA_RANDOM_TIMELINE.replace("__IDS__", lua_list([str(i) for i in world.case_ids])).replace(

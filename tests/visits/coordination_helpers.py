@@ -13,22 +13,11 @@ from backend.audit.models import AuditEntry
 from backend.clock import COPENHAGEN, Clock
 from backend.config import Settings
 from backend.people.tokens import AccessClaims, issue_access_token
+from backend.visits.bedside import ESAS_R_ITEMS
 from backend.visits.models import CaseFlag, Event, MedicineGiven, SymptomAssessment, Visit, VisitNote
 from backend.visits.shifts import shift_at
 from tests.cases.helpers import Client, Sessions, create_case
 from tests.factories import World, build_world
-
-ESAS = (
-    "pain",
-    "tiredness",
-    "drowsiness",
-    "nausea",
-    "lack_of_appetite",
-    "shortness_of_breath",
-    "depression",
-    "anxiety",
-    "wellbeing",
-)
 
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
@@ -102,7 +91,7 @@ async def add_rows(sessions: Sessions, *rows: Any) -> None:
 
 
 def scores(**items: int) -> dict[str, int]:
-    return {name: items.get(name, 1) for name in ESAS}
+    return {name: items.get(name, 1) for name in ESAS_R_ITEMS}
 
 
 def assessment(case_id: uuid.UUID, by: uuid.UUID, at: datetime, **items: int) -> SymptomAssessment:
