@@ -20,6 +20,9 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
+from backend.alerts.controllers import ALERT_CONTROLLERS
+from backend.alerts.engine import PushSender
+from backend.alerts.push import make_gateway
 from backend.audit.controllers import AuditController
 from backend.cases.controllers import CASE_CONTROLLERS
 from backend.clock import Clock
@@ -31,6 +34,7 @@ from backend.health import HealthController
 from backend.idempotency import provide_write
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
+from backend.realtime import Hub, events_socket
 from backend.scheduler import start_scheduler
 from backend.visits.routes import VISIT_ROUTES
 from mobile_api.controllers import MOBILE_CONTROLLERS
@@ -46,6 +50,8 @@ ROUTE_HANDLERS: list[Any] = [
     *CASE_CONTROLLERS,
     *VISIT_ROUTES,
     *MOBILE_CONTROLLERS,
+    events_socket,
+    *ALERT_CONTROLLERS,
     create_static_files_router(
         path=DOCS_ASSETS, directories=[swagger_ui_path], opt={"roles": PUBLIC}, include_in_schema=False
     ),
@@ -112,10 +118,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         app.state.pool = await make_pool(settings.database_url, settings.db_pool_size)
+        app.state.hub = Hub(settings.database_url, app.state.pool)
+        await app.state.hub.start()
         # Everything loaded so far lives as long as the process: keep the collector from walking it
         # again and again, which shows as long pauses in the slowest percentile of answers.
         scheduler = start_scheduler(app.state.sessions, settings, app.state.clock) if settings.housekeeping else None
         app.state.scheduler = scheduler
+        pushes = PushSender(settings.database_url, app.state.sessions, make_gateway(settings), app.state.clock)
+        if settings.housekeeping:
+            pushes.start()
         gc.collect()
         gc.freeze()
         try:
@@ -123,6 +134,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+            await pushes.stop()
+            await app.state.hub.stop()
             await app.state.pool.close()
             await engine.dispose()
 

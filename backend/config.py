@@ -46,6 +46,12 @@ class Settings:
     db_pool_size: int = 20
     # Origins allowed to call the API from a browser (comma separated in LINDRA_ALLOWED_ORIGINS).
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    # Path to a Firebase service-account JSON; empty means pushes are only logged (the demo).
+    fcm_credentials: str = ""
+    # Base URL of an FCM-compatible endpoint instead of Google's (the local stub in tests and benches).
+    fcm_url: str = ""
+    # Per-request timeout for FCM and its OAuth token endpoint.
+    fcm_timeout_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -67,6 +73,9 @@ class Settings:
             "allowed_origins": tuple(
                 o.strip() for o in os.environ.get("LINDRA_ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),
+            "fcm_credentials": os.environ.get("LINDRA_FCM_CREDENTIALS", ""),
+            "fcm_url": os.environ.get("LINDRA_FCM_URL", ""),
+            "fcm_timeout_seconds": float(os.environ.get("LINDRA_FCM_TIMEOUT_SECONDS") or 5.0),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

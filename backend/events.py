@@ -26,6 +26,7 @@ async def emit(
     district_id: uuid.UUID | None = None,
     case_id: uuid.UUID | None = None,
     visit_id: uuid.UUID | None = None,
+    alert_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
     payload: dict[str, Any] | None = None,
 ) -> int:
@@ -39,6 +40,7 @@ async def emit(
                 district_id=district_id,
                 case_id=case_id,
                 visit_id=visit_id,
+                alert_id=alert_id,
                 actor_id=actor_id,
                 payload=payload or {},
             )
@@ -60,6 +62,7 @@ async def emit_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[i
             "district_id": row.get("district_id"),
             "case_id": row.get("case_id"),
             "visit_id": row.get("visit_id"),
+            "alert_id": row.get("alert_id"),
             "actor_id": row.get("actor_id"),
             "payload": row.get("payload") or {},
         }

@@ -1,5 +1,6 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
+from backend.alerts.models import Alert, AlertRaise, AlertTarget, AlertTier, EscalationPolicy, Notification
 from backend.audit.models import AuditEntry
 from backend.cases.models import ActionPlan, Case, Citizen, Medicine, Relative, StatusNote, Wish
 from backend.idempotency import IdempotencyKey
@@ -20,17 +21,23 @@ from backend.visits.models import (
 
 __all__ = [
     "ActionPlan",
+    "Alert",
+    "AlertRaise",
+    "AlertTarget",
+    "AlertTier",
     "AuditEntry",
     "Base",
     "Case",
     "CaseFlag",
     "Citizen",
     "Device",
+    "EscalationPolicy",
     "Event",
     "IdempotencyKey",
     "LoginThrottle",
     "Medicine",
     "MedicineGiven",
+    "Notification",
     "Organisation",
     "OrganisationServes",
     "Relative",

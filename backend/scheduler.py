@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.alerts.engine import sweep, watchdog
 from backend.clock import Clock
 from backend.config import Settings
 from backend.idempotency import purge_keys
@@ -29,6 +30,8 @@ JOBS: list[tuple[Job, int]] = [
     (purge_keys, 3600),
     (generate_visits, 300),
     (mark_missed_visits, 60),
+    (sweep, 1),  # due tiers, calling again, unconfirmed pushes
+    (watchdog, 5),
 ]
 
 
@@ -44,6 +47,8 @@ async def run_job(job: Job, sessions: async_sessionmaker[AsyncSession], settings
 
 
 def start_scheduler(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> AsyncIOScheduler:
+    # Jobs log what they did themselves; APScheduler's line per run (every second) is noise.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = AsyncIOScheduler(timezone="UTC")
     for job, seconds in JOBS:
         scheduler.add_job(

@@ -14,6 +14,9 @@ from litestar import Controller, Response, get, post
 from litestar.params import HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.alerts import service as alerts
+from backend.alerts.models import Source
+from backend.alerts.schemas import AlertDetailOut, AlertOut, AlertRaiseIn, ReceiptOut
 from backend.cases.access import CARE_GIVERS
 from backend.clock import Clock
 from backend.deps import Read
@@ -136,4 +139,46 @@ class BedsideController(Controller):
         return await sync.apply_batch(db, actor, data, clock.now())
 
 
-MOBILE_CONTROLLERS: list[type] = [MyShiftController, VisitController, BedsideController]
+class AlertController(Controller):
+    """Alerts from the phone: raise at the bedside, take it, say where you are, confirm a push arrived.
+
+    The push holds only the alert id and severity; the phone reads the rest here, authenticated.
+    """
+
+    path = "/mobile/v1"
+    tags = ["mobile v1"]
+
+    @post("/alerts", opt=MOBILE, summary="Raise an alert at the bedside (a retry with the same client_id is one raise)")
+    async def raise_alert(self, write: Write, clock: Clock, data: AlertRaiseIn) -> AlertOut:
+        return await write.once(
+            data, AlertOut, lambda: alerts.raise_alert(write.db, write.actor, data, Source.PHONE, clock.now())
+        )
+
+    @get("/alerts/{alert_id:uuid}", opt=MOBILE, summary="An alert, its tiers and whom it called")
+    async def get_alert(self, db: AsyncSession, actor: Actor, alert_id: uuid.UUID) -> AlertDetailOut:
+        return await alerts.get_alert(db, actor, alert_id)
+
+    @post(
+        "/alerts/{alert_id:uuid}/{action:str}",
+        opt=MOBILE,
+        status_code=200,
+        summary="Acknowledge, on the way, at the bedside, or reopen",
+    )
+    async def act(self, write: Write, clock: Clock, alert_id: uuid.UUID, action: alerts.Action) -> AlertOut:
+        return await write.once(
+            None, AlertOut, lambda: alerts.act(write.db, write.actor, alert_id, action, clock.now())
+        )
+
+    @post(
+        "/notifications/{notification_id:uuid}/received",
+        opt=MOBILE,
+        status_code=200,
+        summary="The phone confirms a push arrived (unconfirmed pushes are sent again after a minute)",
+    )
+    async def received(self, write: Write, clock: Clock, notification_id: uuid.UUID) -> ReceiptOut:
+        return await write.once(
+            None, ReceiptOut, lambda: alerts.confirm_receipt(write.db, write.actor, notification_id, clock.now())
+        )
+
+
+MOBILE_CONTROLLERS: list[type] = [MyShiftController, VisitController, BedsideController, AlertController]

@@ -260,6 +260,7 @@ class OpType(enum.StrEnum):
     MEDICINE_EFFECT = "medicine_effect"
     NOTE = "note"
     DEATH = "death"
+    RAISE_ALERT = "raise_alert"  # no visit needed; the body is the raise, its raised_at the device time
 
 
 ClientOpId = Annotated[str, Meta(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]

@@ -1,8 +1,8 @@
 """Who may see which case: the one rule, used by every case query.
 
 A nurse sees the cases of her districts; coordinators and key persons their municipality's; the
-palliative unit the cases of the municipalities it serves once referred (or escalated) to it;
-admins no health records at all.
+palliative unit the cases of the municipalities it serves once referred to it, or once an alert's
+tier called it; admins no health records at all.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ def scope_sql(actor: Actor, bind: Callable[[Any], str]) -> str:
         return f"cases.municipality_id = {bind(actor.municipality_id)}"
     if actor.role == Role.PALLIATIVE_UNIT:
         served = bind(list(actor.served_municipality_ids))
-        return f"cases.municipality_id = ANY(CAST({served} AS uuid[])) AND cases.unit_referred_at IS NOT NULL"
+        return (
+            f"cases.municipality_id = ANY(CAST({served} AS uuid[])) AND (cases.unit_referred_at IS NOT NULL"
+            " OR EXISTS (SELECT 1 FROM alerts WHERE alerts.case_id = cases.id AND alerts.unit_notified_at IS NOT NULL))"
+        )
     return "false"
 
 

@@ -14,6 +14,7 @@ import msgspec
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.alerts.engine import stop_paging_for_case
 from backend.audit import service as audit
 from backend.cases import record_schemas as r
 from backend.cases import schemas as s
@@ -253,6 +254,7 @@ async def register_death(
     case.status = Status.DECEASED
     case.updated_at = now
     await audit.record(session, actor, "case.death.register", case_id=case.id, detail={"from": current.value})
+    await stop_paging_for_case(session, case.id, "person_died", now)
     # The newest wish, ordered as the case page orders them.
     preferred = await session.scalar(
         select(Wish.preferred_place_of_death)

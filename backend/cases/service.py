@@ -14,6 +14,7 @@ import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.alerts.engine import stop_paging_for_case
 from backend.audit import service as audit
 from backend.cases import cpr as cpr_rules
 from backend.cases import schemas as s
@@ -201,6 +202,8 @@ async def change_status(
     await audit.record(
         session, actor, "case.status", case_id=case.id, detail={"from": current.value, "to": status.value}
     )
+    if status == Status.CLOSED:
+        await stop_paging_for_case(session, case.id, "case_closed", now)
     citizen = await session.get_one(Citizen, case.citizen_id)
     return item_of(case, citizen, today)
 

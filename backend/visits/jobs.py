@@ -8,10 +8,14 @@ its rows with FOR UPDATE SKIP LOCKED, so no visit is created or marked twice.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.alerts import service as alerts
+from backend.alerts.models import Reason, Severity
+from backend.cases.models import Case
 from backend.config import Settings
 from backend.events import emit
 from backend.visits.patterns import LIVE_CASE_STATUSES
@@ -101,4 +105,23 @@ async def mark_missed_visits(session: AsyncSession, settings: Settings, now: dat
                 "ends": [row.window_end for row in missed],
             },
         )
+        await _missed_visit_alerts(session, missed, now)
     return len(rows)
+
+
+async def _missed_visit_alerts(session: AsyncSession, missed: list[Any], now: datetime) -> None:
+    """A missed visit raises an alert: somebody must find out why nobody came (one per case and reason)."""
+    cases = await session.scalars(
+        select(Case).where(Case.id.in_({row.case_id for row in missed})).order_by(Case.id).with_for_update()
+    )
+    by_id = {case.id: case for case in cases}
+    for row in missed:
+        await alerts.raise_by_rule(
+            session,
+            by_id[row.case_id],
+            reason=Reason.OTHER,
+            severity=Severity.NORMAL,
+            rule="visit_missed",
+            trigger_id=row.id,
+            now=now,
+        )

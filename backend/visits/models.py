@@ -256,7 +256,10 @@ class Event(Base):
     """What happened, for the board and the indicators: one row per state change, NOTIFY'd on commit."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_municipality_id", "municipality_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_municipality_id", "municipality_id", "id"),
+        Index("ix_events_alert_id", "alert_id", postgresql_where=text("alert_id IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(48))  # e.g. visit.missed, visit.checked_in, case.flagged
@@ -264,6 +267,8 @@ class Event(Base):
     district_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id"))
     visit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visits.id"))
+    # Plain id, no foreign key: an alert's event log is read by alert, never joined for integrity.
+    alert_id: Mapped[uuid.UUID | None] = mapped_column()
     # Ids and codes only: boards fetch names over the authenticated API.
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = now_column()

@@ -40,7 +40,7 @@ MAX_ROSTER_RANGE_DAYS = 62
 # ---- the roster -------------------------------------------------------------------------------
 
 
-async def _districts(session: AsyncSession, mid: uuid.UUID) -> dict[uuid.UUID, str]:
+async def districts_of(session: AsyncSession, mid: uuid.UUID) -> dict[uuid.UUID, str]:
     rows = await session.execute(
         select(Organisation.id, Organisation.name)
         .where(Organisation.parent_id == mid, Organisation.kind == "district")
@@ -129,7 +129,7 @@ async def set_roster(
             f"Roster shifts from {ROSTER_DAYS_BACK} days back to a year ahead.",
             field="shift_date",
         )
-    districts = await _districts(session, mid)
+    districts = await districts_of(session, mid)
     people = await _people(session, mid, [entry.user_id for entry in data.entries])
     _check_entries(data.entries, districts, people)
     # Two coordinators saving the same shift at once: one after the other, never a mix of both.
@@ -184,7 +184,7 @@ async def get_roster(session: AsyncSession, actor: Actor, first: date, last: dat
 _DUTY_ORDER = {duty: n for n, duty in enumerate(Duty)}
 
 
-async def _entries(session: AsyncSession, mid: uuid.UUID, first: date, last: date) -> list[Any]:
+async def roster_rows(session: AsyncSession, mid: uuid.UUID, first: date, last: date) -> list[Any]:
     """Roster rows of live people for shifts starting between two dates."""
     rows = await session.execute(
         select(
@@ -215,7 +215,7 @@ async def _roster(
     wanted: list[tuple[date, ShiftKind]],
 ) -> list[s.RosterShiftOut]:
     by_shift: dict[tuple[date, str], list[s.RosterEntryOut]] = {}
-    for row in await _entries(session, mid, first, last):
+    for row in await roster_rows(session, mid, first, last):
         by_shift.setdefault((row.shift_date, row.shift_kind), []).append(
             s.RosterEntryOut(
                 user_id=row.user_id,
@@ -272,9 +272,9 @@ async def coverage(session: AsyncSession, actor: Actor, now: datetime, hours: in
     end = now + timedelta(hours=hours)
     times = await shift_times(session, mid)
     shifts = list(shifts_between(now, end, times))
-    districts = await _districts(session, mid)
+    districts = await districts_of(session, mid)
     counts: Counter[tuple[date, str, str, uuid.UUID | None, bool]] = Counter()
-    for row in await _entries(session, mid, shifts[0].day, shifts[-1].day):
+    for row in await roster_rows(session, mid, shifts[0].day, shifts[-1].day):
         counts[(row.shift_date, row.shift_kind, row.duty, row.district_id, row.palliative_skilled)] += 1
 
     def count(day: date, kind: ShiftKind, duty: Duty, district: uuid.UUID | None, skilled_only: bool = False) -> int:

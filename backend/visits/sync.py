@@ -34,6 +34,9 @@ from sqlalchemy import Table, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.alerts import service as alerts
+from backend.alerts.models import Source
+from backend.alerts.schemas import AlertRaiseIn
 from backend.cases.access import case_scope
 from backend.cases.models import Case
 from backend.errors import Problem, body_field
@@ -42,7 +45,8 @@ from backend.visits import bedside, warnings
 from backend.visits.models import SyncOperation, Visit
 from mobile_api import schemas as m
 
-Runner = Callable[[AsyncSession, Actor, uuid.UUID, Any, datetime], Awaitable[msgspec.Struct]]
+# The target is the visit (or the medicine given); None only for the kinds that need no visit.
+Runner = Callable[[AsyncSession, Actor, Any, Any, datetime], Awaitable[msgspec.Struct]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,13 @@ class _Kind:
     savepoint: bool = False
 
 
+async def _raise_alert(
+    session: AsyncSession, actor: Actor, visit_id: uuid.UUID | None, data: AlertRaiseIn, now: datetime
+) -> msgspec.Struct:
+    """An alert raised without signal: it keeps the time it was raised on the phone."""
+    return await alerts.raise_alert(session, actor, data, Source.PHONE, now)
+
+
 KINDS: dict[m.OpType, _Kind] = {
     m.OpType.CHECK_IN: _Kind(m.CheckIn, "device_time", 200, bedside.check_in),
     m.OpType.CHECK_OUT: _Kind(m.CheckOut, "device_time", 200, bedside.check_out),
@@ -64,6 +75,7 @@ KINDS: dict[m.OpType, _Kind] = {
     m.OpType.MEDICINE_EFFECT: _Kind(m.EffectIn, "recorded_at", 200, bedside.record_effect, needs_visit=False),
     m.OpType.NOTE: _Kind(m.NoteIn, "written_at", 201, bedside.add_note, savepoint=True),
     m.OpType.DEATH: _Kind(m.DeathAtVisitIn, "device_time", 201, bedside.death_at_visit, savepoint=True),
+    m.OpType.RAISE_ALERT: _Kind(AlertRaiseIn, "raised_at", 201, _raise_alert, needs_visit=False),
 }
 
 
@@ -341,7 +353,7 @@ async def _prepare(
     op: m.SyncOperationIn,
     kind: _Kind,
     done: dict[str, tuple[m.SyncResult, m.OpType]],
-) -> tuple[uuid.UUID, msgspec.Struct]:
+) -> tuple[uuid.UUID | None, msgspec.Struct]:
     """The operation's target id and its body as the single endpoint's request struct."""
     raw = dict(op.body)
     raw.setdefault(kind.time_field, op.device_time.isoformat())
@@ -355,6 +367,8 @@ async def _prepare(
                 "Name the medicine given: medicine_given_id or medicine_given_op.",
                 field="body.medicine_given_id",
             )
+    elif not kind.needs_visit:
+        target = op.visit_id
     elif op.visit_id is None:
         raise Problem(422, "Visit missing", f"A {op.type.value} operation names its visit.", field="visit_id")
     else:

@@ -3,7 +3,8 @@
 A warning is an open `CaseFlag` for the coordinator: at most one open flag of a kind per case (a
 partial unique index), so a second occurrence joins the open flag instead of adding another.
 A new flag is announced with a `case.flagged` event in the same transaction. Flags name items
-and indications only, never clinical text. The alerts issue will raise alerts from these flags.
+and indications only, never clinical text. Severe and rising scores and missing medicine in the
+terminal phase also raise an alert (`backend.alerts.service.raise_by_rule`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy import Table, select, text, union_all
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.alerts import service as alerts
+from backend.alerts.models import Reason, Severity
 from backend.audit import service as audit
 from backend.audit.models import AuditEntry
 from backend.cases import page
@@ -266,6 +269,7 @@ async def check_scores(
     if severe:
         detail = {"items": severe, "assessment_id": str(assessment.id)}
         await raise_flag(session, actor, case, SEVERE_SCORE, detail, now, assessment.visit_id)
+        await _score_alert(session, case, severe, Severity.HIGH, SEVERE_SCORE, assessment.id, now)
         flags.append(SEVERE_SCORE)
     covered, previous = _previous_known(batch_of(session), assessment)
     if not covered:
@@ -279,8 +283,26 @@ async def check_scores(
         if rising:
             detail = {"items": rising, "assessment_id": str(assessment.id)}
             await raise_flag(session, actor, case, RISING_SCORE, detail, now, assessment.visit_id)
+            await _score_alert(session, case, rising, Severity.NORMAL, RISING_SCORE, assessment.id, now)
             flags.append(RISING_SCORE)
     return flags
+
+
+async def _score_alert(
+    session: AsyncSession,
+    case: Case,
+    items: list[str],
+    severity: Severity,
+    rule: str,
+    assessment_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    """A severe or steeply rising score raises an alert (or joins the one open for its reason)."""
+    reason = alerts.score_reason(items)
+    with session.no_autoflush:
+        await alerts.raise_by_rule(
+            session, case, reason=reason, severity=severity, rule=rule, trigger_id=assessment_id, now=now
+        )
 
 
 async def _previous(session: AsyncSession, case: Case, assessment: SymptomAssessment | Scored) -> dict[str, Any] | None:
@@ -319,5 +341,20 @@ async def check_terminal_medicine(
         return False
     expired = sorted({item.indication.value for item in items if item.state == "expired"})
     detail = {"items": [indication.value for indication in status.missing], "expired": expired}
-    await raise_flag(session, actor, case, MEDICINE_MISSING_TERMINAL, detail, now, visit_id)
+    if await raise_flag(session, actor, case, MEDICINE_MISSING_TERMINAL, detail, now, visit_id):
+        # A new flag (not one already open): the night may come before the medicine does.
+        flag_id = await session.scalar(
+            select(CaseFlag.id).where(
+                CaseFlag.case_id == case.id, CaseFlag.kind == MEDICINE_MISSING_TERMINAL, CaseFlag.resolved_at.is_(None)
+            )
+        )
+        await alerts.raise_by_rule(
+            session,
+            case,
+            reason=Reason.MEDICINE_MISSING,
+            severity=Severity.HIGH,
+            rule=MEDICINE_MISSING_TERMINAL,
+            trigger_id=flag_id or case.id,
+            now=now,
+        )
     return True

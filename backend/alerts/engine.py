@@ -1,0 +1,472 @@
+"""The escalation engine: fire due tiers, call people again, and hand pushes to the gateway.
+
+Every step is a short transaction over rows: the sweep claims due alerts with
+`FOR UPDATE SKIP LOCKED`, so however many instances sweep, each alert is moved by one of them;
+the `alert_tiers` primary key makes a second firing of a tier impossible even so. Pushes are an
+outbox: rows written in the same transaction as the tier, sent after commit by whichever
+instance's sender claims them first, retried with backoff, and never sent once the alert is
+taken or stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.alerts.models import Alert, AlertStatus, AlertTarget, AlertTier, Notification, TargetRule
+from backend.alerts.push import FcmGateway, PushGateway, PushMessage
+from backend.alerts.targets import UNIT_RULES, AlertPlace, find
+from backend.cases.models import Case
+from backend.clock import Clock
+from backend.config import Settings
+from backend.events import emit
+
+log = logging.getLogger("lindra.alerts")
+
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
+PUSH_CHANNEL = "lindra_push"
+SWEEP_BATCH = 100
+# Pushes claimed at once: firebase-admin sends each as its own request over at most 100 connections;
+# more would wait in its pool and time out unsent.
+PUSH_BATCH = 100
+PUSH_CLAIM_SECONDS = 30  # a sender that dies mid-send gives its rows back after this
+PUSH_MAX_ATTEMPTS = 8
+UNCONFIRMED_AFTER = timedelta(minutes=1)
+# The watchdog steps in when an alert's deadline passed this long ago and nothing moved it.
+WATCHDOG_AFTER = timedelta(seconds=5)
+
+
+async def wake_push_senders(session: AsyncSession) -> None:
+    """Tell every instance's push sender, after this transaction commits, that pushes are waiting."""
+    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": PUSH_CHANNEL})
+
+
+async def alert_event(
+    session: AsyncSession, alert: Alert, kind: str, actor_id: uuid.UUID | None = None, **payload: Any
+) -> None:
+    """An event about an alert; `unit` lets the palliative unit follow it once a tier called them."""
+    body = {"status": alert.status, "tier": alert.tier, "severity": alert.severity, "reason": alert.reason}
+    body["unit"] = alert.unit_notified_at is not None
+    body.update(payload)
+    await emit(
+        session,
+        kind,
+        alert.municipality_id,
+        district_id=alert.district_id,
+        case_id=alert.case_id,
+        alert_id=alert.id,
+        actor_id=actor_id,
+        payload=body,
+    )
+
+
+_NOTIFY = text(
+    """
+    INSERT INTO notifications
+        (id, alert_id, climb, tier, user_id, device_id, channel, kind, status, attempts, created_at, due_at, sent_at)
+    SELECT gen_random_uuid(), CAST(:alert_id AS uuid), CAST(:climb AS int), CAST(:tier AS int), d.user_id, d.id,
+           'push', CAST(:kind AS text), 'pending', 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz), NULL
+    FROM devices d
+    WHERE d.user_id = ANY(CAST(:users AS uuid[])) AND d.revoked_at IS NULL AND d.push_token IS NOT NULL
+      AND d.refresh_expires_at > :now
+    UNION ALL
+    SELECT gen_random_uuid(), CAST(:alert_id AS uuid), CAST(:climb AS int), CAST(:tier AS int), u, NULL,
+           'websocket', CAST(:kind AS text), 'sent', 1, CAST(:now AS timestamptz), CAST(:now AS timestamptz),
+           CAST(:now AS timestamptz)
+    FROM unnest(CAST(:users AS uuid[])) AS u
+    """
+)
+
+
+async def notify(
+    session: AsyncSession, alert: Alert, tier: int, user_ids: list[uuid.UUID], kind: str, now: datetime
+) -> None:
+    """One push per phone of each person (for the sender) and a WebSocket message (the event)."""
+    if not user_ids:
+        return
+    await session.execute(
+        _NOTIFY,
+        {"alert_id": alert.id, "climb": alert.climb, "tier": tier, "users": user_ids, "kind": kind, "now": now},
+    )
+    await wake_push_senders(session)
+
+
+async def _place(session: AsyncSession, alert: Alert) -> AlertPlace:
+    case = (
+        await session.execute(select(Case.key_person_id, Case.palliative_team_id).where(Case.id == alert.case_id))
+    ).one()
+    return AlertPlace(alert.municipality_id, alert.district_id, case.key_person_id, case.palliative_team_id)
+
+
+async def fire_next_tier(session: AsyncSession, alert: Alert, now: datetime) -> None:
+    """Fire the alert's next tier (the row is locked by the caller); a tier that finds nobody passes on at once."""
+    place = await _place(session, alert)
+    due_at = alert.next_escalation_at or now
+    while alert.tier + 1 < len(alert.tiers):
+        index = alert.tier + 1
+        tier = alert.tiers[index]
+        rules = [TargetRule(r) for r in tier["targets"]]
+        by_user: dict[uuid.UUID, TargetRule] = {}
+        for rule in rules:
+            for user_id in await find(session, rule, place, now):
+                by_user.setdefault(user_id, rule)
+        empty_reason = None if by_user else "nobody_found:" + ",".join(r.value for r in rules)
+        fired = await session.scalar(
+            pg_insert(AlertTier)
+            .values(
+                alert_id=alert.id,
+                climb=alert.climb,
+                tier=index,
+                due_at=due_at,
+                fired_at=now,
+                fired_by=INSTANCE,
+                rules=[r.value for r in rules],
+                target_ids=[str(u) for u in by_user],
+                empty_reason=empty_reason[:64] if empty_reason else None,
+            )
+            .on_conflict_do_nothing()
+            .returning(AlertTier.tier)
+        )
+        if fired is None:  # fired already (cannot happen under the row lock; never fire twice anyway)
+            log.error("tier %d of alert %s had fired already", index, alert.id)
+            return
+        alert.tier = index
+        if by_user and UNIT_RULES & set(by_user.values()) and alert.unit_notified_at is None:
+            alert.unit_notified_at = now
+        last = index + 1 == len(alert.tiers)
+        alert.next_escalation_at = None if last else now + timedelta(seconds=tier["ack_timeout_seconds"])
+        if not by_user:
+            await alert_event(session, alert, "alert.tier_empty", empty_reason=empty_reason)
+            due_at = now
+            continue
+        await _add_targets(session, alert, index, by_user, now, tier["renotify_seconds"])
+        await notify(session, alert, index, list(by_user), "first", now)
+        await alert_event(
+            session,
+            alert,
+            "alert.escalated",
+            user_ids=[str(u) for u in by_user],
+            lateness_ms=round((now - due_at).total_seconds() * 1000),
+        )
+        return
+    alert.next_escalation_at = None
+
+
+async def _add_targets(
+    session: AsyncSession,
+    alert: Alert,
+    tier: int,
+    by_user: dict[uuid.UUID, TargetRule],
+    now: datetime,
+    renotify_seconds: int,
+) -> None:
+    """Remember whom the alert called; someone already called in this climb keeps their first tier."""
+    await session.execute(
+        pg_insert(AlertTarget)
+        .values(
+            [
+                {
+                    "alert_id": alert.id,
+                    "climb": alert.climb,
+                    "user_id": user_id,
+                    "tier": tier,
+                    "rule": rule.value,
+                    "notified_at": now,
+                    "last_notified_at": now,
+                    "next_notify_at": now + timedelta(seconds=renotify_seconds),
+                    "times_notified": 1,
+                }
+                for user_id, rule in by_user.items()
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+def _open(query: Any) -> Any:
+    return query.where(Alert.status == AlertStatus.OPEN.value, Alert.paging_stopped_reason.is_(None))
+
+
+async def _escalate_due(session: AsyncSession, now: datetime, older_than: timedelta) -> list[Alert]:
+    due = (
+        await session.scalars(
+            _open(select(Alert))
+            .where(Alert.next_escalation_at <= now - older_than)
+            .order_by(Alert.next_escalation_at)
+            .limit(SWEEP_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for alert in due:
+        await fire_next_tier(session, alert, now)
+    return list(due)
+
+
+_RENOTIFY = text(
+    """
+    WITH due AS (
+        SELECT t.alert_id, t.climb, t.user_id
+        FROM alert_targets t JOIN alerts a ON a.id = t.alert_id AND a.climb = t.climb
+        WHERE t.next_notify_at <= :now AND a.status = 'open' AND a.paging_stopped_reason IS NULL
+        ORDER BY t.next_notify_at
+        LIMIT 500
+        FOR UPDATE OF t SKIP LOCKED
+    )
+    UPDATE alert_targets t
+    SET next_notify_at = :now + make_interval(secs => (a.tiers -> t.tier ->> 'renotify_seconds')::int),
+        last_notified_at = :now, times_notified = t.times_notified + 1
+    FROM due, alerts a
+    WHERE t.alert_id = due.alert_id AND t.climb = due.climb AND t.user_id = due.user_id AND a.id = t.alert_id
+    RETURNING t.alert_id, t.tier, t.user_id
+    """
+)
+
+_RESEND_UNCONFIRMED = text(
+    """
+    WITH due AS (
+        SELECT n.id FROM notifications n JOIN alerts a ON a.id = n.alert_id AND a.climb = n.climb
+        WHERE n.status = 'sent' AND n.channel = 'push' AND n.confirmed_at IS NULL AND NOT n.resent
+          AND n.sent_at <= :before AND a.status = 'open' AND a.paging_stopped_reason IS NULL
+        LIMIT 500
+        FOR UPDATE OF n SKIP LOCKED
+    ), marked AS (
+        UPDATE notifications n SET resent = true FROM due WHERE n.id = due.id
+        RETURNING n.alert_id, n.climb, n.tier, n.user_id, n.device_id
+    )
+    INSERT INTO notifications
+        (id, alert_id, climb, tier, user_id, device_id, channel, kind, status, attempts, created_at, due_at)
+    SELECT gen_random_uuid(), alert_id, climb, tier, user_id, device_id, 'push', 'unconfirmed', 'pending', 0, :now, :now
+    FROM marked
+    RETURNING alert_id
+    """
+)
+
+
+async def _renotify(session: AsyncSession, now: datetime) -> int:
+    """Call again everyone an open alert called whose interval has run out."""
+    rows = (await session.execute(_RENOTIFY, {"now": now})).all()
+    by_alert: dict[uuid.UUID, list[tuple[int, uuid.UUID]]] = {}
+    for alert_id, tier, user_id in rows:
+        by_alert.setdefault(alert_id, []).append((tier, user_id))
+    for alert_id, targets in by_alert.items():
+        alert = await session.get_one(Alert, alert_id)
+        for tier in sorted({t for t, _ in targets}):
+            await notify(session, alert, tier, [u for t, u in targets if t == tier], "renotify", now)
+        await alert_event(session, alert, "alert.renotified", user_ids=[str(u) for _, u in targets])
+    return len(rows)
+
+
+async def _resend_unconfirmed(session: AsyncSession, now: datetime) -> int:
+    """A push the phone never confirmed (a dead zone, a dozing phone) goes out once more."""
+    rows = (await session.execute(_RESEND_UNCONFIRMED, {"now": now, "before": now - UNCONFIRMED_AFTER})).all()
+    if rows:
+        await wake_push_senders(session)
+    return len(rows)
+
+
+async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """Every second on every instance: fire due tiers, call the silent again, resend the unconfirmed."""
+    moved = len(await _escalate_due(session, now, timedelta(0)))
+    return moved + await _renotify(session, now) + await _resend_unconfirmed(session, now)
+
+
+async def watchdog(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """Moves any alert the sweep left behind (a stuck loop, a crashed job) and says so in the log."""
+    moved = await _escalate_due(session, now, WATCHDOG_AFTER)
+    for alert in moved:
+        log.warning("watchdog moved alert %s to tier %d", alert.id, alert.tier)
+    return len(moved)
+
+
+async def stop_calling(session: AsyncSession, alert: Alert) -> list[str]:
+    """Cancel the pushes not yet sent and stop calling again; returns whom the alert had called."""
+    await session.execute(
+        update(Notification)
+        .where(Notification.alert_id == alert.id, Notification.status == "pending")
+        .values(status="cancelled")
+    )
+    called = await session.scalars(
+        update(AlertTarget)
+        .where(AlertTarget.alert_id == alert.id, AlertTarget.climb == alert.climb)
+        .values(next_notify_at=None)
+        .returning(AlertTarget.user_id)
+    )
+    alert.next_escalation_at = None
+    return [str(u) for u in called.all()]
+
+
+async def stop_paging_for_case(session: AsyncSession, case_id: uuid.UUID, reason: str, now: datetime) -> int:
+    """The person died or the case closed: every alert still open on it stops calling anyone."""
+    alerts = (
+        await session.scalars(
+            select(Alert)
+            .where(
+                Alert.case_id == case_id,
+                Alert.status != AlertStatus.RESOLVED.value,
+                Alert.paging_stopped_reason.is_(None),
+            )
+            .with_for_update()
+        )
+    ).all()
+    for alert in alerts:
+        alert.paging_stopped_reason = reason
+        alert.updated_at = now
+        called = await stop_calling(session, alert)
+        await alert_event(session, alert, "alert.paging_stopped", stopped=reason, user_ids=called)
+    return len(alerts)
+
+
+# ---- the push sender --------------------------------------------------------------------------
+
+_CLAIM = text(
+    """
+    WITH due AS (
+        SELECT n.id FROM notifications n JOIN alerts a ON a.id = n.alert_id AND a.climb = n.climb
+        WHERE n.channel = 'push'
+          AND ((n.status = 'pending' AND n.due_at <= :now) OR (n.status = 'sending' AND n.claimed_until < :now))
+          AND a.status = 'open' AND a.paging_stopped_reason IS NULL
+        ORDER BY n.due_at
+        LIMIT :limit
+        FOR UPDATE OF n SKIP LOCKED
+    )
+    UPDATE notifications n
+    SET status = 'sending', claimed_until = :until, attempts = n.attempts + 1
+    FROM due, alerts a, devices d
+    WHERE n.id = due.id AND a.id = n.alert_id AND d.id = n.device_id
+    RETURNING n.id, n.alert_id, a.severity, n.attempts, n.device_id,
+              CASE WHEN d.revoked_at IS NULL THEN d.push_token END AS token
+    """
+)
+
+_RESULT = text(
+    """
+    UPDATE notifications
+    SET status = :status, error = :error, message_id = :message_id, sent_at = :sent_at,
+        due_at = :due_at, claimed_until = NULL
+    WHERE id = :id AND status = 'sending'
+    """
+)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(60, 2 ** (attempts - 1)))
+
+
+async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: PushGateway, now: datetime) -> int:
+    """Claim due pushes, send them, record each result. Returns how many were claimed."""
+    async with sessions.begin() as session:
+        until = now + timedelta(seconds=PUSH_CLAIM_SECONDS)
+        claimed = list((await session.execute(_CLAIM, {"now": now, "until": until, "limit": PUSH_BATCH})).all())
+    if not claimed:
+        return 0
+    sendable = [row for row in claimed if row.token]
+    results = await gateway.send([PushMessage(row.id, row.token, row.alert_id, row.severity) for row in sendable])
+    outcome = {r.notification_id: r for r in results}
+    updates: list[dict[str, Any]] = []
+    dead_tokens: list[tuple[uuid.UUID, str]] = []
+    for row in claimed:
+        result = outcome.get(row.id)
+        status, sent_at, due_at = "failed", None, now
+        error: str | None = "no_token"
+        message_id: str | None = None
+        if result is not None:
+            error, message_id = result.error, result.message_id
+            if result.outcome == "sent":
+                status, sent_at = "sent", now
+            elif result.outcome == "retry" and row.attempts < PUSH_MAX_ATTEMPTS:
+                status, due_at = "pending", now + _backoff(row.attempts)
+            elif result.outcome == "invalid_token":
+                status = "invalid_token"
+                dead_tokens.append((row.device_id, row.token))
+        updates.append(
+            {
+                "id": row.id,
+                "status": status,
+                "error": error,
+                "message_id": message_id,
+                "sent_at": sent_at,
+                "due_at": due_at,
+            }
+        )
+    async with sessions.begin() as session:
+        await session.execute(_RESULT, updates)
+        for device_id, token in dead_tokens:
+            # Only if unchanged: the phone may have registered a fresh token meanwhile.
+            await session.execute(
+                text("UPDATE devices SET push_token = NULL WHERE id = :id AND push_token = :token"),
+                {"id": device_id, "token": token},
+            )
+        await _delivery_events(session, claimed, updates)
+    return len(claimed)
+
+
+async def _delivery_events(session: AsyncSession, claimed: list[Any], results: list[dict[str, Any]]) -> None:
+    """One event per alert with its pushes' results, so the board shows who was reached."""
+    by_alert: dict[uuid.UUID, dict[str, int]] = {}
+    for row, result in zip(claimed, results, strict=True):
+        counts = by_alert.setdefault(row.alert_id, {})
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    for alert_id, counts in by_alert.items():
+        alert = await session.get_one(Alert, alert_id)
+        await alert_event(session, alert, "alert.delivery", pushes=counts)
+
+
+class PushSender:
+    """Sends the outbox as soon as a transaction says so (LISTEN), and every second regardless."""
+
+    def __init__(
+        self, database_url: str, sessions: async_sessionmaker[AsyncSession], gateway: PushGateway, clock: Clock
+    ) -> None:
+        self.database_url = database_url
+        self.sessions = sessions
+        self.gateway = gateway
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="push-sender")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+        if isinstance(self.gateway, FcmGateway):
+            await self.gateway.aclose()
+
+    async def _listen(self) -> None:
+        """(Re)open the LISTEN connection; without it the one-second poll still sends everything."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            self._listener = await asyncpg.connect(self.database_url)
+            await self._listener.add_listener(PUSH_CHANNEL, lambda *_: self._wake.set())
+        except (OSError, asyncpg.PostgresError):
+            self._listener = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._listen()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                while await send_due_pushes(self.sessions, self.gateway, self.clock.now()) == PUSH_BATCH:
+                    pass
+            except Exception as exc:  # the database restarting, say: try again on the next wake
+                log.error("push sender: %s", type(exc).__name__)

@@ -1,0 +1,118 @@
+"""Escalation policies: per municipality and severity, the ordered tiers an alert climbs.
+
+A municipality without a policy of its own gets the built-in one below. An alert copies the
+policy's tiers when it is raised, so editing a policy never changes an alert already climbing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.alerts import schemas as s
+from backend.alerts.models import EscalationPolicy, Severity, TargetRule
+from backend.audit import service as audit
+from backend.events import emit
+from backend.people.actor import Actor
+from backend.visits.patterns import municipality_of
+
+Tiers = list[dict[str, Any]]
+
+
+def _tier(targets: list[TargetRule], ack_timeout_seconds: int, renotify_seconds: int) -> dict[str, Any]:
+    return {
+        "targets": [t.value for t in targets],
+        "ack_timeout_seconds": ack_timeout_seconds,
+        "renotify_seconds": renotify_seconds,
+    }
+
+
+# On-call nurse → coordinator on duty and key person → the palliative unit and the regional team.
+DEFAULT_POLICIES: dict[Severity, Tiers] = {
+    severity: [
+        _tier([TargetRule.ON_CALL_NURSES], first, renotify),
+        _tier([TargetRule.COORDINATOR, TargetRule.KEY_PERSON], second, renotify),
+        _tier([TargetRule.PALLIATIVE_UNIT, TargetRule.PALLIATIVE_TEAM], third, renotify),
+    ]
+    for severity, first, second, third, renotify in (
+        (Severity.CRITICAL, 300, 300, 600, 120),
+        (Severity.HIGH, 600, 600, 900, 180),
+        (Severity.NORMAL, 900, 900, 1800, 300),
+    )
+}
+
+
+async def tiers_for(session: AsyncSession, municipality_id: uuid.UUID, severity: Severity) -> tuple[Tiers, int | None]:
+    """The tiers an alert of this severity starts with, and the policy's version (None: built-in)."""
+    row = (
+        await session.execute(
+            select(EscalationPolicy.tiers, EscalationPolicy.version).where(
+                EscalationPolicy.municipality_id == municipality_id, EscalationPolicy.severity == severity.value
+            )
+        )
+    ).first()
+    if row is None:
+        return DEFAULT_POLICIES[severity], None
+    return list(row.tiers), row.version
+
+
+def _out(severity: Severity, tiers: Tiers, policy: EscalationPolicy | None) -> s.PolicyOut:
+    return s.PolicyOut(
+        severity=severity,
+        is_default=policy is None,
+        version=policy.version if policy else 0,
+        updated_at=policy.updated_at if policy else None,
+        tiers=[
+            s.TierOut(
+                targets=[TargetRule(t) for t in tier["targets"]],
+                ack_timeout_seconds=tier["ack_timeout_seconds"],
+                renotify_seconds=tier["renotify_seconds"],
+            )
+            for tier in tiers
+        ],
+    )
+
+
+async def get_policies(session: AsyncSession, actor: Actor) -> s.PoliciesOut:
+    mid = municipality_of(actor)
+    rows = (await session.scalars(select(EscalationPolicy).where(EscalationPolicy.municipality_id == mid))).all()
+    own = {Severity(row.severity): row for row in rows}
+    return s.PoliciesOut(
+        municipality_id=mid,
+        policies=[
+            _out(severity, own[severity].tiers if severity in own else DEFAULT_POLICIES[severity], own.get(severity))
+            for severity in Severity
+        ],
+    )
+
+
+async def set_policy(session: AsyncSession, actor: Actor, severity: Severity, data: s.PolicyIn) -> s.PolicyOut:
+    """Replace one severity's tiers; alerts already raised keep the tiers they started with."""
+    mid = municipality_of(actor)
+    tiers = [_tier(t.targets, t.ack_timeout_seconds, t.renotify_seconds) for t in data.tiers]
+    statement = pg_insert(EscalationPolicy).values(
+        id=uuid.uuid4(), municipality_id=mid, severity=severity.value, tiers=tiers, version=1, updated_by=actor.user_id
+    )
+    saved = (
+        await session.scalars(
+            statement.on_conflict_do_update(
+                constraint="uq_escalation_policies_municipality_severity",
+                set_={
+                    "tiers": statement.excluded.tiers,
+                    "version": EscalationPolicy.version + 1,
+                    "updated_by": actor.user_id,
+                    "updated_at": statement.excluded.updated_at,
+                },
+            )
+            .returning(EscalationPolicy)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    detail = {"severity": severity.value, "version": saved.version, "tiers": len(tiers)}
+    await audit.record(session, actor, "policy.set", detail=detail)
+    await emit(session, "policy.changed", mid, actor_id=actor.user_id, payload=detail)
+    return _out(severity, tiers, saved)

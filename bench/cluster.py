@@ -1,0 +1,130 @@
+"""Several real `lindra serve` processes on loopback over one PostgreSQL, with a local FCM stub.
+
+The shape of a production night in miniature, for the multi-instance tests and the alert
+benchmark: each instance is a separate process (so `kill -9` is a real crash), all of them
+share the database, and every push goes through the real firebase-admin to the stub.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backend.alerts.fcm_stub import FcmStub
+
+PROJECT = "lindra-cluster"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Instance:
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
+@dataclass
+class Cluster:
+    """`count` instances over `database_url`; `start()` waits until every one answers /ready."""
+
+    database_url: str
+    secret: str
+    workdir: Path
+    count: int = 2
+    stub: FcmStub = field(default_factory=FcmStub)
+    instances: list[Instance] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> Cluster:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.stub.start()
+        self.credentials = self.workdir / "service-account.json"
+        self.stub.write_service_account(self.credentials, PROJECT)
+        self.instances = [Instance(free_port(), self.workdir / f"instance-{n}.log") for n in range(self.count)]
+        for instance in self.instances:
+            self._spawn(instance)
+        for instance in self.instances:
+            self.wait_ready(instance)
+        return self
+
+    def _spawn(self, instance: Instance) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "LINDRA_SECRET_KEY": self.secret,
+            "LINDRA_FCM_CREDENTIALS": str(self.credentials),
+            "LINDRA_FCM_URL": self.stub.url,
+            "LINDRA_DB_POOL_SIZE": "10",
+            **self.extra_env,
+        }
+        lindra = Path(sys.executable).parent / "lindra"
+        command = [str(lindra), "serve", "--no-demo", "--host", "127.0.0.1", "--port", str(instance.port)]
+        with instance.log.open("ab") as log:
+            instance.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, instance: Instance, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert instance.process is not None
+            if instance.process.poll() is not None:
+                raise RuntimeError(f"instance on {instance.port} exited; see {instance.log}")
+            try:
+                with urllib.request.urlopen(instance.url + "/ready", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"instance on {instance.port} not ready; see {instance.log}")
+
+    def kill(self, instance: Instance) -> None:
+        """A crash: SIGKILL, no shutdown code runs."""
+        assert instance.process is not None
+        instance.process.send_signal(signal.SIGKILL)
+        instance.process.wait(timeout=10)
+
+    def restart(self, instance: Instance) -> None:
+        self._spawn(instance)
+        self.wait_ready(instance)
+
+    def logs(self) -> str:
+        return "\n".join(i.log.read_text(errors="replace") for i in self.instances if i.log.exists())
+
+    def stop(self) -> None:
+        for instance in self.instances:
+            if instance.process is not None and instance.process.poll() is None:
+                instance.process.send_signal(signal.SIGTERM)
+        for instance in self.instances:
+            if instance.process is not None:
+                try:
+                    instance.process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    instance.process.kill()
+        self.stub.stop()

@@ -1,0 +1,110 @@
+"""What a live system does to sockets: slow phones, a lost LISTEN connection, revoked devices, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from datetime import timedelta
+
+from sqlalchemy import text
+from websockets.asyncio.client import connect
+
+from backend.clock import Clock
+from backend.config import Settings
+from backend.events import emit
+from backend.people.auth import revoke_devices
+from backend.people.tokens import AccessClaims, issue_access_token
+from tests.factories import World
+from tests.realtime.helpers import Live, Sessions, close_code, emit_event, next_frame, only_next_is, open_socket, until
+
+PAD = "x" * 32_000  # big frames fill the slow reader's socket buffers quickly
+
+
+async def test_a_client_that_never_reads_is_dropped_while_another_keeps_receiving(
+    live: Live, world: World, sessions: Sessions
+) -> None:
+    live.hub.queue_size = 20
+    # A phone that stopped reading: a small receive buffer, its library buffering one frame at most,
+    # and no compression (which would shrink the padding to nothing).
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(raw, (live.host, live.port))
+    slow = await connect(live.url, sock=raw, max_queue=1, compression=None)
+    await slow.send(json.dumps({"type": "auth", "token": world.coordinator.token}))
+    assert (await next_frame(slow))["type"] == "ready"
+    board = await open_socket(live, world.coordinator)
+    assert live.hub.client_count == 2
+
+    delays = []
+    for n in range(600):
+        started = time.monotonic()
+        event_id = await emit_event(sessions, world.municipality_id, payload={"n": n, "pad": PAD})
+        await only_next_is(board.ws, event_id)
+        delays.append(time.monotonic() - started)
+        if live.hub.client_count == 1:
+            break
+    assert live.hub.client_count == 1, "the slow client was never dropped"
+    for n in range(5):
+        started = time.monotonic()
+        await only_next_is(board.ws, await emit_event(sessions, world.municipality_id, payload={"after": n}))
+        delays.append(time.monotonic() - started)
+    assert max(delays) < 1.0
+
+    # Once it reads again it finds what was buffered, then the close that tells it to catch up.
+    assert await close_code(slow, seconds=10) == 1013
+
+
+async def test_events_committed_while_the_listener_was_down_arrive_after_it_reconnects(
+    live: Live, world: World, sessions: Sessions
+) -> None:
+    hub = live.hub
+    board = await open_socket(live, world.coordinator)
+    pid, reconnects = hub.listener_pid, hub.reconnects
+    async with sessions() as session, session.begin():
+        while_down = await emit(session, "visit.missed", world.municipality_id)
+        async with sessions() as admin:
+            await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await admin.commit()
+        await until(lambda: not hub.connected)
+    assert not hub.connected  # the commit's NOTIFY went to nobody
+
+    await only_next_is(board.ws, while_down)
+    assert hub.connected and hub.reconnects == reconnects + 1 and hub.listener_pid != pid
+    await only_next_is(board.ws, await emit_event(sessions, world.municipality_id))
+
+
+async def test_a_revoked_device_is_disconnected(live: Live, world: World, sessions: Sessions, clock: Clock) -> None:
+    live.hub.recheck_seconds = 0.3
+    nurse = await open_socket(live, world.nurse_a)
+    colleague = await open_socket(live, world.nurse_b)
+    async with sessions() as session, session.begin():
+        await revoke_devices(session, clock.now(), "lost", device_id=world.nurse_a.device_id)
+    assert await close_code(nurse.ws) == 4401
+    await colleague.ws.send(json.dumps({"type": "ping"}))
+    assert await next_frame(colleague.ws) == {"type": "pong"}
+
+
+def token_expiring_in(settings: Settings, clock: Clock, login: object, seconds: float) -> str:
+    claims = AccessClaims(login.user_id, login.device_id, login.role.value)  # type: ignore[attr-defined]
+    issued = clock.now() - timedelta(minutes=settings.access_token_minutes) + timedelta(seconds=seconds)
+    return issue_access_token(settings.secret_key, claims, issued, settings.access_token_minutes)
+
+
+async def test_an_expired_token_closes_4401_unless_renewed(
+    live: Live, world: World, settings: Settings, clock: Clock
+) -> None:
+    lapsing = await open_socket(live, world.coordinator, token=token_expiring_in(settings, clock, world.coordinator, 2))
+    renewed = await open_socket(live, world.coordinator, token=token_expiring_in(settings, clock, world.coordinator, 2))
+    await renewed.ws.send(json.dumps({"type": "auth", "token": world.coordinator.token}))
+    assert await close_code(lapsing.ws, seconds=4) == 4401
+    await renewed.ws.send(json.dumps({"type": "ping"}))
+    assert await next_frame(renewed.ws) == {"type": "pong"}
+
+
+async def test_a_renewal_with_another_persons_token_is_refused(live: Live, world: World) -> None:
+    board = await open_socket(live, world.coordinator)
+    await board.ws.send(json.dumps({"type": "auth", "token": world.key_person.token}))
+    assert await close_code(board.ws) == 4401
