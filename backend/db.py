@@ -6,14 +6,16 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,21 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     """One engine per process; sessions borrow its connections."""
     # No pre-ping: it costs a round trip per checkout; a dead connection fails its statement and is replaced.
     return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0, pool_recycle=1800)
+
+
+_MEMO = "lindra.memo"
+
+
+def memo(session: AsyncSession) -> dict[Any, Any]:
+    """Lookups remembered until the transaction (or savepoint) ends: a use case that raises many
+    alerts asks for a policy or a roster once. Forgotten at the end, so nothing outlives a rollback."""
+    found: dict[Any, Any] = session.info.setdefault(_MEMO, {})
+    return found
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_memo(session: Session, _transaction: SessionTransaction) -> None:
+    session.info.pop(_MEMO, None)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Table, Text, func, insert, select, text
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.visits.models import Event
@@ -30,25 +31,27 @@ async def emit(
     actor_id: uuid.UUID | None = None,
     payload: dict[str, Any] | None = None,
 ) -> int:
-    """Record an event in the caller's transaction; ids and codes only in `payload`."""
-    event_id = (
-        await session.execute(
-            insert(Event)
-            .values(
-                kind=kind,
-                municipality_id=municipality_id,
-                district_id=district_id,
-                case_id=case_id,
-                visit_id=visit_id,
-                alert_id=alert_id,
-                actor_id=actor_id,
-                payload=payload or {},
-            )
-            .returning(Event.id)
+    """Record an event in the caller's transaction; ids and codes only in `payload`.
+
+    One statement: the row and its NOTIFY (a CTE), since a use case may emit several.
+    """
+    row = (
+        insert(Event)
+        .values(
+            kind=kind,
+            municipality_id=municipality_id,
+            district_id=district_id,
+            case_id=case_id,
+            visit_id=visit_id,
+            alert_id=alert_id,
+            actor_id=actor_id,
+            payload=payload or {},
         )
-    ).scalar_one()
-    await session.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": CHANNEL, "id": str(event_id)})
-    return int(event_id)
+        .returning(Event.id)
+        .cte("e")
+    )
+    notified = select(row.c.id, func.pg_notify(CHANNEL, sql_cast(row.c.id, Text)))
+    return int((await session.execute(notified)).scalar_one())
 
 
 async def emit_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:

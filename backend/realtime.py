@@ -13,9 +13,10 @@ Protocol on `GET /ws` (JSON text frames):
                     {"type": "ping"}
   server -> client  {"type": "event", "id", "kind", "municipality_id", "district_id", "case_id",
                      "visit_id", "alert_id", "actor_id", "payload", "created_at"}
-                    the missed events first, then
+                    first the visible events after the client's last_event_id (of the last
+                    24 hours, the newest 5000 at most; none if it sent null), then
                     {"type": "ready", "last_event_id": <cursor to send on the next connect>}
-                    then live events; {"type": "pong"} for a ping.
+                    then live events, each once; {"type": "pong"} for a ping.
 Close codes: 4400 token in the URL or a malformed frame, 4401 not (or no longer) authenticated,
 4403 role refused, 1013 too slow, 1012 server restarting.
 """

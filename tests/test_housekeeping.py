@@ -50,4 +50,6 @@ async def test_old_stored_answers_are_forgotten_and_recent_ones_kept(
 
 def test_the_app_schedules_its_housekeeping(app: Litestar, client: object) -> None:
     jobs = {job.id for job in app.state.scheduler.get_jobs()}
-    assert jobs == {"purge_throttles", "purge_keys", "generate_visits", "mark_missed_visits"}
+    assert jobs == {"purge_throttles", "purge_keys", "generate_visits", "mark_missed_visits", "sweep", "watchdog"}
+    every = {job.id: job.trigger.interval.total_seconds() for job in app.state.scheduler.get_jobs()}
+    assert every["sweep"] == 1  # a tier is due to the second

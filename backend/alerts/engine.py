@@ -29,6 +29,7 @@ from backend.alerts.targets import UNIT_RULES, AlertPlace, find
 from backend.cases.models import Case
 from backend.clock import Clock
 from backend.config import Settings
+from backend.db import memo
 from backend.events import emit
 
 log = logging.getLogger("lindra.alerts")
@@ -47,8 +48,10 @@ WATCHDOG_AFTER = timedelta(seconds=5)
 
 
 async def wake_push_senders(session: AsyncSession) -> None:
-    """Tell every instance's push sender, after this transaction commits, that pushes are waiting."""
-    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": PUSH_CHANNEL})
+    """Tell every instance's push sender, after this transaction commits, that pushes are waiting (once is enough)."""
+    if not memo(session).get("push_woken"):
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": PUSH_CHANNEL})
+        memo(session)["push_woken"] = True
 
 
 async def alert_event(
@@ -108,9 +111,12 @@ async def _place(session: AsyncSession, alert: Alert) -> AlertPlace:
     return AlertPlace(alert.municipality_id, alert.district_id, case.key_person_id, case.palliative_team_id)
 
 
-async def fire_next_tier(session: AsyncSession, alert: Alert, now: datetime) -> None:
+async def fire_next_tier(session: AsyncSession, alert: Alert, now: datetime, case: Case | None = None) -> None:
     """Fire the alert's next tier (the row is locked by the caller); a tier that finds nobody passes on at once."""
-    place = await _place(session, alert)
+    if case is None:
+        place = await _place(session, alert)
+    else:
+        place = AlertPlace(case.municipality_id, case.district_id, case.key_person_id, case.palliative_team_id)
     due_at = alert.next_escalation_at or now
     while alert.tier + 1 < len(alert.tiers):
         index = alert.tier + 1

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.alerts import schemas as s
 from backend.alerts.models import EscalationPolicy, Severity, TargetRule
 from backend.audit import service as audit
+from backend.db import memo
 from backend.events import emit
 from backend.people.actor import Actor
 from backend.visits.patterns import municipality_of
@@ -47,7 +48,17 @@ DEFAULT_POLICIES: dict[Severity, Tiers] = {
 
 
 async def tiers_for(session: AsyncSession, municipality_id: uuid.UUID, severity: Severity) -> tuple[Tiers, int | None]:
-    """The tiers an alert of this severity starts with, and the policy's version (None: built-in)."""
+    """The tiers an alert of this severity starts with, and the policy's version (None: built-in).
+
+    Remembered for the transaction, like the targets: a policy changes in a transaction of its own.
+    """
+    known: dict[Any, tuple[Tiers, int | None]] = memo(session).setdefault("policies", {})
+    if (municipality_id, severity) not in known:
+        known[(municipality_id, severity)] = await _tiers_for(session, municipality_id, severity)
+    return known[(municipality_id, severity)]
+
+
+async def _tiers_for(session: AsyncSession, municipality_id: uuid.UUID, severity: Severity) -> tuple[Tiers, int | None]:
     row = (
         await session.execute(
             select(EscalationPolicy.tiers, EscalationPolicy.version).where(

@@ -8,6 +8,7 @@ also cancels the pushes not yet sent and stops calling people again, in the same
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -29,11 +30,12 @@ from backend.alerts.models import (
     Source,
     TargetRule,
 )
-from backend.alerts.policies import tiers_for
+from backend.alerts.policies import DEFAULT_POLICIES, tiers_for
 from backend.audit import service as audit
 from backend.cases.access import case_scope
 from backend.cases.models import Case, Status
 from backend.cases.service import get_case_for_change
+from backend.db import memo
 from backend.errors import Problem, not_found
 from backend.people.actor import Actor
 from backend.people.models import Role, User
@@ -200,13 +202,18 @@ async def raise_on_case(
     kind = "alert.joined" if joined else "alert.raised"
     await alert_event(session, alert, kind, raised_by, source=source.value, arrival_delay_ms=delay_ms)
     if not joined:
-        await fire_next_tier(session, alert, now)
+        await fire_next_tier(session, alert, now, case)
     return alert, joined
 
 
 # Which alert reason a severe or rising ESAS-r item calls for.
 ITEM_REASONS = {"pain": Reason.PAIN, "shortness_of_breath": Reason.BREATHLESSNESS, "nausea": Reason.NAUSEA}
 _RULE_IDS = uuid.UUID("6f1d2c1e-3b7a-4c55-9a3e-7d0c4b1f2a90")
+
+
+def _rule_client_id(rule: str, trigger_id: uuid.UUID) -> uuid.UUID:
+    """A rule's raise is named by what set it off, so the same trigger twice is one raise."""
+    return uuid.uuid5(_RULE_IDS, f"{rule}:{trigger_id}")
 
 
 async def raise_by_rule(
@@ -229,7 +236,7 @@ async def raise_by_rule(
     if case.status not in LIVE_CASE:
         return None
     # Known open in this transaction: a sync batch of fifty severe scores asks once.
-    known: set[tuple[uuid.UUID, str]] = session.info.setdefault("lindra.open_alerts", set())
+    known: set[tuple[uuid.UUID, str]] = memo(session).setdefault("open_alerts", set())
     if (case.id, reason.value) in known:
         return None
     open_alert = await session.scalar(
@@ -240,7 +247,7 @@ async def raise_by_rule(
     known.add((case.id, reason.value))
     if open_alert is not None:
         return open_alert
-    client_id = uuid.uuid5(_RULE_IDS, f"{rule}:{trigger_id}")
+    client_id = _rule_client_id(rule, trigger_id)
     earlier = await _earlier_raise(session, None, client_id)
     if earlier is not None:
         return earlier[0]
@@ -258,6 +265,73 @@ async def raise_by_rule(
         now=now,
     )
     return alert
+
+
+_RAISE_MANY = text(
+    """
+    WITH wanted AS (
+        SELECT DISTINCT ON (t.case_id) t.case_id, t.client_id
+        FROM unnest(CAST(:cases AS uuid[]), CAST(:client_ids AS uuid[])) AS t(case_id, client_id)
+        ORDER BY t.case_id, t.client_id
+    ), new AS (
+        INSERT INTO alerts (id, municipality_id, district_id, case_id, reason, severity, source, source_detail,
+                            raised_at, received_at, status, tiers, policy_version, tier, climb, joined_count,
+                            next_escalation_at, updated_at)
+        SELECT gen_random_uuid(), c.municipality_id, c.district_id, c.id, :reason, :severity, 'rule', :rule,
+               :now, :now, 'open', COALESCE(p.tiers, CAST(:default_tiers AS jsonb)), p.version, -1, 0, 0, :now, :now
+        FROM wanted w
+        JOIN cases c ON c.id = w.case_id AND c.status = ANY(:live)
+        LEFT JOIN escalation_policies p ON p.municipality_id = c.municipality_id AND p.severity = :severity
+        ORDER BY c.id
+        ON CONFLICT (case_id, reason) WHERE status <> 'resolved' DO NOTHING
+        RETURNING id, case_id, municipality_id, district_id
+    ), raised AS (
+        INSERT INTO alert_raises (id, alert_id, client_id, raised_by, source, source_detail, severity, raised_at,
+                                  received_at)
+        SELECT gen_random_uuid(), new.id, w.client_id, NULL, 'rule', :rule, :severity, :now, :now
+        FROM new JOIN wanted w ON w.case_id = new.case_id
+    ), announced AS (
+        INSERT INTO events (kind, municipality_id, district_id, case_id, alert_id, payload)
+        SELECT 'alert.raised', new.municipality_id, new.district_id, new.case_id, new.id,
+               jsonb_build_object('status', 'open', 'tier', -1, 'severity', :severity, 'reason', :reason,
+                                  'unit', false, 'source', 'rule', 'arrival_delay_ms', 0)
+        FROM new
+        RETURNING id
+    )
+    SELECT pg_notify('lindra_events', id::text) FROM announced ORDER BY id
+    """
+)
+
+
+async def raise_many_by_rule(
+    session: AsyncSession,
+    triggers: list[tuple[uuid.UUID, uuid.UUID]],
+    *,
+    reason: Reason,
+    severity: Severity,
+    rule: str,
+    now: datetime,
+) -> None:
+    """The set-wise `raise_by_rule` for a job: one alert per live case of (case, trigger) that has none open.
+
+    The first tier is left to the sweep (due at once): a sweep after an outage may find hundreds
+    of missed visits, and each alert is called within a second without the job waiting on them.
+    """
+    if not triggers:
+        return
+    await session.execute(
+        _RAISE_MANY,
+        {
+            "cases": [case_id for case_id, _ in triggers],
+            "client_ids": [_rule_client_id(rule, trigger) for _, trigger in triggers],
+            "reason": reason.value,
+            "severity": severity.value,
+            "rule": rule,
+            "now": now,
+            "default_tiers": json.dumps(DEFAULT_POLICIES[severity]),
+            "live": sorted(LIVE_CASE),
+        },
+    )
 
 
 def score_reason(items: list[str]) -> Reason:

@@ -19,12 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.alerts import schemas as s
 from backend.alerts.models import Severity, TargetRule
 from backend.alerts.policies import tiers_for
+from backend.db import memo
 from backend.people.actor import Actor
 from backend.people.models import Organisation, OrganisationKind, OrganisationServes, User
 from backend.visits.models import Duty
 from backend.visits.patterns import municipality_of, shift_times
 from backend.visits.roster import districts_of, on_duty, roster_rows
-from backend.visits.shifts import shifts_between
+from backend.visits.shifts import shift_at, shifts_between
 
 UNIT_RULES = frozenset({TargetRule.PALLIATIVE_UNIT, TargetRule.PALLIATIVE_TEAM})
 
@@ -67,7 +68,34 @@ async def _live(session: AsyncSession, user_id: uuid.UUID | None) -> list[uuid.U
 
 
 async def find(session: AsyncSession, rule: TargetRule, place: AlertPlace, at: datetime) -> list[uuid.UUID]:
-    """The people a rule names at an instant (possibly nobody)."""
+    """The people a rule names at an instant (possibly nobody).
+
+    Remembered for the transaction per rule, place and shift: a job raising alerts on hundreds of
+    cases after an outage asks the roster once per district, not once per alert.
+    """
+    times = memo(session).setdefault("shift_times", {})
+    if place.municipality_id not in times:
+        times[place.municipality_id] = await shift_times(session, place.municipality_id)
+    running = shift_at(at, times[place.municipality_id])
+    known: dict[Any, list[uuid.UUID]] = memo(session).setdefault("targets", {})
+    key = (rule, _asks(rule, place), running.day, running.kind)
+    if key not in known:
+        known[key] = await _find(session, rule, place, at)
+    return known[key]
+
+
+def _asks(rule: TargetRule, place: AlertPlace) -> tuple[uuid.UUID | None, ...]:
+    """What of the place a rule's answer depends on (so cases of one district share one answer)."""
+    if rule is TargetRule.ON_CALL_NURSES:
+        return (place.municipality_id, place.district_id)
+    if rule is TargetRule.KEY_PERSON:
+        return (place.municipality_id, place.key_person_id)
+    if rule is TargetRule.PALLIATIVE_TEAM:
+        return (place.municipality_id, place.palliative_team_id)
+    return (place.municipality_id,)
+
+
+async def _find(session: AsyncSession, rule: TargetRule, place: AlertPlace, at: datetime) -> list[uuid.UUID]:
     mid = place.municipality_id
     if rule is TargetRule.ON_CALL_NURSES:
         return await on_duty(session, mid, at, Duty.ON_CALL_NURSE, place.district_id)

@@ -8,14 +8,12 @@ its rows with FOR UPDATE SKIP LOCKED, so no visit is created or marked twice.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import service as alerts
 from backend.alerts.models import Reason, Severity
-from backend.cases.models import Case
 from backend.config import Settings
 from backend.events import emit
 from backend.visits.patterns import LIVE_CASE_STATUSES
@@ -58,6 +56,8 @@ SELECT gen_random_uuid(), g.case_id, 'visit_missed',
 FROM unnest(CAST(:cases AS uuid[]), CAST(:visits AS uuid[]), CAST(:ends AS timestamptz[]))
      AS g(case_id, visit_id, window_end)
 GROUP BY g.case_id
+-- In case order: two sweeps flagging the same cases wait for each other instead of deadlocking.
+ORDER BY g.case_id
 ON CONFLICT (case_id, kind) WHERE resolved_at IS NULL DO UPDATE
 SET detail = jsonb_build_object(
     'count', COALESCE((case_flags.detail ->> 'count')::int, 0) + (EXCLUDED.detail ->> 'count')::int,
@@ -105,23 +105,13 @@ async def mark_missed_visits(session: AsyncSession, settings: Settings, now: dat
                 "ends": [row.window_end for row in missed],
             },
         )
-        await _missed_visit_alerts(session, missed, now)
-    return len(rows)
-
-
-async def _missed_visit_alerts(session: AsyncSession, missed: list[Any], now: datetime) -> None:
-    """A missed visit raises an alert: somebody must find out why nobody came (one per case and reason)."""
-    cases = await session.scalars(
-        select(Case).where(Case.id.in_({row.case_id for row in missed})).order_by(Case.id).with_for_update()
-    )
-    by_id = {case.id: case for case in cases}
-    for row in missed:
-        await alerts.raise_by_rule(
+        # Somebody must find out why nobody came: an alert per case (its first tier fires on the next sweep).
+        await alerts.raise_many_by_rule(
             session,
-            by_id[row.case_id],
+            [(row.case_id, row.id) for row in missed],
             reason=Reason.OTHER,
             severity=Severity.NORMAL,
             rule="visit_missed",
-            trigger_id=row.id,
             now=now,
         )
+    return len(rows)

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar
@@ -14,7 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from backend.clock import Clock
+from backend.config import Settings
 from backend.events import emit
+from backend.people.tokens import AccessClaims, issue_access_token
 from backend.realtime import Hub
 from tests.factories import Login
 
@@ -96,3 +100,10 @@ async def only_next_is(ws: ClientConnection, event_id: int) -> None:
     """The next frame is this event: whatever was emitted before it was not sent to this client."""
     frame = await next_frame(ws)
     assert (frame["type"], frame["id"]) == ("event", event_id), frame
+
+
+def token_expiring_in(settings: Settings, clock: Clock, login: Login, seconds: float) -> str:
+    """An access token of the login's device that lapses `seconds` from now (in the past if negative)."""
+    claims = AccessClaims(login.user_id, login.device_id, login.role.value)
+    issued = clock.now() - timedelta(minutes=settings.access_token_minutes) + timedelta(seconds=seconds)
+    return issue_access_token(settings.secret_key, claims, issued, settings.access_token_minutes)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import socket
 import time
-from datetime import timedelta
 
 from sqlalchemy import text
 from websockets.asyncio.client import connect
@@ -15,9 +14,18 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.events import emit
 from backend.people.auth import revoke_devices
-from backend.people.tokens import AccessClaims, issue_access_token
 from tests.factories import World
-from tests.realtime.helpers import Live, Sessions, close_code, emit_event, next_frame, only_next_is, open_socket, until
+from tests.realtime.helpers import (
+    Live,
+    Sessions,
+    close_code,
+    emit_event,
+    next_frame,
+    only_next_is,
+    open_socket,
+    token_expiring_in,
+    until,
+)
 
 PAD = "x" * 32_000  # big frames fill the slow reader's socket buffers quickly
 
@@ -85,12 +93,6 @@ async def test_a_revoked_device_is_disconnected(live: Live, world: World, sessio
     assert await close_code(nurse.ws) == 4401
     await colleague.ws.send(json.dumps({"type": "ping"}))
     assert await next_frame(colleague.ws) == {"type": "pong"}
-
-
-def token_expiring_in(settings: Settings, clock: Clock, login: object, seconds: float) -> str:
-    claims = AccessClaims(login.user_id, login.device_id, login.role.value)  # type: ignore[attr-defined]
-    issued = clock.now() - timedelta(minutes=settings.access_token_minutes) + timedelta(seconds=seconds)
-    return issue_access_token(settings.secret_key, claims, issued, settings.access_token_minutes)
 
 
 async def test_an_expired_token_closes_4401_unless_renewed(

@@ -22,6 +22,7 @@ from tests.realtime.helpers import (
     next_frame,
     only_next_is,
     open_socket,
+    token_expiring_in,
     until,
 )
 
@@ -48,10 +49,13 @@ async def test_a_token_in_the_url_is_refused(live: Live, world: World, parameter
         assert await close_code(ws) == 4400
 
 
-async def test_a_bad_token_or_no_auth_first_closes_4401(live: Live, world: World, settings: Settings) -> None:
+async def test_a_bad_token_or_no_auth_first_closes_4401(
+    live: Live, world: World, settings: Settings, clock: Clock
+) -> None:
     for first in (
         {"type": "auth", "token": "not-a-jwt", "last_event_id": None},
         {"type": "auth", "token": world.coordinator.token[:-3] + "abc", "last_event_id": None},
+        {"type": "auth", "token": token_expiring_in(settings, clock, world.coordinator, -1)},
         {"type": "ping"},
     ):
         async with connect(live.url) as ws:
