@@ -22,6 +22,7 @@ from backend.people.models import Role
 
 MUNICIPAL_STAFF = frozenset({Role.NURSE, Role.COORDINATOR, Role.KEY_PERSON, Role.ADMIN})
 ADMINS = frozenset({Role.ADMIN})
+UNIT = frozenset({Role.PALLIATIVE_UNIT})
 LEDGER_READERS = CASE_MANAGERS | {Role.PALLIATIVE_UNIT}
 
 
@@ -81,6 +82,19 @@ class AlertController(Controller):
     async def resolve(self, write: Write, clock: Clock, alert_id: uuid.UUID, data: s.ResolveIn) -> s.AlertOut:
         return await write.once(
             data, s.AlertOut, lambda: service.resolve(write.db, write.actor, alert_id, data, clock.now())
+        )
+
+    @post(
+        "/{alert_id:uuid}/unit-decision",
+        opt={"roles": UNIT},
+        status_code=200,
+        summary="The palliative unit's decision (advice, outreach, stay, hospital); it resolves the alert",
+    )
+    async def unit_decision(
+        self, write: Write, clock: Clock, alert_id: uuid.UUID, data: s.UnitDecisionIn
+    ) -> s.AlertOut:
+        return await write.once(
+            data, s.AlertOut, lambda: service.unit_decision(write.db, write.actor, alert_id, data, clock.now())
         )
 
 

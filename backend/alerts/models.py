@@ -60,6 +60,15 @@ class Outcome(enum.StrEnum):
     FALSE_ALARM = "false_alarm"
 
 
+class UnitDecision(enum.StrEnum):
+    """What the palliative unit decided on the phone; it becomes the alert's outcome."""
+
+    ADVICE_BY_PHONE = "advice_by_phone"
+    OUTREACH_VISIT = "outreach_visit"
+    PALLIATIVE_STAY = "palliative_stay"
+    HOSPITAL = "hospital"
+
+
 class TargetRule(enum.StrEnum):
     """Whom a tier calls, found at the moment the tier fires."""
 
@@ -113,6 +122,7 @@ class Alert(Base):
         enum_check("source", Source),
         enum_check("status", AlertStatus),
         enum_check("outcome", Outcome),  # NULL passes: no outcome until resolved
+        enum_check("unit_decision", UnitDecision),
         # One open alert per case and reason: a second raise joins the first.
         Index(
             "uq_alerts_open_case_reason",
@@ -165,6 +175,7 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     outcome: Mapped[str | None] = mapped_column(String(32))
+    unit_decision: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = now_column()
 
 

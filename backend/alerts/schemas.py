@@ -12,7 +12,7 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
-from backend.alerts.models import AlertStatus, Outcome, Reason, Severity, Source, TargetRule
+from backend.alerts.models import AlertStatus, Outcome, Reason, Severity, Source, TargetRule, UnitDecision
 from backend.cases.schemas import Input
 
 Note = Annotated[str, Meta(min_length=1, max_length=2000)]
@@ -101,6 +101,11 @@ class ResolveIn(Input, kw_only=True):
     note: Note | None = None
 
 
+class UnitDecisionIn(Input, kw_only=True):
+    decision: UnitDecision
+    note: Note | None = None
+
+
 class TierFired(Struct, kw_only=True):
     tier: int
     due_at: datetime
@@ -150,6 +155,7 @@ class AlertOut(Struct, kw_only=True):
     resolved_at: datetime | None
     resolved_by: uuid.UUID | None
     outcome: Outcome | None
+    unit_decision: UnitDecision | None
     # True when this request's raise joined an alert already open on the case for the reason.
     joined: bool = False
 

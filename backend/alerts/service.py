@@ -29,6 +29,7 @@ from backend.alerts.models import (
     Severity,
     Source,
     TargetRule,
+    UnitDecision,
 )
 from backend.alerts.policies import DEFAULT_POLICIES, tiers_for
 from backend.audit import service as audit
@@ -76,6 +77,7 @@ def alert_out(alert: Alert, joined: bool = False) -> s.AlertOut:
         resolved_at=alert.resolved_at,
         resolved_by=alert.resolved_by,
         outcome=Outcome(alert.outcome) if alert.outcome else None,
+        unit_decision=UnitDecision(alert.unit_decision) if alert.unit_decision else None,
         joined=joined,
     )
 
@@ -470,6 +472,27 @@ async def resolve(
         alert.note = data.note if not alert.note else f"{alert.note}\n{data.note}"[:4000]
     called = await stop_calling(session, alert)
     return await _record(session, actor, alert, "resolved", now, outcome=data.outcome.value, user_ids=called)
+
+
+# The unit's decision and the outcome it gives the alert: advice or an outreach visit keep the person at home.
+DECISION_OUTCOMES = {
+    UnitDecision.ADVICE_BY_PHONE: Outcome.MANAGED_AT_HOME,
+    UnitDecision.OUTREACH_VISIT: Outcome.MANAGED_AT_HOME,
+    UnitDecision.PALLIATIVE_STAY: Outcome.PALLIATIVE_STAY,
+    UnitDecision.HOSPITAL: Outcome.ADMITTED_TO_HOSPITAL,
+}
+
+
+async def unit_decision(
+    session: AsyncSession, actor: Actor, alert_id: uuid.UUID, data: s.UnitDecisionIn, now: datetime
+) -> s.AlertOut:
+    """The palliative unit decided by phone: recorded, and the alert resolved with the outcome it gives."""
+    alert = await _locked(session, actor, alert_id)
+    if alert.unit_decision == data.decision.value and alert.resolved_by == actor.user_id:
+        return alert_out(alert)  # a retry
+    alert.unit_decision = data.decision.value
+    outcome = s.ResolveIn(outcome=DECISION_OUTCOMES[data.decision], note=data.note)
+    return await resolve(session, actor, alert_id, outcome, now)
 
 
 async def reopen(session: AsyncSession, actor: Actor, alert_id: uuid.UUID, now: datetime) -> s.AlertOut:

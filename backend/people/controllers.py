@@ -136,4 +136,19 @@ class OrganisationController(Controller):
         return await service.organisations(db, actor)
 
 
-PEOPLE_CONTROLLERS: list[type] = [AuthController, MeController, AdminUserController, OrganisationController]
+class StaffController(Controller):
+    path = "/staff"
+    tags = ["organisations"]
+
+    @get("/", opt={"roles": EVERYONE}, summary="The colleagues of my organisations, with role and districts")
+    async def staff(self, db: AsyncSession, actor: Actor) -> list[s.StaffOut]:
+        return await service.staff(db, actor)
+
+
+PEOPLE_CONTROLLERS: list[type] = [
+    AuthController,
+    MeController,
+    AdminUserController,
+    OrganisationController,
+    StaffController,
+]

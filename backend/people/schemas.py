@@ -106,6 +106,17 @@ class OrganisationOut(Struct, kw_only=True):
     parent_id: uuid.UUID | None
 
 
+class StaffOut(Struct, kw_only=True):
+    """A colleague as the board names them: who acknowledged, whom an alert called."""
+
+    id: uuid.UUID
+    full_name: str
+    role: Role
+    organisation_id: uuid.UUID
+    district_ids: list[uuid.UUID]
+    palliative_skilled: bool
+
+
 class MeOut(Struct, kw_only=True):
     id: uuid.UUID
     email: str

@@ -134,6 +134,30 @@ async def organisations(session: AsyncSession, actor: Actor) -> list[s.Organisat
     return [_organisation_out(o) for o in found]
 
 
+async def staff(session: AsyncSession, actor: Actor) -> list[s.StaffOut]:
+    """The people one works with, named: the staff of the organisations `organisations` lists."""
+    organisations_seen = [o.id for o in await organisations(session, actor)]
+    users = list(
+        await session.scalars(
+            select(User)
+            .where(User.organisation_id.in_(organisations_seen), User.deleted_at.is_(None))
+            .order_by(User.full_name, User.id)
+        )
+    )
+    districts = await _district_ids(session, [u.id for u in users])
+    return [
+        s.StaffOut(
+            id=u.id,
+            full_name=u.full_name,
+            role=Role(u.role),
+            organisation_id=u.organisation_id,
+            district_ids=districts.get(u.id, []),
+            palliative_skilled=u.palliative_skilled,
+        )
+        for u in users
+    ]
+
+
 # ---- user administration ----------------------------------------------------------------------
 
 

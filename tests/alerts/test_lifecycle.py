@@ -186,3 +186,24 @@ async def test_an_alert_queued_offline_keeps_its_time_and_a_resent_batch_raises_
     (replay,) = again.json()["results"]
     assert replay["replayed"] is True and replay["result"]["id"] == result["result"]["id"]
     assert await count_alerts(sessions, case_id) == 1
+
+
+async def test_the_palliative_unit_decides_by_phone_and_its_decision_is_the_outcome(
+    client: Client, world: World, sessions: Sessions, settings: Settings, mid_shift: Clock
+) -> None:
+    case_id = await make_case(client, world, mid_shift)
+    # An empty roster: the first two tiers find nobody and the unit is called at once.
+    raised = await raise_alert(client, world.coordinator, raise_body(case_id))
+    assert raised["tier"] == 2
+
+    listed = (await client.get("/alerts", headers=world.unit.headers)).json()["alerts"]
+    assert [a["id"] for a in listed] == [raised["id"]]
+    staff = (await client.get("/staff", headers=world.unit.headers)).json()
+    assert str(world.coordinator.user_id) in {p["id"] for p in staff}
+    decided = await act(client, world.unit, raised["id"], "unit-decision", {"decision": "palliative_stay"})
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["outcome"] == "palliative_stay" and decided.json()["unit_decision"] == "palliative_stay"
+    assert decided.json()["status"] == "resolved"
+    # Only the unit records the unit's decision.
+    nurse = await act(client, world.nurse_a, raised["id"], "unit-decision", {"decision": "hospital"})
+    assert nurse.status_code == 403

@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("resolved_by", sa.Uuid(), nullable=True),
         sa.Column("outcome", sa.String(length=32), nullable=True),
+        sa.Column("unit_decision", sa.String(length=32), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint(
             "outcome IN ('managed_at_home', 'palliative_stay', 'admitted_to_hospital', 'died_at_home', 'false_alarm')",
@@ -81,6 +82,10 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("severity IN ('critical', 'high', 'normal')", name=op.f("ck_alerts_severity_allowed")),
         sa.CheckConstraint("source IN ('phone', 'board', 'rule')", name=op.f("ck_alerts_source_allowed")),
+        sa.CheckConstraint(
+            "unit_decision IN ('advice_by_phone', 'outreach_visit', 'palliative_stay', 'hospital')",
+            name=op.f("ck_alerts_unit_decision_allowed"),
+        ),
         sa.CheckConstraint(
             "status IN ('open', 'acknowledged', 'on_the_way', 'at_bedside', 'resolved')",
             name=op.f("ck_alerts_status_allowed"),
