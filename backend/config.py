@@ -47,6 +47,8 @@ class Settings:
     # Origins allowed to call the API from a browser (comma separated in LINDRA_ALLOWED_ORIGINS).
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     # Path to a Firebase service-account JSON; empty means pushes are only logged (the demo).
+    # Bearer token Prometheus must send to /metrics; empty leaves /metrics open (keep it behind the proxy).
+    metrics_token: str = ""
     fcm_credentials: str = ""
     # Base URL of an FCM-compatible endpoint instead of Google's (the local stub in tests and benches).
     fcm_url: str = ""
@@ -73,6 +75,7 @@ class Settings:
             "allowed_origins": tuple(
                 o.strip() for o in os.environ.get("LINDRA_ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),
+            "metrics_token": os.environ.get("LINDRA_METRICS_TOKEN", ""),
             "fcm_credentials": os.environ.get("LINDRA_FCM_CREDENTIALS", ""),
             "fcm_url": os.environ.get("LINDRA_FCM_URL", ""),
             "fcm_timeout_seconds": float(os.environ.get("LINDRA_FCM_TIMEOUT_SECONDS") or 5.0),

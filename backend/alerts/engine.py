@@ -31,6 +31,7 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db import memo
 from backend.events import emit
+from backend.metrics import ESCALATION_LATENESS, PUSHES
 
 log = logging.getLogger("lindra.alerts")
 
@@ -157,6 +158,8 @@ async def fire_next_tier(session: AsyncSession, alert: Alert, now: datetime, cas
             continue
         await _add_targets(session, alert, index, by_user, now, tier["renotify_seconds"])
         await notify(session, alert, index, list(by_user), "first", now)
+        if index > 0:
+            ESCALATION_LATENESS.observe(max(0.0, (now - due_at).total_seconds()))
         await alert_event(
             session,
             alert,
@@ -378,6 +381,8 @@ async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: P
     sendable = [row for row in claimed if row.token]
     results = await gateway.send([PushMessage(row.id, row.token, row.alert_id, row.severity) for row in sendable])
     outcome = {r.notification_id: r for r in results}
+    for sent in results:
+        PUSHES.labels(sent.outcome).inc()
     updates: list[dict[str, Any]] = []
     dead_tokens: list[tuple[uuid.UUID, str]] = []
     for row in claimed:

