@@ -55,3 +55,16 @@ async def test_the_migrations_build_exactly_the_schema_the_models_describe(datab
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_two_instances_starting_at_once_migrate_once(server_url: str) -> None:
+    name = f"lindra_migrations_{uuid.uuid4().hex[:8]}"
+    await admin_exec(server_url, f'CREATE DATABASE "{name}"')
+    url = with_database(server_url, name)
+    try:
+        await asyncio.gather(asyncio.to_thread(migrate, url), asyncio.to_thread(migrate, url))
+        conn = await asyncpg.connect(url)
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == head_revision()
+        await conn.close()
+    finally:
+        await admin_exec(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')

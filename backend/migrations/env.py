@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from backend.models import Base
@@ -13,9 +13,14 @@ from backend.models import Base
 target_metadata = Base.metadata
 
 
+# Several instances starting at once: the first migrates, the others wait for it and find nothing to do.
+MIGRATION_LOCK = 7_341_102
+
+
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
     with context.begin_transaction():
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 
