@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
+from pathlib import Path
 
 import asyncpg
 from alembic.autogenerate import compare_metadata
@@ -62,7 +65,13 @@ async def test_two_instances_starting_at_once_migrate_once(server_url: str) -> N
     await admin_exec(server_url, f'CREATE DATABASE "{name}"')
     url = with_database(server_url, name)
     try:
-        await asyncio.gather(asyncio.to_thread(migrate, url), asyncio.to_thread(migrate, url))
+        # Two processes (Alembic's context is per process): as two instances of `lindra serve` start.
+        lindra = str(Path(sys.executable).parent / "lindra")
+        runs = [
+            await asyncio.create_subprocess_exec(lindra, "migrate", env={**os.environ, "DATABASE_URL": url})
+            for _ in range(2)
+        ]
+        assert [await run.wait() for run in runs] == [0, 0]
         conn = await asyncpg.connect(url)
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == head_revision()
         await conn.close()
