@@ -24,11 +24,13 @@ from backend.alerts.controllers import ALERT_CONTROLLERS
 from backend.alerts.engine import PushSender
 from backend.alerts.push import make_gateway
 from backend.audit.controllers import AuditController
+from backend.board.controllers import BOARD_API_CONTROLLERS
+from backend.board.page import board_page
 from backend.cases.controllers import CASE_CONTROLLERS
 from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_pool, make_sessionmaker
-from backend.deps import provide_actor, provide_clock, provide_db, provide_pg, provide_read
+from backend.deps import authenticate, provide_actor, provide_clock, provide_db, provide_pg, provide_read
 from backend.errors import EXCEPTION_HANDLERS
 from backend.health import HealthController
 from backend.idempotency import provide_write
@@ -54,6 +56,8 @@ ROUTE_HANDLERS: list[Any] = [
     *MOBILE_CONTROLLERS,
     events_socket,
     *ALERT_CONTROLLERS,
+    *BOARD_API_CONTROLLERS,
+    board_page,
     create_static_files_router(
         path=DOCS_ASSETS, directories=[swagger_ui_path], opt={"roles": PUBLIC}, include_in_schema=False
     ),
@@ -81,14 +85,22 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+# The dependencies that hand the authenticated actor to a handler.
+ACTOR_CARRIERS = frozenset({"actor", "read"})
+
+
 def authenticates(handler: HTTPRouteHandler) -> bool:
-    """Whether the handler takes `actor`, itself or through a dependency it takes (e.g. `write`)."""
+    """Whether the handler takes the actor (`actor` or `read`), itself or through a dependency (e.g. `write`).
+
+    `authenticate` has checked the login and role of every guarded route already; a handler that
+    never looks at who is asking cannot scope what it answers, so it is refused at start-up.
+    """
     providers = handler.resolve_dependencies()
     todo = list(handler.parsed_fn_signature.parameters)
     seen: set[str] = set()
     while todo:
         name = todo.pop()
-        if name == "actor":
+        if name in ACTOR_CARRIERS:
             return True
         if name in providers and name not in seen:
             seen.add(name)
@@ -146,12 +158,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         dependencies={
             "db": Provide(provide_db),
             "pg": Provide(provide_pg),
-            "actor": Provide(provide_actor),
+            "actor": Provide(provide_actor, sync_to_thread=False),
             "write": Provide(provide_write, sync_to_thread=False),
             "read": Provide(provide_read, sync_to_thread=False),
             "clock": Provide(provide_clock, sync_to_thread=False),
         },
         middleware=[metrics_middleware, request_id_middleware],
+        before_request=authenticate,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         state=None,

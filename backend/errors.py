@@ -75,7 +75,7 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
         if isinstance(item, dict):
             message = str(item.get("message", ""))
             key = item.get("key")
-            field = body_field(message) if key in (None, "data") else key
+            field = body_field(message) if key in (None, "data") else _public_name(request, str(key))
             errors.append({"field": field, "message": message, "source": item.get("source")})
     missing = _MISSING.search(exc.detail or "")
     if not errors and missing:
@@ -83,6 +83,13 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) if errors else exc.detail
     first = errors[0]["field"] if errors else None
     return _response(_body(request, 400, "Invalid request", detail, field=first, errors=errors or None))
+
+
+def _public_name(request: Request[Any, Any, Any], key: str) -> str:
+    """The name the caller used (a query parameter's alias, e.g. `from`), not the handler's argument."""
+    parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
+    alias = getattr(parameter.kwarg_definition, "name", None) if parameter is not None else None
+    return str(alias or key)
 
 
 _MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")

@@ -1,0 +1,74 @@
+"""HTTP routes for the board's figures: the quality indicators (JSON and CSV) and the cases at risk."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from litestar import Controller, Response, get
+from litestar.params import QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.board import indicators as figures
+from backend.board import risk
+from backend.board import schemas as s
+from backend.cases.access import CASE_MANAGERS, CLINICAL_ROLES
+from backend.clock import Clock
+from backend.people.actor import Actor
+from backend.people.models import Role
+
+# Aggregates name nobody: the administrator reads them too; a nurse's view is her own district's cases.
+INDICATOR_READERS = CASE_MANAGERS | {Role.ADMIN}
+
+FirstDay = Annotated[date, QueryParameter(name="from", description="First Copenhagen day, included")]
+LastDay = Annotated[date, QueryParameter(name="to", description="Last Copenhagen day, included (at most 366 days)")]
+
+
+class IndicatorController(Controller):
+    path = "/"
+    tags = ["board"]
+
+    @get("/indicators", opt={"roles": INDICATOR_READERS}, summary="Quality indicators for a period and district")
+    async def indicators(
+        self,
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        first_day: FirstDay,
+        last_day: LastDay,
+        district_id: uuid.UUID | None = None,
+    ) -> s.Indicators:
+        return await figures.indicators(db, actor, first_day, last_day, district_id, clock.today())
+
+    @get("/indicators.csv", opt={"roles": INDICATOR_READERS}, summary="The same indicators as CSV: indicator,key,value")
+    async def indicators_csv(
+        self,
+        db: AsyncSession,
+        actor: Actor,
+        clock: Clock,
+        first_day: FirstDay,
+        last_day: LastDay,
+        district_id: uuid.UUID | None = None,
+    ) -> Response[str]:
+        found = await figures.indicators(db, actor, first_day, last_day, district_id, clock.today())
+        name = f"lindra-indicators-{first_day.isoformat()}-{last_day.isoformat()}.csv"
+        return Response(
+            figures.as_csv(found),
+            media_type="text/csv",  # Litestar adds "; charset=utf-8" to text types
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+
+class AtRiskController(Controller):
+    path = "/board/at-risk"
+    tags = ["board"]
+
+    @get("/", opt={"roles": CLINICAL_ROLES}, summary="Live cases at risk in your scope, most reasons first")
+    async def at_risk(
+        self, db: AsyncSession, actor: Actor, clock: Clock, district_id: uuid.UUID | None = None
+    ) -> s.AtRisk:
+        return await risk.at_risk(db, actor, district_id, clock.now())
+
+
+BOARD_API_CONTROLLERS: list[type] = [IndicatorController, AtRiskController]

@@ -1,0 +1,133 @@
+"""What the board's indicator and at-risk reads send.
+
+Indicators are aggregates only: counts, shares and seconds, never a case id or a name, so an
+administrator may read them. Every count keyed by an enum (places, outcomes, sources) has every
+key, zero when nothing fell there, so a chart needs no gaps filled in.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+
+import msgspec
+from msgspec import Struct
+
+from backend.alerts.models import Outcome
+from backend.cases.models import Indication, Phase, Place, ReferralSource, Status
+
+# ---- indicators -------------------------------------------------------------------------------
+
+
+class DeathFigures(Struct, kw_only=True):
+    total: int
+    by_place: dict[Place, int]
+    # Whose newest recorded wish names a preferred place of death.
+    with_wish: int
+    died_where_wished: int
+    # died_where_wished / with_wish; null when nobody had a wish.
+    died_where_wished_share: float | None
+
+
+class Durations(Struct, kw_only=True):
+    """Seconds from the alert's arrival; median and p90 by linear interpolation, null when count is 0."""
+
+    count: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+class AlertFigures(Struct, kw_only=True):
+    raised: int
+    resolved: int
+    by_outcome: dict[Outcome, int]
+    at_home: int  # managed at home, died at home, or a false alarm
+    admitted: int  # a palliative stay or a hospital admission
+    at_home_share: float | None  # at_home / resolved
+    time_to_acknowledge: Durations
+    time_to_bedside: Durations
+
+
+class VisitFigures(Struct, kw_only=True):
+    """Planned-kind visits only (ad-hoc and acute visits were never planned)."""
+
+    planned: int  # every planned-kind visit whose window starts in the period
+    done: int
+    missed: int
+    cancelled: int
+    open: int  # still planned or under way
+    done_share: float | None  # done / (planned - cancelled)
+
+
+class DeadlineFigures(Struct, kw_only=True):
+    met: int  # on or before the due day
+    met_late: int
+    overdue: int  # not met and the due day has passed
+    not_due: int  # not met, due today or later
+    decided: int  # met + met_late + overdue
+    met_share: float | None  # met / decided
+
+
+class ReferralFigures(Struct, kw_only=True):
+    total: int
+    by_source: dict[ReferralSource, int]
+    first_contact: DeadlineFigures
+    assessment: DeadlineFigures
+    # The national aim: 90 % get their needs assessed within the deadline (assessment.met_share).
+    target: float
+    meets_target: bool | None  # null while no assessment deadline is decided
+
+
+class Indicators(Struct, kw_only=True):
+    first_day: date = msgspec.field(name="from")
+    last_day: date = msgspec.field(name="to")
+    district_id: uuid.UUID | None
+    # The Copenhagen day deadlines were judged on (overdue or not yet due).
+    as_of: date
+    deaths: DeathFigures
+    alerts: AlertFigures
+    visits: VisitFigures
+    referrals: ReferralFigures
+
+
+# ---- cases at risk ----------------------------------------------------------------------------
+
+
+class RiskCode(enum.StrEnum):
+    SEVERE_SCORE = "severe_score"
+    RISING_SCORE = "rising_score"
+    MEDICINE_MISSING = "medicine_missing"
+    MEDICINE_EXPIRING = "medicine_expiring"
+    MEDICINE_EXPIRED = "medicine_expired"
+    CHILD_WITHOUT_SUPPORT = "child_without_support"
+    FIRST_CONTACT_DUE = "first_contact_due"
+    FIRST_CONTACT_OVERDUE = "first_contact_overdue"
+    ASSESSMENT_DUE = "assessment_due"
+    ASSESSMENT_OVERDUE = "assessment_overdue"
+
+
+class RiskReason(Struct, kw_only=True):
+    code: RiskCode
+    # Scores: when the open flag of the kind was raised (it stays open until a coordinator resolves it).
+    raised_at: datetime | None = None
+    # Deadlines: the due day; medicine: the earliest expiry day concerned.
+    on: date | None = None
+    # medicine_missing: the indications with no unexpired medicine in the home.
+    indications: list[Indication] | None = None
+
+
+class RiskCase(Struct, kw_only=True):
+    case_id: uuid.UUID
+    name: str
+    district_id: uuid.UUID
+    status: Status
+    phase: Phase
+    reasons: list[RiskReason]
+
+
+class AtRisk(Struct, kw_only=True):
+    as_of: datetime
+    total: int  # cases at risk in scope; at most `limit` of them are in `items`
+    limit: int
+    items: list[RiskCase]

@@ -1,0 +1,216 @@
+// The HTTP side: login and token renewal, JSON calls with an Idempotency-Key per user action,
+// and RFC 9457 problems turned into errors whose message is the problem's `detail`.
+//
+// The access token lives in memory only. The refresh token is kept in sessionStorage (this tab,
+// gone when it closes) so that reloading the board during a night does not log the coordinator out.
+
+const REFRESH_KEY = "lindra.board.refresh";
+const RENEW_BEFORE_SECONDS = 60; // renew a minute before the 10-minute token runs out
+const WRITE_ATTEMPTS = 3;
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem || {};
+    this.rule = problem?.rule ?? null;
+  }
+}
+
+export class NetworkError extends Error {}
+
+function decodeJwtPayload(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part));
+  } catch {
+    return {};
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The server said no (the session is over), as opposed to not answering. */
+export function refused(error) {
+  return error instanceof ApiError && error.status < 500;
+}
+
+export function newKey() {
+  return crypto.randomUUID();
+}
+
+export class Api {
+  /** onTokens(accessToken): a new access token (the live socket re-sends it); onLoggedOut(): log in again. */
+  constructor({ onTokens = () => {}, onLoggedOut = () => {} } = {}) {
+    this.onTokens = onTokens;
+    this.onLoggedOut = onLoggedOut;
+    this.access = null;
+    this.user = null;
+    this.serverOffsetMs = 0;
+    this._refreshing = null;
+    this._timer = null;
+  }
+
+  get loggedIn() {
+    return this.access !== null;
+  }
+
+  /** The server's clock as this browser estimates it: countdowns count to the server's deadlines. */
+  serverNow() {
+    return Date.now() + this.serverOffsetMs;
+  }
+
+  async login(email, password) {
+    const body = { email, password, device: { platform: "web", app_version: "board-1" } };
+    const tokens = await this._fetchJson("POST", "/auth/login", body, {});
+    this._accept(tokens);
+    return tokens.user;
+  }
+
+  /** After a reload: log in again with the refresh token this tab kept, if any. */
+  async resume() {
+    if (!sessionStorage.getItem(REFRESH_KEY)) return null;
+    try {
+      await this.refreshNow();
+      return this.user;
+    } catch {
+      return null;
+    }
+  }
+
+  async logout() {
+    if (this.access) {
+      try {
+        await this.send("POST", "/auth/logout", null);
+      } catch {
+        // Logging out locally matters more than telling the server.
+      }
+    }
+    this._forget();
+  }
+
+  /** Swap the refresh token for new tokens. One at a time: a refresh token works once, and
+   * presenting a used one again signs the device out. */
+  refreshNow() {
+    if (!this._refreshing) {
+      const token = sessionStorage.getItem(REFRESH_KEY);
+      this._refreshing = (async () => {
+        if (!token) throw new ApiError(401, { detail: "No session." });
+        const tokens = await this._fetchJson("POST", "/auth/refresh", { refresh_token: token }, {});
+        this._accept(tokens);
+      })().finally(() => {
+        this._refreshing = null;
+      });
+    }
+    return this._refreshing;
+  }
+
+  _accept(tokens) {
+    this.access = tokens.access_token;
+    this.user = tokens.user;
+    sessionStorage.setItem(REFRESH_KEY, tokens.refresh_token);
+    // The token's issue time is the server's clock at that moment (whole seconds).
+    const issued = decodeJwtPayload(tokens.access_token).iat;
+    if (typeof issued === "number") this.serverOffsetMs = issued * 1000 + 500 - Date.now();
+    clearTimeout(this._timer);
+    const renewIn = Math.max(5, (tokens.expires_in || 600) - RENEW_BEFORE_SECONDS);
+    this._timer = setTimeout(() => this._renew(), renewIn * 1000);
+    this.onTokens(this.access);
+  }
+
+  /** Renew ahead of expiry. A network outage is waited out (the refresh token lasts for days);
+   * only a refusal ends the session. */
+  async _renew() {
+    let wait = 2000;
+    while (this.access !== null) {
+      try {
+        await this.refreshNow();
+        return;
+      } catch (error) {
+        if (refused(error)) {
+          this._loggedOut();
+          return;
+        }
+        await sleep(wait);
+        wait = Math.min(wait * 2, 30000);
+      }
+    }
+  }
+
+  _forget() {
+    clearTimeout(this._timer);
+    this.access = null;
+    this.user = null;
+    sessionStorage.removeItem(REFRESH_KEY);
+  }
+
+  _loggedOut() {
+    const was = this.access !== null;
+    this._forget();
+    if (was) this.onLoggedOut();
+  }
+
+  get(path) {
+    return this.send("GET", path);
+  }
+
+  /** A change: one fresh Idempotency-Key for this user action, reused by the retries below. */
+  post(path, body = null) {
+    return this.send("POST", path, body, newKey());
+  }
+
+  /** GET, or a change under `key`. A change that meets a network failure or a busy server is sent
+   * again with the same key, so the server applies it once; an expired token is renewed first. */
+  async send(method, path, body = null, key = null, raw = false) {
+    const attempts = method === "GET" ? 1 : WRITE_ATTEMPTS;
+    let renewed = false;
+    for (let attempt = 1; ; attempt += 1) {
+      const headers = { Authorization: `Bearer ${this.access}` };
+      if (key) headers["Idempotency-Key"] = key;
+      try {
+        return await this._fetchJson(method, path, body, headers, raw);
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401 && !renewed) {
+          renewed = true;
+          try {
+            await this.refreshNow();
+          } catch (refreshError) {
+            if (refused(refreshError)) this._loggedOut();
+            throw error;
+          }
+          attempt -= 1;
+          continue;
+        }
+        const passing = error instanceof NetworkError || (error instanceof ApiError && error.status >= 502);
+        if (!passing || attempt >= attempts) throw error;
+        await sleep(500 * 2 ** (attempt - 1));
+      }
+    }
+  }
+
+  async _fetchJson(method, path, body, headers, raw = false) {
+    const init = { method, headers: { Accept: "application/json", ...headers }, cache: "no-store" };
+    if (body !== null && body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers["Content-Type"] = "application/json";
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (error) {
+      throw new NetworkError(error.message);
+    }
+    if (!response.ok) {
+      let problem = null;
+      try {
+        problem = await response.json();
+      } catch {
+        problem = null;
+      }
+      throw new ApiError(response.status, problem);
+    }
+    if (raw) return response;
+    if (response.status === 204) return null;
+    return response.json();
+  }
+}

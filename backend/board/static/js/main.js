@@ -1,0 +1,547 @@
+// The board: log in, load what the role may see, then follow the live feed. Each event re-reads
+// only what it concerns (an alert, the visits, the roster, the risk list, the open case), a
+// burst of events once; nothing is polled and the page is never reloaded.
+
+import { renderAlerts, raiseForCase, tickAlerts } from "./alerts.js";
+import { Api, ApiError, refused } from "./api.js";
+import { closeCase, loadCase, openCase, renderCase } from "./casepanel.js";
+import { byId } from "./dom.js";
+import { currentLanguage, formatTime, setLanguage, t, translatePage } from "./i18n.js";
+import { downloadCsv, loadIndicators, renderIndicators, setUpIndicators } from "./indicators.js";
+import { CLOSE_FORBIDDEN, LiveFeed } from "./live.js";
+import { renderOnCall, renderRisk, renderUnitCases, renderVisits } from "./panels.js";
+
+const PREFS_KEY = "lindra.board.prefs"; // language and theme only: no data is kept in the browser
+const BURST_MS = 150; // events come in bursts (a tier fires, pushes go out): one read per burst
+const FULL_RELOAD_AFTER_MS = 10 * 60 * 1000; // after a long outage read everything, not just the replay
+const READY_WAIT_MS = 3000;
+const CASE_PAGE_SIZE = 200;
+const MANAGERS = new Set(["coordinator", "key_person"]);
+const MUNICIPAL = new Set(["nurse", "coordinator", "key_person"]);
+
+const state = {
+  user: null,
+  view: "board",
+  staff: new Map(),
+  orgs: new Map(),
+  cases: new Map(),
+  alerts: new Map(), // id -> {alert, detail}
+  visits: null,
+  visitsShift: "tonight",
+  roster: null,
+  coverage: null,
+  alertCoverage: null,
+  atRisk: undefined, // undefined: not loaded; null: not available
+  indicators: null,
+  caseOpen: null,
+  casePage: null,
+  disconnectedAt: null,
+};
+
+const api = new Api({
+  onTokens: (token) => live.renew(token),
+  onLoggedOut: () => leaveBoard(t("login.expired")),
+});
+
+const live = new LiveFeed({
+  getToken: () => api.access,
+  onEvent: followEvent,
+  onReady: caughtUp,
+  onState: showConnection,
+  onAuthLost: resumeFeed,
+});
+
+/** The socket said the token is no good (a tab asleep in the background may miss its renewal):
+ * renew and reconnect from the last event seen; log in again only if the renewal is refused. */
+async function resumeFeed(code) {
+  if (!state.user) return;
+  if (code === CLOSE_FORBIDDEN) return leaveBoard(t("login.expired"));
+  try {
+    await api.refreshNow();
+    live.start();
+  } catch (error) {
+    if (refused(error)) leaveBoard(t("login.expired"));
+    else setTimeout(() => resumeFeed(code), 5000);
+  }
+}
+
+const role = () => state.user?.role;
+
+// ---- what the panels and dialogs use -------------------------------------------------------------
+
+const board = {
+  api,
+  state,
+  live,
+  caseLabel(caseId) {
+    const known = state.cases.get(caseId);
+    if (known) return { name: known.name, cpr: known.cpr_masked };
+    lookUpCase(caseId);
+    return { name: "…", cpr: "" };
+  },
+  staffName(userId) {
+    if (!userId) return "–";
+    return state.staff.get(userId)?.full_name ?? t("unknown");
+  },
+  districtName(id) {
+    return state.orgs.get(id)?.name ?? "";
+  },
+  districts() {
+    return [...state.orgs.values()].filter((o) => o.kind === "district").sort((a, b) => a.name.localeCompare(b.name));
+  },
+  openCase(caseId) {
+    return openCase(board, caseId);
+  },
+  /** An action's answer updates the row at once; the detail (whom it called) is read again. */
+  alertChanged(alert) {
+    const known = state.alerts.get(alert.id);
+    state.alerts.set(alert.id, { alert, detail: known?.detail ?? null });
+    renderAlerts(board);
+    readAlertSoon(alert.id);
+  },
+  refresh(panel) {
+    readSoon(panel);
+  },
+  /** Run a user action; a refusal is shown with the server's own words (the problem's detail). */
+  async run(action, then = null) {
+    try {
+      const result = await action();
+      if (then) then(result);
+      return result;
+    } catch (error) {
+      toast(error instanceof ApiError ? error.message : t("error.network"));
+      if (error instanceof ApiError && error.status === 409) readSoon("alerts"); // someone else was first
+      return null;
+    }
+  },
+};
+
+// ---- reading -----------------------------------------------------------------------------------
+
+async function loadStaff() {
+  const [staff, orgs] = await Promise.all([api.get("/staff"), api.get("/organisations")]);
+  state.staff = new Map(staff.map((p) => [p.id, p]));
+  state.orgs = new Map(orgs.map((o) => [o.id, o]));
+}
+
+/** Names for the case ids alerts and visits carry: the live cases, page by page. */
+async function loadCases() {
+  const cases = new Map();
+  const statuses = role() === "palliative_unit" ? [null] : ["active", "referred", "admitted"];
+  for (const status of statuses) {
+    let cursor = null;
+    do {
+      const params = new URLSearchParams({ limit: String(CASE_PAGE_SIZE) });
+      if (status) params.set("status", status);
+      if (cursor) params.set("cursor", cursor);
+      const page = await api.get(`/cases?${params}`);
+      for (const item of page.items) cases.set(item.id, item);
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
+  state.cases = cases;
+}
+
+const lookingUp = new Set();
+
+/** A case the lists did not hold (new since they were read): its page names it. */
+async function lookUpCase(caseId) {
+  if (!caseId || lookingUp.has(caseId)) return;
+  lookingUp.add(caseId);
+  try {
+    const page = await api.get(`/cases/${caseId}`);
+    const cpr = page.citizen.cpr;
+    state.cases.set(caseId, {
+      id: caseId,
+      name: page.citizen.name,
+      cpr_masked: `${cpr.slice(0, 6)}-XXXX`,
+      district_id: page.district_id,
+      status: page.status,
+      phase: page.phase,
+    });
+    renderAll();
+  } catch {
+    // Leave the placeholder; the next read of the panel tries again.
+    lookingUp.delete(caseId);
+  }
+}
+
+async function loadAlerts() {
+  const { alerts } = await api.get("/alerts");
+  const next = new Map();
+  for (const alert of alerts) next.set(alert.id, { alert, detail: state.alerts.get(alert.id)?.detail ?? null });
+  state.alerts = next;
+  renderAlerts(board);
+  await Promise.all(alerts.filter((a) => a.status !== "resolved").map((a) => loadAlert(a.id)));
+}
+
+async function loadAlert(alertId) {
+  try {
+    const detail = await api.get(`/alerts/${alertId}`);
+    state.alerts.set(alertId, { alert: detail.alert, detail });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) state.alerts.delete(alertId);
+    else throw error;
+  }
+  renderAlerts(board);
+}
+
+async function loadVisits() {
+  state.visits = await api.get(state.visitsShift === "tonight" ? "/visits/tonight" : "/visits?shift=current");
+  renderVisits(board);
+}
+
+function copenhagenDay(ms) {
+  return new Intl.DateTimeFormat("sv-SE", { timeZone: "Europe/Copenhagen" }).format(new Date(ms));
+}
+
+async function loadRoster() {
+  const now = api.serverNow();
+  // The night shift running now may have started yesterday.
+  const range = `from=${copenhagenDay(now - 86400000)}&to=${copenhagenDay(now)}`;
+  const [roster, coverage, alertCoverage] = await Promise.all([
+    api.get(`/roster?${range}`),
+    api.get("/roster/coverage?hours=24"),
+    api.get("/alert-policies/coverage?hours=24"),
+  ]);
+  Object.assign(state, { roster, coverage, alertCoverage });
+  renderOnCall(board);
+}
+
+async function loadRisk() {
+  try {
+    state.atRisk = await api.get("/board/at-risk");
+  } catch (error) {
+    state.atRisk = null;
+    if (!(error instanceof ApiError)) throw error;
+  }
+  renderRisk(board);
+}
+
+async function loadUnitCases() {
+  await loadCases();
+  renderUnitCases(board);
+}
+
+const READERS = {
+  alerts: loadAlerts,
+  visits: () => (MANAGERS.has(role()) ? loadVisits() : null),
+  roster: () => (MUNICIPAL.has(role()) ? loadRoster() : null),
+  risk: loadRisk,
+  cases: () => (role() === "palliative_unit" ? loadUnitCases() : loadCases()),
+  case: () => (state.caseOpen ? loadCase(board, state.caseOpen) : null),
+};
+
+async function loadAll() {
+  try {
+    await loadStaff();
+    await loadCases();
+  } catch (error) {
+    toast(error.message);
+  }
+  renderAll();
+  const panels = ["alerts", "visits", "roster", "risk"];
+  await Promise.all(panels.map((panel) => safely(READERS[panel])));
+  if (role() === "palliative_unit") renderUnitCases(board);
+}
+
+async function safely(read) {
+  try {
+    await read();
+  } catch (error) {
+    toast(error instanceof ApiError ? error.message : t("error.network"));
+  }
+}
+
+// ---- following the feed --------------------------------------------------------------------------
+
+const pendingPanels = new Set();
+const pendingAlerts = new Set();
+let burstTimer = null;
+
+function readSoon(panel) {
+  pendingPanels.add(panel);
+  armBurst();
+}
+
+function readAlertSoon(alertId) {
+  pendingAlerts.add(alertId);
+  armBurst();
+}
+
+function armBurst() {
+  if (!burstTimer) burstTimer = setTimeout(readBurst, BURST_MS);
+}
+
+async function readBurst() {
+  burstTimer = null;
+  const panels = [...pendingPanels];
+  const alerts = panels.includes("alerts") ? [] : [...pendingAlerts]; // the whole list covers each one
+  pendingPanels.clear();
+  pendingAlerts.clear();
+  await Promise.all([...panels.map((p) => safely(READERS[p])), ...alerts.map((id) => safely(() => loadAlert(id)))]);
+}
+
+function followEvent(event) {
+  const kind = event.kind;
+  if (kind.startsWith("alert.") && event.alert_id) readAlertSoon(event.alert_id);
+  else if (kind.startsWith("visit.")) {
+    readSoon("visits");
+    if (kind === "visit.missed") readSoon("risk");
+  } else if (kind === "roster.changed") readSoon("roster");
+  else if (kind.startsWith("case.")) readSoon("risk");
+  if (event.case_id && event.case_id === state.caseOpen) readSoon("case");
+}
+
+let firstLoad = null;
+
+function caughtUp({ reconnected }) {
+  if (!firstLoad) {
+    firstLoad = loadAll();
+    return;
+  }
+  // A short outage: the replay before `ready` brought every event missed. A long one may have
+  // outrun the replay's window: read everything.
+  if (reconnected && state.disconnectedAt && Date.now() - state.disconnectedAt > FULL_RELOAD_AFTER_MS) loadAll();
+  state.disconnectedAt = null;
+}
+
+function showConnection(connection, since) {
+  if (connection !== "connected" && !state.disconnectedAt) state.disconnectedAt = Date.now();
+  const el = byId("conn");
+  el.dataset.state = connection;
+  const text = t(`conn.${connection}`);
+  byId("conn-text").textContent =
+    connection === "connected" ? text : `${text} ${t("conn.since", { time: formatTime(since.toISOString()) })}`;
+}
+
+// ---- rendering and the page's own controls -------------------------------------------------------
+
+function renderAll() {
+  if (!state.user) return;
+  renderAlerts(board);
+  if (MANAGERS.has(role())) renderVisits(board);
+  if (MUNICIPAL.has(role())) renderOnCall(board);
+  renderRisk(board);
+  if (role() === "palliative_unit") renderUnitCases(board);
+  renderCase(board);
+  if (state.view === "indicators") {
+    setUpIndicators(board);
+    renderIndicators(board);
+  }
+}
+
+function configureForRole() {
+  const r = role();
+  const unit = r === "palliative_unit";
+  byId("subtitle").dataset.i18n = unit ? "app.unitSubtitle" : "app.subtitle";
+  byId("alerts-title-text").dataset.i18n = unit ? "alerts.unitTitle" : "alerts.title";
+  byId("raise").hidden = !MUNICIPAL.has(r);
+  byId("visits").hidden = !MANAGERS.has(r);
+  byId("oncall").hidden = !MUNICIPAL.has(r);
+  byId("unit-cases").hidden = !unit;
+  byId("views").hidden = !(MANAGERS.has(r) || r === "admin");
+  byId("board-view").classList.toggle("unit", unit);
+  translatePage();
+}
+
+function showView(view) {
+  state.view = view;
+  byId("board-view").hidden = view !== "board";
+  byId("indicators-view").hidden = view !== "indicators";
+  for (const tab of document.querySelectorAll("#views .tab")) tab.setAttribute("aria-pressed", String(tab.dataset.view === view));
+  if (view === "indicators") {
+    setUpIndicators(board);
+    if (!state.indicators) loadIndicators(board);
+  }
+}
+
+let toastTimer = null;
+
+function toast(message) {
+  const el = byId("toast");
+  el.textContent = message;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    el.hidden = true;
+  }, 8000);
+}
+
+function preferences() {
+  try {
+    return JSON.parse(localStorage.getItem(PREFS_KEY)) || {};
+  } catch {
+    return {};
+  }
+}
+
+function savePreferences(change) {
+  localStorage.setItem(PREFS_KEY, JSON.stringify({ ...preferences(), ...change }));
+}
+
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  byId("theme").textContent = theme === "dark" ? t("theme.toLight") : t("theme.toDark");
+}
+
+function applyLanguage(lang) {
+  setLanguage(lang);
+  translatePage();
+  const other = byId("lang");
+  other.textContent = t("lang.switch");
+  other.lang = lang === "da" ? "en" : "da";
+  other.setAttribute("aria-label", t("lang.switchLabel"));
+  applyTheme(document.documentElement.dataset.theme);
+  if (state.user) {
+    byId("who").textContent = state.user.full_name;
+    showConnection(live.state, live.since || new Date());
+    renderAll();
+  }
+}
+
+let ticks = 0;
+const SLOW_TICKS = 60; // every 30 s: visits turn overdue and shifts change with time alone, without an event
+
+function tick() {
+  byId("clock").textContent = new Intl.DateTimeFormat(currentLanguage() === "da" ? "da-DK" : "en-GB", {
+    timeZone: "Europe/Copenhagen",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  }).format(new Date(api.serverNow()));
+  if (!state.user) return;
+  tickAlerts(board);
+  ticks += 1;
+  if (ticks % SLOW_TICKS === 0) {
+    if (MANAGERS.has(role())) renderVisits(board);
+    if (MUNICIPAL.has(role())) renderOnCall(board);
+  }
+}
+
+// ---- logging in and out --------------------------------------------------------------------------
+
+function showLogin(note = "") {
+  byId("board-view").hidden = true;
+  byId("indicators-view").hidden = true;
+  byId("views").hidden = true;
+  byId("logout").hidden = true;
+  byId("conn").hidden = true;
+  byId("who").textContent = "";
+  byId("login-view").hidden = false;
+  byId("login-note").textContent = note;
+  byId("login-note").hidden = !note;
+  byId("login-email").focus();
+}
+
+function enterBoard(user) {
+  state.user = user;
+  byId("login-view").hidden = true;
+  byId("logout").hidden = false;
+  byId("conn").hidden = user.role === "admin";
+  byId("who").textContent = user.full_name;
+  configureForRole();
+  if (user.role === "admin") {
+    // Administrators read no health records (the feed refuses them): the figures only.
+    loadStaff().then(() => showView("indicators"), (error) => toast(error.message));
+    return;
+  }
+  showView("board");
+  renderAll();
+  firstLoad = null;
+  live.start();
+  // Should the feed be slow to come up, show the board anyway; `ready` will bring what changed.
+  setTimeout(() => {
+    if (!firstLoad && state.user === user) firstLoad = loadAll();
+  }, READY_WAIT_MS);
+}
+
+function leaveBoard(note = "") {
+  live.stop();
+  closeCase(board);
+  Object.assign(state, {
+    user: null,
+    alerts: new Map(),
+    cases: new Map(),
+    visits: null,
+    roster: null,
+    atRisk: undefined,
+    indicators: null,
+    disconnectedAt: null,
+  });
+  live.lastEventId = null;
+  showLogin(note);
+}
+
+async function submitLogin(event) {
+  event.preventDefault();
+  const button = byId("login-submit");
+  const error = byId("login-error");
+  error.hidden = true;
+  button.disabled = true;
+  button.textContent = t("login.busy");
+  try {
+    const user = await api.login(byId("login-email").value.trim(), byId("login-password").value);
+    byId("login-password").value = "";
+    enterBoard(user);
+  } catch (failure) {
+    error.textContent = failure instanceof ApiError ? failure.message : t("error.network");
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+    button.textContent = t("login.submit");
+  }
+}
+
+function wireControls() {
+  byId("login-form").addEventListener("submit", submitLogin);
+  byId("logout").addEventListener("click", async () => {
+    await api.logout();
+    leaveBoard();
+  });
+  byId("lang").addEventListener("click", () => {
+    const lang = currentLanguage() === "da" ? "en" : "da";
+    savePreferences({ lang });
+    applyLanguage(lang);
+  });
+  byId("theme").addEventListener("click", () => {
+    const theme = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+    savePreferences({ theme });
+    applyTheme(theme);
+  });
+  byId("raise").addEventListener("click", () => raiseForCase(board));
+  byId("visits-toggle").addEventListener("click", () => {
+    state.visitsShift = state.visitsShift === "tonight" ? "current" : "tonight";
+    state.visits = null;
+    renderVisits(board);
+    safely(loadVisits);
+  });
+  byId("case-close").addEventListener("click", () => closeCase(board));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !byId("case-panel").hidden && !document.querySelector("dialog[open]")) closeCase(board);
+  });
+  for (const tab of document.querySelectorAll("#views .tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
+  byId("ind-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadIndicators(board);
+  });
+  byId("ind-csv").addEventListener("click", () => downloadCsv(board));
+}
+
+async function start() {
+  const prefs = preferences();
+  document.documentElement.dataset.theme = prefs.theme === "light" ? "light" : "dark";
+  applyLanguage(prefs.lang === "en" ? "en" : "da");
+  wireControls();
+  showConnection("offline", new Date());
+  setInterval(tick, 500);
+  tick();
+  const user = await api.resume();
+  if (user) enterBoard(user);
+  else showLogin();
+}
+
+// For the browser tests and for a curious person at the console: state, not controls.
+window.lindraBoard = { state, live, api };
+
+start();
