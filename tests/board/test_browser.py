@@ -90,14 +90,6 @@ async def alert_row(sessions: Sessions, alert_id: str) -> Alert:
         return await session.get_one(Alert, uuid.UUID(alert_id))
 
 
-async def until(check: Any, seconds: float = 5.0) -> None:
-    """Wait for an async condition (the database catching up with a click)."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 # ---- the page itself --------------------------------------------------------------------------
 
 # A script, style sheet, image, module or call fetched from another host (the SVG namespace URI is not one).

@@ -4,20 +4,18 @@
 
 import { renderAlerts, raiseForCase, tickAlerts } from "./alerts.js";
 import { Api, ApiError, refused } from "./api.js";
-import { closeCase, loadCase, openCase, renderCase } from "./casepanel.js";
+import { closeCase, openCase, renderCase } from "./casepanel.js";
 import { byId } from "./dom.js";
 import { currentLanguage, formatTime, setLanguage, t, translatePage } from "./i18n.js";
 import { downloadCsv, loadIndicators, renderIndicators, setUpIndicators } from "./indicators.js";
 import { CLOSE_FORBIDDEN, LiveFeed } from "./live.js";
 import { renderOnCall, renderRisk, renderUnitCases, renderVisits } from "./panels.js";
+import { loadAlert, loadCases, loadStaff, loadVisits, lookUpCase, MANAGERS, MUNICIPAL, READERS, roleOf } from "./reads.js";
 
 const PREFS_KEY = "lindra.board.prefs"; // language and theme only: no data is kept in the browser
 const BURST_MS = 150; // events come in bursts (a tier fires, pushes go out): one read per burst
 const FULL_RELOAD_AFTER_MS = 10 * 60 * 1000; // after a long outage read everything, not just the replay
 const READY_WAIT_MS = 3000;
-const CASE_PAGE_SIZE = 200;
-const MANAGERS = new Set(["coordinator", "key_person"]);
-const MUNICIPAL = new Set(["nurse", "coordinator", "key_person"]);
 
 const state = {
   user: null,
@@ -65,7 +63,7 @@ async function resumeFeed(code) {
   }
 }
 
-const role = () => state.user?.role;
+const role = () => roleOf(board);
 
 // ---- what the panels and dialogs use -------------------------------------------------------------
 
@@ -76,7 +74,7 @@ const board = {
   caseLabel(caseId) {
     const known = state.cases.get(caseId);
     if (known) return { name: known.name, cpr: known.cpr_masked };
-    lookUpCase(caseId);
+    lookUpCase(board, caseId);
     return { name: "…", cpr: "" };
   },
   staffName(userId) {
@@ -102,6 +100,9 @@ const board = {
   refresh(panel) {
     readSoon(panel);
   },
+  renderAll() {
+    renderAll();
+  },
   /** Run a user action; a refusal is shown with the server's own words (the problem's detail). */
   async run(action, then = null) {
     try {
@@ -116,132 +117,18 @@ const board = {
   },
 };
 
-// ---- reading -----------------------------------------------------------------------------------
-
-async function loadStaff() {
-  const [staff, orgs] = await Promise.all([api.get("/staff"), api.get("/organisations")]);
-  state.staff = new Map(staff.map((p) => [p.id, p]));
-  state.orgs = new Map(orgs.map((o) => [o.id, o]));
-}
-
-/** Names for the case ids alerts and visits carry: the live cases, page by page. */
-async function loadCases() {
-  const cases = new Map();
-  const statuses = role() === "palliative_unit" ? [null] : ["active", "referred", "admitted"];
-  for (const status of statuses) {
-    let cursor = null;
-    do {
-      const params = new URLSearchParams({ limit: String(CASE_PAGE_SIZE) });
-      if (status) params.set("status", status);
-      if (cursor) params.set("cursor", cursor);
-      const page = await api.get(`/cases?${params}`);
-      for (const item of page.items) cases.set(item.id, item);
-      cursor = page.next_cursor;
-    } while (cursor);
-  }
-  state.cases = cases;
-}
-
-const lookingUp = new Set();
-
-/** A case the lists did not hold (new since they were read): its page names it. */
-async function lookUpCase(caseId) {
-  if (!caseId || lookingUp.has(caseId)) return;
-  lookingUp.add(caseId);
-  try {
-    const page = await api.get(`/cases/${caseId}`);
-    const cpr = page.citizen.cpr;
-    state.cases.set(caseId, {
-      id: caseId,
-      name: page.citizen.name,
-      cpr_masked: `${cpr.slice(0, 6)}-XXXX`,
-      district_id: page.district_id,
-      status: page.status,
-      phase: page.phase,
-    });
-    renderAll();
-  } catch {
-    // Leave the placeholder; the next read of the panel tries again.
-    lookingUp.delete(caseId);
-  }
-}
-
-async function loadAlerts() {
-  const { alerts } = await api.get("/alerts");
-  const next = new Map();
-  for (const alert of alerts) next.set(alert.id, { alert, detail: state.alerts.get(alert.id)?.detail ?? null });
-  state.alerts = next;
-  renderAlerts(board);
-  await Promise.all(alerts.filter((a) => a.status !== "resolved").map((a) => loadAlert(a.id)));
-}
-
-async function loadAlert(alertId) {
-  try {
-    const detail = await api.get(`/alerts/${alertId}`);
-    state.alerts.set(alertId, { alert: detail.alert, detail });
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) state.alerts.delete(alertId);
-    else throw error;
-  }
-  renderAlerts(board);
-}
-
-async function loadVisits() {
-  state.visits = await api.get(state.visitsShift === "tonight" ? "/visits/tonight" : "/visits?shift=current");
-  renderVisits(board);
-}
-
-function copenhagenDay(ms) {
-  return new Intl.DateTimeFormat("sv-SE", { timeZone: "Europe/Copenhagen" }).format(new Date(ms));
-}
-
-async function loadRoster() {
-  const now = api.serverNow();
-  // The night shift running now may have started yesterday.
-  const range = `from=${copenhagenDay(now - 86400000)}&to=${copenhagenDay(now)}`;
-  const [roster, coverage, alertCoverage] = await Promise.all([
-    api.get(`/roster?${range}`),
-    api.get("/roster/coverage?hours=24"),
-    api.get("/alert-policies/coverage?hours=24"),
-  ]);
-  Object.assign(state, { roster, coverage, alertCoverage });
-  renderOnCall(board);
-}
-
-async function loadRisk() {
-  try {
-    state.atRisk = await api.get("/board/at-risk");
-  } catch (error) {
-    state.atRisk = null;
-    if (!(error instanceof ApiError)) throw error;
-  }
-  renderRisk(board);
-}
-
-async function loadUnitCases() {
-  await loadCases();
-  renderUnitCases(board);
-}
-
-const READERS = {
-  alerts: loadAlerts,
-  visits: () => (MANAGERS.has(role()) ? loadVisits() : null),
-  roster: () => (MUNICIPAL.has(role()) ? loadRoster() : null),
-  risk: loadRisk,
-  cases: () => (role() === "palliative_unit" ? loadUnitCases() : loadCases()),
-  case: () => (state.caseOpen ? loadCase(board, state.caseOpen) : null),
-};
+// ---- reading everything at once -----------------------------------------------------------------
 
 async function loadAll() {
   try {
-    await loadStaff();
-    await loadCases();
+    await loadStaff(board);
+    await loadCases(board);
   } catch (error) {
     toast(error.message);
   }
   renderAll();
   const panels = ["alerts", "visits", "roster", "risk"];
-  await Promise.all(panels.map((panel) => safely(READERS[panel])));
+  await Promise.all(panels.map((panel) => safely(() => READERS[panel](board))));
   if (role() === "palliative_unit") renderUnitCases(board);
 }
 
@@ -279,7 +166,10 @@ async function readBurst() {
   const alerts = panels.includes("alerts") ? [] : [...pendingAlerts]; // the whole list covers each one
   pendingPanels.clear();
   pendingAlerts.clear();
-  await Promise.all([...panels.map((p) => safely(READERS[p])), ...alerts.map((id) => safely(() => loadAlert(id)))]);
+  await Promise.all([
+    ...panels.map((panel) => safely(() => READERS[panel](board))),
+    ...alerts.map((id) => safely(() => loadAlert(board, id))),
+  ]);
 }
 
 function followEvent(event) {
@@ -443,7 +333,7 @@ function enterBoard(user) {
   configureForRole();
   if (user.role === "admin") {
     // Administrators read no health records (the feed refuses them): the figures only.
-    loadStaff().then(() => showView("indicators"), (error) => toast(error.message));
+    loadStaff(board).then(() => showView("indicators"), (error) => toast(error.message));
     return;
   }
   showView("board");
@@ -514,7 +404,7 @@ function wireControls() {
     state.visitsShift = state.visitsShift === "tonight" ? "current" : "tonight";
     state.visits = null;
     renderVisits(board);
-    safely(loadVisits);
+    safely(() => loadVisits(board));
   });
   byId("case-close").addEventListener("click", () => closeCase(board));
   document.addEventListener("keydown", (event) => {
