@@ -69,7 +69,9 @@ async def test_no_generated_request_gets_a_5xx_or_an_answer_outside_the_schema(
         "20261122",
         "--no-color",
     ]
-    run = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=600)
+    run = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=600, cwd=cluster.workdir
+    )
     summary = run.stdout[run.stdout.rfind("SUMMARY") :]
     assert run.returncode == 0, run.stdout[-6000:]
     assert "passed" in summary and "failed" not in summary.split("Test cases:")[-1], summary
