@@ -42,6 +42,8 @@ _HASHER = PasswordHasher()
 # The slow-down doubles per failure from `login_slow_after` on, starting here, up to the cap.
 FIRST_DELAY_SECONDS = 0.25
 MAX_DELAY_SECONDS = 2.0
+# A refresh retried this soon after its swap is the phone asking again after a lost answer, not a thief.
+REFRESH_RETRY_GRACE = timedelta(seconds=60)
 
 
 # ---- passwords --------------------------------------------------------------------------------
@@ -258,10 +260,13 @@ async def refresh(
 
     A token that was already swapped coming back means two holders: the phone and a thief. We
     cannot tell which is which, so the device is signed out for both (in its own transaction, so
-    the 401 does not undo it) and its owner logs in again.
+    the 401 does not undo it) and its owner logs in again. Except within `REFRESH_RETRY_GRACE` of
+    the swap: that is the phone retrying after the answer was lost, and it is answered again.
     """
     presented = hash_token(refresh_token)
     device = await session.scalar(select(Device).where(Device.refresh_token_hash == presented).with_for_update())
+    if device is None:
+        device = await _retried(session, presented, now)
     if device is None:
         await _revoke_replayed(sessions, presented, now)
         raise _refresh_refused()
@@ -277,6 +282,20 @@ async def refresh(
     device.last_used_at = now
     await session.flush()
     return _tokens(settings, now, user, device.id, new_token)
+
+
+async def _retried(session: AsyncSession, presented: str, now: datetime) -> Device | None:
+    """The device whose last swap this token made moments ago: the phone never got the answer (a weak
+    signal) and asks again. It gets a new pair; the pair it never received stops working."""
+    return await session.scalar(
+        select(Device)
+        .where(
+            Device.previous_refresh_hash == presented,
+            Device.last_used_at >= now - REFRESH_RETRY_GRACE,
+            Device.revoked_at.is_(None),
+        )
+        .with_for_update()
+    )
 
 
 async def _revoke_replayed(sessions: async_sessionmaker[AsyncSession], presented: str, now: datetime) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.clock import Clock
 from backend.config import Settings
+from backend.people.auth import REFRESH_RETRY_GRACE
 from backend.people.models import Device, Role, User
 from backend.people.tokens import AccessClaims, issue_access_token
 from tests.factories import World
@@ -86,12 +87,31 @@ async def test_refresh_rotates_the_tokens(
     assert status == 200, third
 
 
-async def test_a_replayed_refresh_token_signs_the_device_out(
+async def test_a_refresh_retried_after_a_lost_answer_gets_a_new_pair_and_the_lost_pair_stops_working(
     client: Client, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    first = await login_ok(client, world.nurse_a.email)
+    status, lost = await _refresh(client, first["refresh_token"])  # the answer never reaches the phone
+    assert status == 200
+
+    status, retried = await _refresh(client, first["refresh_token"])
+
+    assert status == 200, retried
+    assert retried["refresh_token"] != lost["refresh_token"]
+    assert (await client.get("/me", headers=bearer(str(retried["access_token"])))).status_code == 200
+    assert (await _refresh(client, str(retried["refresh_token"])))[0] == 200
+    async with sessions() as session:
+        device = await session.get_one(Device, first["device_id"])
+    assert device.revoked_at is None
+
+
+async def test_a_replayed_refresh_token_signs_the_device_out(
+    client: Client, world: World, sessions: async_sessionmaker[AsyncSession], restore_clock: Clock
 ) -> None:
     stolen = await login_ok(client, world.coordinator.email)
     status, rotated = await _refresh(client, stolen["refresh_token"])
     assert status == 200
+    restore_clock.shift(REFRESH_RETRY_GRACE + timedelta(seconds=1))  # no longer a retry of a lost answer
 
     status, replay = await _refresh(client, stolen["refresh_token"])
 
