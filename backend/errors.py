@@ -31,6 +31,7 @@ class Problem(Exception):
         field: str | None = None,
         rule: str | None = None,
         headers: dict[str, str] | None = None,
+        facts: dict[str, str] | None = None,
     ) -> None:
         super().__init__(title)
         self.status = status
@@ -39,6 +40,8 @@ class Problem(Exception):
         self.field = field
         self.rule = rule
         self.headers = headers or {}
+        # Values a client needs to say the rule in its own language (e.g. who holds an alert).
+        self.facts = facts
 
 
 def not_found(what: str) -> Problem:
@@ -64,7 +67,9 @@ def _response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Re
 
 def problem_handler(request: Request[Any, Any, Any], exc: Problem) -> Response[dict[str, Any]]:
     errors = [{"field": exc.field, "message": exc.detail or exc.title}] if exc.field else None
-    body = _body(request, exc.status, exc.title, exc.detail, field=exc.field, rule=exc.rule, errors=errors)
+    body = _body(
+        request, exc.status, exc.title, exc.detail, field=exc.field, rule=exc.rule, facts=exc.facts, errors=errors
+    )
     return _response(body, exc.headers)
 
 

@@ -378,7 +378,13 @@ async def acknowledge(session: AsyncSession, actor: Actor, alert_id: uuid.UUID, 
         if alert.acknowledged_by == actor.user_id:
             return alert_out(alert)  # a retry
         who = await _name(session, alert.acknowledged_by)
-        raise Problem(409, "Already acknowledged", f"{who} has this alert.", rule="already_acknowledged")
+        raise Problem(
+            409,
+            "Already acknowledged",
+            f"{who} has this alert.",
+            rule="already_acknowledged",
+            facts={"held_by": who, "held_by_id": str(alert.acknowledged_by)},
+        )
     if alert.status == AlertStatus.RESOLVED.value:
         raise Problem(409, "Alert resolved", "The alert is resolved; reopen it first.", rule="alert_resolved")
     alert.status = AlertStatus.ACKNOWLEDGED.value

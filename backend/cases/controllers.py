@@ -34,10 +34,12 @@ class CaseController(Controller):
         phase: Phase | None = None,
         deadline: DeadlineFilter = None,
         home_death_wish: HomeDeathWish | None = None,
+        ids: Annotated[list[uuid.UUID] | None, Parameter(query="id", max_items=200)] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> s.CaseList:
-        filters = service.CaseFilters(district_id, status, phase, deadline, home_death_wish)
+        """`id` (repeated) asks for named cases, e.g. the board naming the cases of its alerts."""
+        filters = service.CaseFilters(district_id, status, phase, deadline, home_death_wish, tuple(ids or ()))
         return await service.list_cases(read.pg, read.actor, filters, cursor, limit, read.today)
 
     @post("/", opt={"roles": CASE_MANAGERS}, summary="Register a referral as a new case")

@@ -239,6 +239,7 @@ class CaseFilters:
     phase: Phase | None = None
     deadline: str | None = None  # "overdue" | "due_soon"
     home_death_wish: HomeDeathWish | None = None
+    ids: tuple[uuid.UUID, ...] = ()
 
 
 def encode_cursor(received_on: date, case_id: uuid.UUID) -> str:
@@ -280,6 +281,8 @@ def _conditions(actor: Actor, filters: CaseFilters, cursor: str | None, today: d
         value = getattr(filters, column)
         if value is not None:
             where.append(f"cases.{column} = {bind(value)}")
+    if filters.ids:
+        where.append(f"cases.id = ANY(CAST({bind(list(filters.ids))} AS uuid[]))")
     if filters.deadline is not None:
         low, high = (None, bind(today)) if filters.deadline == "overdue" else (bind(today), bind(due_soon_limit(today)))
         within = f"< {high}" if low is None else f"BETWEEN {low} AND {high}"

@@ -178,6 +178,7 @@ async def test_of_two_acknowledging_at_once_one_wins_and_the_other_is_told_who(
     winner = next(a for a in answers if a.status_code == 200).json()["acknowledged_by"]
     loser = next(a for a in answers if a.status_code == 409).json()
     assert loser["rule"] == "already_acknowledged" and "Test Person has this alert" in loser["detail"]
+    assert loser["facts"] == {"held_by": "Test Person", "held_by_id": winner}
     assert (await alert_row(sessions, raised["id"])).acknowledged_by == uuid.UUID(winner)
 
 

@@ -276,3 +276,15 @@ async def test_no_cpr_name_or_diagnosis_reaches_the_logs(
     assert caplog.records  # the requests were logged at all
     for secret in (cpr, cpr[:6] + "-" + cpr[6:], "Hemmelig", "Sjælden"):
         assert secret not in logged
+
+
+async def test_the_list_names_the_cases_asked_for_by_id_within_scope(client: Client, world: World, clock: Clock) -> None:
+    mine = await create_case(client, world.coordinator, world.district_a, clock.today())
+    other = await create_case(client, world.coordinator, world.district_b, clock.today())
+    params = [("id", mine["id"]), ("id", other["id"])]
+
+    coordinator = (await client.get("/cases", params=params, headers=world.coordinator.headers)).json()
+    nurse = (await client.get("/cases", params=params, headers=world.nurse_a.headers)).json()
+
+    assert {c["id"] for c in coordinator["items"]} == {mine["id"], other["id"]}
+    assert [c["id"] for c in nurse["items"]] == [mine["id"]]  # the other district's case stays hidden
