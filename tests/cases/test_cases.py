@@ -278,7 +278,9 @@ async def test_no_cpr_name_or_diagnosis_reaches_the_logs(
         assert secret not in logged
 
 
-async def test_the_list_names_the_cases_asked_for_by_id_within_scope(client: Client, world: World, clock: Clock) -> None:
+async def test_the_list_names_the_cases_asked_for_by_id_within_scope(
+    client: Client, world: World, clock: Clock
+) -> None:
     mine = await create_case(client, world.coordinator, world.district_a, clock.today())
     other = await create_case(client, world.coordinator, world.district_b, clock.today())
     params = [("id", mine["id"]), ("id", other["id"])]
