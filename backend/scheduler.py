@@ -23,6 +23,8 @@ from backend.visits.jobs import generate_visits, mark_missed_visits
 log = logging.getLogger("lindra.jobs")
 
 Job = Callable[[AsyncSession, Settings, datetime], Awaitable[int]]
+# A job that commits as it goes (the escalation sweep: one alert per transaction).
+SessionsJob = Callable[[async_sessionmaker[AsyncSession], Settings, Clock], Awaitable[int]]
 
 # (job, how often it runs in seconds)
 JOBS: list[tuple[Job, int]] = [
@@ -30,6 +32,8 @@ JOBS: list[tuple[Job, int]] = [
     (purge_keys, 3600),
     (generate_visits, 300),
     (mark_missed_visits, 60),
+]
+SESSIONS_JOBS: list[tuple[SessionsJob, int]] = [
     (sweep, 1),  # due tiers, calling again, unconfirmed pushes
     (watchdog, 5),
 ]
@@ -37,26 +41,42 @@ JOBS: list[tuple[Job, int]] = [
 
 async def run_job(job: Job, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> None:
     """One run in its own transaction; a failure is logged (its type only) and retried next time."""
-    try:
+    await run_sessions_job(_in_one_transaction(job), sessions, settings, clock, job.__name__)
+
+
+def _in_one_transaction(job: Job) -> SessionsJob:
+    async def run(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> int:
         async with sessions.begin() as session:
-            count = await job(session, settings, clock.now())
+            return await job(session, settings, clock.now())
+
+    return run
+
+
+async def run_sessions_job(
+    job: SessionsJob, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock, name: str
+) -> None:
+    try:
+        count = await job(sessions, settings, clock)
         if count:
-            log.info("%s: %d rows", job.__name__, count)
+            log.info("%s: %d rows", name, count)
     except Exception as exc:
-        log.error("%s failed: %s", job.__name__, type(exc).__name__)
+        log.error("%s failed: %s", name, type(exc).__name__)
 
 
 def start_scheduler(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> AsyncIOScheduler:
-    # Jobs log what they did themselves; APScheduler's line per run (every second) is noise.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Jobs log what they did themselves. APScheduler's line per run (every second) is noise, and so
+    # is its warning that a sweep still running skipped the next second's: the running one goes on.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     scheduler = AsyncIOScheduler(timezone="UTC")
-    for job, seconds in JOBS:
+    every: list[tuple[SessionsJob, str, int]] = [(_in_one_transaction(job), job.__name__, n) for job, n in JOBS]
+    every += [(job, job.__name__, n) for job, n in SESSIONS_JOBS]
+    for job, name, seconds in every:
         scheduler.add_job(
-            run_job,
+            run_sessions_job,
             "interval",
             seconds=seconds,
-            args=[job, sessions, settings, clock],
-            id=job.__name__,
+            args=[job, sessions, settings, clock, name],
+            id=name,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,  # late is better than never: run it when the loop gets to it

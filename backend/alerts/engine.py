@@ -37,7 +37,8 @@ log = logging.getLogger("lindra.alerts")
 
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 PUSH_CHANNEL = "lindra_push"
-SWEEP_BATCH = 100
+# Tiers one sweep fires at most (each in its own transaction); the next sweep, a second later, goes on.
+SWEEP_LIMIT = 500
 # Pushes claimed at once: firebase-admin sends each as its own request over at most 100 connections;
 # more would wait in its pool and time out unsent.
 PUSH_BATCH = 100
@@ -206,19 +207,30 @@ def _open(query: Any) -> Any:
     return query.where(Alert.status == AlertStatus.OPEN.value, Alert.paging_stopped_reason.is_(None))
 
 
-async def _escalate_due(session: AsyncSession, now: datetime, older_than: timedelta) -> list[Alert]:
-    due = (
-        await session.scalars(
-            _open(select(Alert))
-            .where(Alert.next_escalation_at <= now - older_than)
-            .order_by(Alert.next_escalation_at)
-            .limit(SWEEP_BATCH)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
-    for alert in due:
-        await fire_next_tier(session, alert, now)
-    return list(due)
+async def _escalate_due(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, older_than: timedelta
+) -> list[tuple[uuid.UUID, int]]:
+    """Fire due tiers, one alert per transaction, until none is due: each tier's pushes and frames
+    go out as soon as it fires (not when a batch commits), another instance's sweep works beside
+    this one on the alerts it has not locked, and each tier is timed when it really fires."""
+    moved: list[tuple[uuid.UUID, int]] = []
+    while len(moved) < SWEEP_LIMIT:
+        async with sessions.begin() as session:
+            now = clock.now()
+            alert = (
+                await session.scalars(
+                    _open(select(Alert))
+                    .where(Alert.next_escalation_at <= now - older_than)
+                    .order_by(Alert.next_escalation_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True, key_share=True)
+                )
+            ).first()
+            if alert is None:
+                break
+            await fire_next_tier(session, alert, now)
+            moved.append((alert.id, alert.tier))
+    return moved
 
 
 _RENOTIFY = text(
@@ -283,17 +295,21 @@ async def _resend_unconfirmed(session: AsyncSession, now: datetime) -> int:
     return len(rows)
 
 
-async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> int:
+async def sweep(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> int:
     """Every second on every instance: fire due tiers, call the silent again, resend the unconfirmed."""
-    moved = len(await _escalate_due(session, now, timedelta(0)))
-    return moved + await _renotify(session, now) + await _resend_unconfirmed(session, now)
+    moved = len(await _escalate_due(sessions, clock, timedelta(0)))
+    async with sessions.begin() as session:
+        called = await _renotify(session, clock.now())
+    async with sessions.begin() as session:
+        resent = await _resend_unconfirmed(session, clock.now())
+    return moved + called + resent
 
 
-async def watchdog(session: AsyncSession, settings: Settings, now: datetime) -> int:
+async def watchdog(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> int:
     """Moves any alert the sweep left behind (a stuck loop, a crashed job) and says so in the log."""
-    moved = await _escalate_due(session, now, WATCHDOG_AFTER)
-    for alert in moved:
-        log.warning("watchdog moved alert %s to tier %d", alert.id, alert.tier)
+    moved = await _escalate_due(sessions, clock, WATCHDOG_AFTER)
+    for alert_id, tier in moved:
+        log.warning("watchdog moved alert %s to tier %d", alert_id, tier)
     return len(moved)
 
 
@@ -324,7 +340,7 @@ async def stop_paging_for_case(session: AsyncSession, case_id: uuid.UUID, reason
                 Alert.status != AlertStatus.RESOLVED.value,
                 Alert.paging_stopped_reason.is_(None),
             )
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
     ).all()
     for alert in alerts:
@@ -427,9 +443,9 @@ async def _delivery_events(session: AsyncSession, claimed: list[Any], results: l
     for row, result in zip(claimed, results, strict=True):
         counts = by_alert.setdefault(row.alert_id, {})
         counts[result["status"]] = counts.get(result["status"], 0) + 1
-    for alert_id, counts in by_alert.items():
-        alert = await session.get_one(Alert, alert_id)
-        await alert_event(session, alert, "alert.delivery", pushes=counts)
+    alerts = await session.scalars(select(Alert).where(Alert.id.in_(list(by_alert))))
+    for alert in alerts:
+        await alert_event(session, alert, "alert.delivery", pushes=by_alert[alert.id])
 
 
 class PushSender:

@@ -154,7 +154,7 @@ async def raise_on_case(
         await session.scalars(
             select(Alert)
             .where(Alert.case_id == case.id, Alert.reason == reason.value, Alert.status != AlertStatus.RESOLVED.value)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
     ).first()
     joined = alert is not None
@@ -350,7 +350,7 @@ async def _locked(session: AsyncSession, actor: Actor, alert_id: uuid.UUID) -> A
             select(Alert)
             .join(Case, Case.id == Alert.case_id)
             .where(Alert.id == alert_id, case_scope(actor))
-            .with_for_update(of=Alert)
+            .with_for_update(of=Alert, key_share=True)
         )
     ).first()
     if alert is None:

@@ -27,8 +27,14 @@ from backend.people.models import Organisation
 
 
 async def get_case_for_change(session: AsyncSession, actor: Actor, case_id: uuid.UUID) -> Case:
-    """The case row, locked for this transaction, if the actor may see it (else 404)."""
-    case = (await session.scalars(select(Case).where(Case.id == case_id, case_scope(actor)).with_for_update())).first()
+    """The case row, locked for this transaction, if the actor may see it (else 404).
+
+    FOR NO KEY UPDATE: changes to the case queue behind each other, but rows that merely point at the
+    case (an event, an alert, a flag, whose foreign keys take a key-share lock) are not held up.
+    """
+    case = (
+        await session.scalars(select(Case).where(Case.id == case_id, case_scope(actor)).with_for_update(key_share=True))
+    ).first()
     if case is None:
         raise not_found("case")
     return case

@@ -132,7 +132,7 @@ async def visit_for_change(session: AsyncSession, actor: Actor, visit_id: uuid.U
                 select(Visit, Case)
                 .join(Case, Case.id == Visit.case_id)
                 .where(Visit.id == visit_id, case_scope(actor))
-                .with_for_update(of=Visit)
+                .with_for_update(of=Visit, key_share=True)
             )
         ).first()
     if row is None:

@@ -71,7 +71,7 @@ async def _visit_for_change(session: AsyncSession, actor: Actor, visit_id: uuid.
             select(Visit, Case.municipality_id)
             .join(Case, Case.id == Visit.case_id)
             .where(Visit.id == visit_id, case_scope(actor))
-            .with_for_update(of=Visit)
+            .with_for_update(of=Visit, key_share=True)
         )
     ).first()
     if row is None:

@@ -241,7 +241,7 @@ async def _lock_and_load(
         .join(Case, Case.id == Visit.case_id)
         .where(Visit.id.in_(visit_ids), case_scope(actor))
         .order_by(Visit.id)
-        .with_for_update(of=Visit)
+        .with_for_update(of=Visit, key_share=True)
     )
     for visit, case in rows:
         batch.visits[visit.id] = (visit, case)
@@ -253,7 +253,7 @@ async def _lock_and_load(
         select(Case)
         .where(Case.id.in_(case_ids))
         .order_by(Case.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     batch.cases.update((case.id, case) for case in locked)

@@ -123,8 +123,7 @@ async def count_alerts(sessions: Sessions, case_id: str | uuid.UUID) -> int:
 async def sweep_at(sessions: Sessions, settings: Settings, clock: Clock, seconds: float = 0) -> int:
     """Move the clock on and run one sweep, as the scheduler does every second."""
     clock.shift(timedelta(seconds=seconds))
-    async with sessions.begin() as session:
-        return await engine.sweep(session, settings, clock.now())
+    return await engine.sweep(sessions, settings, clock)
 
 
 def later(clock: Clock, settings: Settings, world: World, seconds: float) -> None:

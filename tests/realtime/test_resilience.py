@@ -13,7 +13,10 @@ from websockets.asyncio.client import connect
 from backend.clock import Clock
 from backend.config import Settings
 from backend.events import emit
+from backend.people.actor import Actor
 from backend.people.auth import revoke_devices
+from backend.people.models import Role
+from backend.realtime import Client
 from tests.factories import World
 from tests.realtime.helpers import (
     Live,
@@ -34,6 +37,7 @@ async def test_a_client_that_never_reads_is_dropped_while_another_keeps_receivin
     live: Live, world: World, sessions: Sessions
 ) -> None:
     live.hub.queue_size = 20
+    live.hub.stall_seconds = 0.5
     # A phone that stopped reading: a small receive buffer, its library buffering one frame at most,
     # and no compression (which would shrink the padding to nothing).
     raw = socket.socket()
@@ -110,3 +114,33 @@ async def test_a_renewal_with_another_persons_token_is_refused(live: Live, world
     board = await open_socket(live, world.coordinator)
     await board.ws.send(json.dumps({"type": "auth", "token": world.key_person.token}))
     assert await close_code(board.ws) == 4401
+
+
+async def test_a_burst_after_our_own_stall_drops_no_healthy_client(world: World) -> None:
+    # Our loop was blocked: the hub hands a burst to every client before any sender task ran.
+    actor = _coordinator(world)
+    healthy = Client(actor, queue_size=5, had=None, stall_seconds=0.5)
+    healthy.release(frozenset())
+    assert all(healthy.offer(n, f"frame {n}") for n in range(1, 40))
+    assert not healthy.closed.done()
+
+    # A socket stuck in one write for longer than the stall limit, and behind: that one goes.
+    stuck = Client(actor, queue_size=5, had=None, stall_seconds=0.5)
+    stuck.release(frozenset())
+    stuck._sending_since = time.monotonic() - 1
+    assert [stuck.offer(n, "x") for n in range(1, 8)] == [True] * 5 + [False, False]
+    assert stuck.closed.done() and stuck.closed.result()[0] == 1013
+
+
+def _coordinator(world: World) -> Actor:
+    login = world.coordinator
+    return Actor(
+        user_id=login.user_id,
+        device_id=login.device_id,
+        role=Role.COORDINATOR,
+        organisation_id=world.municipality_id,
+        municipality_id=world.municipality_id,
+        district_ids=(),
+        served_municipality_ids=(),
+        request_id="test",
+    )
