@@ -25,7 +25,7 @@ from backend.people.models import Organisation, OrganisationKind, OrganisationSe
 from backend.visits.models import Duty
 from backend.visits.patterns import municipality_of, shift_times
 from backend.visits.roster import districts_of, on_duty, roster_rows
-from backend.visits.shifts import shift_at, shifts_between
+from backend.visits.shifts import ShiftTimes, shift_at, shifts_between
 
 UNIT_RULES = frozenset({TargetRule.PALLIATIVE_UNIT, TargetRule.PALLIATIVE_TEAM})
 
@@ -80,7 +80,7 @@ async def find(session: AsyncSession, rule: TargetRule, place: AlertPlace, at: d
     known: dict[Any, list[uuid.UUID]] = memo(session).setdefault("targets", {})
     key = (rule, _asks(rule, place), running.day, running.kind)
     if key not in known:
-        known[key] = await _find(session, rule, place, at)
+        known[key] = await _find(session, rule, place, at, times[place.municipality_id])
     return known[key]
 
 
@@ -95,15 +95,19 @@ def _asks(rule: TargetRule, place: AlertPlace) -> tuple[uuid.UUID | None, ...]:
     return (place.municipality_id,)
 
 
-async def _find(session: AsyncSession, rule: TargetRule, place: AlertPlace, at: datetime) -> list[uuid.UUID]:
+async def _find(
+    session: AsyncSession, rule: TargetRule, place: AlertPlace, at: datetime, times: ShiftTimes
+) -> list[uuid.UUID]:
     mid = place.municipality_id
     if rule is TargetRule.ON_CALL_NURSES:
-        return await on_duty(session, mid, at, Duty.ON_CALL_NURSE, place.district_id)
+        return await on_duty(session, mid, at, Duty.ON_CALL_NURSE, place.district_id, times)
     if rule is TargetRule.COORDINATOR:
-        return await on_duty(session, mid, at, Duty.COORDINATOR)
+        return await on_duty(session, mid, at, Duty.COORDINATOR, times=times)
     if rule is TargetRule.KEY_PERSON:
         # The case's own key person; without one (or gone), the key person on call.
-        return await _live(session, place.key_person_id) or await on_duty(session, mid, at, Duty.KEY_PERSON)
+        return await _live(session, place.key_person_id) or await on_duty(
+            session, mid, at, Duty.KEY_PERSON, times=times
+        )
     if rule is TargetRule.PALLIATIVE_TEAM:
         teams = [place.palliative_team_id] if place.palliative_team_id else []
         return await _members(session, teams or await _providers(session, mid, OrganisationKind.PALLIATIVE_TEAM))

@@ -242,13 +242,15 @@ async def on_duty(
     instant: datetime,
     duty: Duty,
     district_id: uuid.UUID | None = None,
+    times: ShiftTimes | None = None,
 ) -> list[uuid.UUID]:
     """Who holds a duty at an instant: the people rostered on the shift running then.
 
     Palliative-skilled people come first (at night the alert should reach them first), then in
     the order they were rostered. For a district duty pass the district; without it, every district.
+    Pass the municipality's shift `times` when already known.
     """
-    running = shift_at(instant, await shift_times(session, municipality_id))
+    running = shift_at(instant, times or await shift_times(session, municipality_id))
     query = (
         select(RosterEntry.user_id)
         .join(User, User.id == RosterEntry.user_id)
