@@ -49,7 +49,7 @@ class MyShiftController(Controller):
         answer = await my_shift.load(
             read.pg,
             read.actor,
-            my_shift.which_shift(read.now, shift),
+            await my_shift.which_shift(read.pg, read.actor, read.now, shift),
             read.today,
             my_shift.parse_if_none_match(if_none_match),
         )

@@ -11,6 +11,7 @@ date (children's ages, medicine expiry) and this module's VERSION, and all three
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,7 +23,8 @@ import msgspec
 from backend.cases import page
 from backend.cases.access import Positional, scope_sql
 from backend.people.actor import Actor
-from backend.visits.shifts import Shift, shift_at
+from backend.visits.models import ShiftKind
+from backend.visits.shifts import DEFAULT_TIMES, Shift, ShiftTimes, shift_at
 from mobile_api import schemas as m
 
 # Bump when the body built from the same rows changes shape, so phones do not keep a stale copy.
@@ -178,10 +180,29 @@ def parse_if_none_match(header: str | None) -> list[str]:
     return tags[:20]
 
 
-def which_shift(now: datetime, which: str) -> Shift:
-    """The shift running now, or the one after it (default shift times)."""
-    current = shift_at(now)
-    return shift_at(current.ends) if which == "next" else current
+# A municipality's shift times as "my shift" polls see them: they change perhaps once a year, and
+# a phone polls every few seconds, so they are remembered for a minute per process.
+_TIMES_TTL_SECONDS = 60.0
+_times: dict[uuid.UUID, tuple[float, ShiftTimes]] = {}
+
+
+async def _shift_times(pg: asyncpg.Connection, municipality_id: uuid.UUID) -> ShiftTimes:
+    known = _times.get(municipality_id)
+    if known is not None and known[0] > time.monotonic():
+        return known[1]
+    rows = await pg.fetch(
+        "SELECT kind, starts_at, ends_at FROM shift_patterns WHERE municipality_id = $1", municipality_id
+    )
+    times = {**DEFAULT_TIMES, **{ShiftKind(r["kind"]): (r["starts_at"], r["ends_at"]) for r in rows}}
+    _times[municipality_id] = (time.monotonic() + _TIMES_TTL_SECONDS, times)
+    return times
+
+
+async def which_shift(pg: asyncpg.Connection, actor: Actor, now: datetime, which: str) -> Shift:
+    """The shift running now, or the one after it, by the nurse's municipality's shift times."""
+    times = await _shift_times(pg, actor.municipality_id) if actor.municipality_id else DEFAULT_TIMES
+    current = shift_at(now, times)
+    return shift_at(current.ends, times) if which == "next" else current
 
 
 async def load(

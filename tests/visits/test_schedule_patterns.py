@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import update
 
-from backend.clock import Clock
+from backend.clock import COPENHAGEN, Clock
 from backend.config import Settings
 from backend.visits.jobs import generate_visits
 from backend.visits.models import Duty, VisitPlanSlot
@@ -122,3 +122,15 @@ async def test_times_that_would_strand_a_planned_visit_are_refused(client: Clien
     assert refused.json()["rule"] == "slots_outside_shift"
     assert "1 planned visit window" in refused.json()["detail"]
     assert (await client.get("/shift-patterns", headers=world.admin.headers)).json()["is_default"] is True
+
+
+async def test_my_shift_follows_the_municipality_s_own_times(client: Client, world: World, clock: Clock) -> None:
+    assert (await put_patterns(client, world, EARLY)).status_code == 200
+
+    answer = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)
+
+    assert answer.status_code == 200, answer.text
+    shift = answer.json()["shift"]
+    starts = datetime.fromisoformat(shift["starts"]).astimezone(COPENHAGEN)
+    assert (starts.hour, starts.minute) in ((6, 30), (14, 30), (22, 30))
+    assert datetime.fromisoformat(shift["starts"]) <= clock.now() < datetime.fromisoformat(shift["ends"])
