@@ -27,6 +27,8 @@ from backend.clock import COPENHAGEN
 from backend.errors import Problem, not_found
 from backend.people.actor import Actor
 from backend.people.models import Organisation, OrganisationServes, Role, User
+from backend.visits.away import cancel_future_visits
+from backend.visits.schemas import CancelReason
 
 # A phone's clock may run a little ahead of the server's.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -255,6 +257,7 @@ async def register_death(
     case.updated_at = now
     await audit.record(session, actor, "case.death.register", case_id=case.id, detail={"from": current.value})
     await stop_paging_for_case(session, case.id, "person_died", now)
+    await cancel_future_visits(session, case.id, CancelReason.DECEASED, now)
     # The newest wish, ordered as the case page orders them.
     preferred = await session.scalar(
         select(Wish.preferred_place_of_death)

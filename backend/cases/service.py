@@ -24,6 +24,8 @@ from backend.cases.rules import NEXT_STATUSES, deadline_state, due_soon_limit, r
 from backend.errors import Problem, not_found
 from backend.people.actor import Actor
 from backend.people.models import Organisation
+from backend.visits.away import cancel_future_visits, plan_again_after_admission
+from backend.visits.schemas import CancelReason
 
 
 async def get_case_for_change(session: AsyncSession, actor: Actor, case_id: uuid.UUID) -> Case:
@@ -182,6 +184,10 @@ async def update_case(
     return item_of(case, citizen, today)
 
 
+# A case that leaves home, and the reason its future visits are cancelled with.
+AWAY = {Status.ADMITTED: CancelReason.ADMITTED, Status.CLOSED: CancelReason.CASE_CLOSED}
+
+
 async def change_status(
     session: AsyncSession, actor: Actor, case_id: uuid.UUID, status: Status, now: datetime, today: date
 ) -> s.CaseListItem:
@@ -210,6 +216,11 @@ async def change_status(
     )
     if status == Status.CLOSED:
         await stop_paging_for_case(session, case.id, "case_closed", now)
+    # Nobody is to knock on the door of someone in hospital; home again, the visits are back.
+    if status in AWAY:
+        await cancel_future_visits(session, case.id, AWAY[status], now)
+    elif current == Status.ADMITTED and status == Status.ACTIVE:
+        await plan_again_after_admission(session, case.id, now)
     citizen = await session.get_one(Citizen, case.citizen_id)
     return item_of(case, citizen, today)
 

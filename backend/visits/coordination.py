@@ -178,7 +178,7 @@ async def cancel(
     """A planned visit that is no longer to happen; the reason is a code, kept in the event and the audit."""
     visit, municipality_id = await _visit_for_change(session, actor, visit_id)
     _must_be_planned(visit, "cancelled")
-    visit.status, visit.updated_at = VisitStatus.CANCELLED, now
+    visit.status, visit.cancel_reason, visit.updated_at = VisitStatus.CANCELLED, data.reason.value, now
     await audit.record(
         session,
         actor,

@@ -40,6 +40,7 @@ WITH due AS (
 )
 UPDATE visits v
 SET status = CASE WHEN c.status = ANY(:live) THEN 'missed' ELSE 'cancelled' END,
+    cancel_reason = CASE WHEN c.status = ANY(:live) THEN NULL ELSE 'case_not_at_home' END,
     missed_at = CASE WHEN c.status = ANY(:live) THEN CAST(:now AS timestamptz) END,
     updated_at = :now
 FROM due, cases c

@@ -152,6 +152,8 @@ class Visit(Base):
     checked_out_device_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     check_out_position: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     missed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why it was cancelled, as a code (`CancelReason`, or case_not_at_home from the missed sweep).
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
     # For acute visits: the alert that caused it (alerts come later; kept as a plain id).
     alert_id: Mapped[uuid.UUID | None] = mapped_column()
     reason: Mapped[str | None] = mapped_column(String(500))  # why an ad-hoc or acute visit was made

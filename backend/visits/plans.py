@@ -235,7 +235,7 @@ def check_slots(data: s.VisitPlanIn, times: ShiftTimes) -> list[SlotKey]:
 
 
 _CANCEL = """
-UPDATE visits SET status = 'cancelled', updated_at = :now
+UPDATE visits SET status = 'cancelled', cancel_reason = 'plan_changed', updated_at = :now
 WHERE slot_id = ANY(CAST(:slots AS uuid[])) AND status = 'planned' AND checked_in_at IS NULL AND window_start > :now
 RETURNING window_start, window_end, assigned_to
 """
@@ -251,7 +251,7 @@ WHERE v.id = g.id AND v.assigned_to IS NULL
 # A visit already under way or done early for a window the new plan repeats stands for it: the new
 # slot's visit for that window is cancelled at once (kept as a row, so generation does not make it again).
 _DROP_COVERED = """
-UPDATE visits n SET status = 'cancelled', updated_at = :now
+UPDATE visits n SET status = 'cancelled', cancel_reason = 'duplicate', updated_at = :now
 FROM visits o
 WHERE o.slot_id = ANY(CAST(:ended AS uuid[])) AND o.status IN ('under_way', 'done') AND o.window_start > :now
   AND n.slot_id = ANY(CAST(:new AS uuid[])) AND n.status = 'planned'

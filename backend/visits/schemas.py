@@ -37,6 +37,7 @@ class CancelReason(enum.StrEnum):
     CITIZEN_DECLINED = "citizen_declined"
     ADMITTED = "admitted"
     DECEASED = "deceased"
+    CASE_CLOSED = "case_closed"
     DUPLICATE = "duplicate"
     PLAN_CHANGED = "plan_changed"
     OTHER = "other"

@@ -91,7 +91,7 @@ async def test_the_timeline_shows_what_happened_on_the_case_newest_first(
     assert visit["at"] == _z(TUESDAY, 10) and visit["status"] == "done"
     assert visit["checked_in_at"] == _z(TUESDAY, 10, 5) and visit["checked_out_at"] == _z(TUESDAY, 10, 40)
     assert visit["assignee"] == {"id": str(nurse), "name": "Test Person"}
-    assert by_id[str(tonight)]["state"] == "planned"
+    assert by_id[str(tonight)]["state"] == "cancelled"  # the death cancelled the visit still ahead
     assert by_id[str(case_id)] | {"at": None} == {
         "type": "death",
         "at": None,
