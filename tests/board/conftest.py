@@ -7,10 +7,8 @@ the browser's by hours (the page must take the server's time from its tokens, no
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,13 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.app import create_app
 from backend.clock import Clock
 from backend.config import Settings
 from tests.factories import World, build_world
+from tests.serving import serving
 from tests.visits.coordination_helpers import local, set_clock
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -63,20 +61,8 @@ async def server(request: pytest.FixtureRequest, settings: Settings, night: Cloc
     """
     overrides = getattr(request, "param", {})
     app = create_app(dataclasses.replace(settings, housekeeping=True, **overrides), night)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    served = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3))
-    serving = asyncio.create_task(served.serve(sockets=[sock]))
-    async with asyncio.timeout(10):
-        while not served.started:
-            if serving.done():
-                serving.result()
-            await asyncio.sleep(0.01)
-    yield BoardServer(host, port, night)
-    served.should_exit = True
-    await serving
-    sock.close()
+    async with serving(app) as (host, port):
+        yield BoardServer(host, port, night)
 
 
 @pytest.fixture
