@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from backend.alerts.fcm_stub import FcmStub
 
 PROJECT = "lindra-cluster"
@@ -61,6 +63,9 @@ class Cluster:
     stub: FcmStub = field(default_factory=FcmStub)
     instances: list[Instance] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The first instance loads the demo municipality (`lindra serve` without --no-demo); it starts
+    # alone, so that it migrates and loads before the others start.
+    demo: bool = False
 
     def start(self) -> Cluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -68,13 +73,16 @@ class Cluster:
         self.credentials = self.workdir / "service-account.json"
         self.stub.write_service_account(self.credentials, PROJECT)
         self.instances = [Instance(free_port(), self.workdir / f"instance-{n}.log") for n in range(self.count)]
-        for instance in self.instances:
+        if self.demo:
+            self._spawn(self.instances[0], demo=True)
+            self.wait_ready(self.instances[0], timeout=180)
+        for instance in self.instances[1 if self.demo else 0 :]:
             self._spawn(instance)
         for instance in self.instances:
             self.wait_ready(instance)
         return self
 
-    def _spawn(self, instance: Instance) -> None:
+    def _spawn(self, instance: Instance, demo: bool = False) -> None:
         env = {
             **os.environ,
             "DATABASE_URL": self.database_url,
@@ -85,7 +93,8 @@ class Cluster:
             **self.extra_env,
         }
         lindra = Path(sys.executable).parent / "lindra"
-        command = [str(lindra), "serve", "--no-demo", "--host", "127.0.0.1", "--port", str(instance.port)]
+        demo_flag = [] if demo else ["--no-demo"]
+        command = [str(lindra), "serve", *demo_flag, "--host", "127.0.0.1", "--port", str(instance.port)]
         with instance.log.open("ab") as log:
             instance.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -109,6 +118,22 @@ class Cluster:
         assert instance.process is not None
         instance.process.send_signal(signal.SIGKILL)
         instance.process.wait(timeout=10)
+
+    def pause(self, instance: Instance) -> None:
+        """SIGSTOP: the process is frozen (its event loop blocked) until `resume`."""
+        assert instance.process is not None
+        instance.process.send_signal(signal.SIGSTOP)
+
+    def resume(self, instance: Instance) -> None:
+        assert instance.process is not None
+        instance.process.send_signal(signal.SIGCONT)
+
+    def rss(self, instance: Instance) -> int:
+        """The process's resident memory in bytes (0 once it has exited)."""
+        try:
+            return int(psutil.Process(instance.pid).memory_info().rss)
+        except psutil.Error:
+            return 0
 
     def restart(self, instance: Instance) -> None:
         self._spawn(instance)
