@@ -7,6 +7,7 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -120,9 +121,34 @@ def http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     return _response(_body(request, status, title, exc.detail, field=field), exc.headers)
 
 
+# The database restarting or failing over: the request may be retried in a moment.
+_UNAVAILABLE = (
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def _database_unavailable(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, _UNAVAILABLE):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """Never a stack trace or SQL in the body; the log keeps the type only (values may be personal)."""
+    """Never a stack trace or SQL in the body; the log keeps the type only (values may be personal).
+
+    The database being away is said as 503 with Retry-After, so a phone retries (with the same
+    Idempotency-Key) instead of giving up: nothing was saved.
+    """
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope.get("route_handler"))
+    if _database_unavailable(exc):
+        body = _body(request, 503, "Service Unavailable", "The database is not reachable just now; nothing was saved.")
+        return _response(body, {"Retry-After": "2"})
     return _response(
         _body(
             request,

@@ -15,7 +15,8 @@ Protocol on `GET /ws` (JSON text frames):
                      "visit_id", "alert_id", "actor_id", "payload", "created_at"}
                     first the visible events after the client's last_event_id (of the last
                     24 hours, the newest 5000 at most; none if it sent null), then
-                    {"type": "ready", "last_event_id": <cursor to send on the next connect>}
+                    {"type": "ready", "last_event_id": <cursor to send on the next connect>,
+                     "complete": <false when the catch-up was cut: reload over the API>}
                     then live events, each once; {"type": "pong"} for a ping.
 Close codes: 4400 token in the URL or a malformed frame, 4401 not (or no longer) authenticated,
 4403 role refused, 1013 too slow, 1012 server restarting.
@@ -84,6 +85,9 @@ class EventFrame(msgspec.Struct, frozen=True, tag_field="type", tag="event"):
 
 class Ready(msgspec.Struct, frozen=True, tag_field="type", tag="ready"):
     last_event_id: int
+    # False when the catch-up was cut (more than CATCH_UP_LIMIT events, or older than a day):
+    # the client reloads what it shows over the API instead of trusting the frames.
+    complete: bool = True
 
 
 class Auth(msgspec.Struct, frozen=True, tag_field="type", tag="auth"):
@@ -237,20 +241,34 @@ _SINCE = """
 _BACKLOG = """
     SELECT to_jsonb(e)::text FROM events e
     WHERE e.id > $1 AND e.id <= $2 AND e.created_at > now() - interval '24 hours'
-      AND (e.municipality_id = ANY($3::uuid[]) OR e.payload->'user_ids' ? $4)
+      AND (
+          e.payload->'user_ids' ? $4
+          OR (e.municipality_id = ANY($3::uuid[])
+              AND ($6::uuid[] IS NULL OR e.district_id IS NULL OR e.district_id = ANY($6::uuid[]))
+              AND (NOT $7 OR (e.kind LIKE 'alert.%' AND e.payload->>'unit' = 'true')))
+      )
     ORDER BY e.id DESC LIMIT $5
     """
 
 
-async def backlog(connection: asyncpg.Connection, actor: Actor, after: int | None) -> tuple[int, list[EventFrame]]:
-    """The newest event id now, and the visible events after `after` (none if None), oldest first."""
+async def backlog(
+    connection: asyncpg.Connection, actor: Actor, after: int | None
+) -> tuple[int, list[EventFrame], bool]:
+    """The newest event id now, the visible events after `after` (none if None), oldest first, and
+    whether that is all of them. The SQL applies the visibility rule's scope before the limit, so
+    another district's busy night does not push a nurse's own events out of her catch-up."""
     newest = int(await connection.fetchval("SELECT coalesce(max(id), 0) FROM events"))
     if after is None or after >= newest:
-        return newest, []
+        return newest, [], True
     scope = [m for m in (actor.municipality_id, *actor.served_municipality_ids) if m is not None]
-    rows = await connection.fetch(_BACKLOG, after, newest, scope, str(actor.user_id), CATCH_UP_LIMIT)
-    events = (_decode_event(row[0]) for row in reversed(rows))
-    return newest, [event for event in events if visible(actor, event)]
+    districts = list(actor.district_ids) if actor.role == Role.NURSE else None
+    unit = actor.role == Role.PALLIATIVE_UNIT
+    rows = await connection.fetch(
+        _BACKLOG, after, newest, scope, str(actor.user_id), CATCH_UP_LIMIT + 1, districts, unit
+    )
+    complete = len(rows) <= CATCH_UP_LIMIT
+    events = (_decode_event(row[0]) for row in reversed(rows[:CATCH_UP_LIMIT]))
+    return newest, [event for event in events if visible(actor, event)], complete
 
 
 class Hub:
@@ -529,10 +547,10 @@ class _Conversation:
         """Send the missed events, then `ready`. The client is already subscribed, so an event
         committed meanwhile is held back and sent after, unless the catch-up had it."""
         async with self.hub.pool.acquire() as connection:
-            newest, missed = await backlog(connection, client.actor, last_event_id)
+            newest, missed, complete = await backlog(connection, client.actor, last_event_id)
         for event in missed:
             await self.socket.send_text(_frame(event))
-        await self.socket.send_text(_frame(Ready(newest)))
+        await self.socket.send_text(_frame(Ready(newest, complete)))
         client.release(frozenset(event.id for event in missed))
 
     async def _converse(self, client: Client, sender: asyncio.Task[None]) -> None:

@@ -265,8 +265,9 @@ _RESEND_UNCONFIRMED = text(
         RETURNING n.alert_id, n.climb, n.tier, n.user_id, n.device_id
     )
     INSERT INTO notifications
-        (id, alert_id, climb, tier, user_id, device_id, channel, kind, status, attempts, created_at, due_at)
-    SELECT gen_random_uuid(), alert_id, climb, tier, user_id, device_id, 'push', 'unconfirmed', 'pending', 0, :now, :now
+        (id, alert_id, climb, tier, user_id, device_id, channel, kind, status, attempts, created_at, due_at, resent)
+    SELECT gen_random_uuid(), alert_id, climb, tier, user_id, device_id, 'push', 'unconfirmed', 'pending', 0,
+           :now, :now, true  -- the copy is the one resend: never resent in its turn
     FROM marked
     RETURNING alert_id
     """

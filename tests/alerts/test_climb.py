@@ -208,3 +208,22 @@ async def test_calls_are_repeated_until_taken_and_an_unconfirmed_push_is_sent_ag
     detail = (await client.get(f"/alerts/{raised['id']}", headers=world.coordinator.headers)).json()
     (target,) = detail["targets"]
     assert target["confirmed"] is True and target["times_notified"] == 2 and target["has_phone"] is True
+
+
+async def test_a_push_nobody_confirms_is_sent_again_once_not_every_minute(
+    client: Client, world: World, sessions: Sessions, settings: Settings, mid_shift: Clock
+) -> None:
+    await full_roster(client, world, mid_shift)
+    await give_phone(sessions, world.nurse_a)
+    raised = await raise_alert(client, world.coordinator, raise_body(await make_case(client, world, mid_shift)))
+    await engine.send_due_pushes(sessions, LoggingGateway(), mid_shift.now())
+
+    later(mid_shift, settings, world, 61)
+    await sweep_at(sessions, settings, mid_shift)
+    await engine.send_due_pushes(sessions, LoggingGateway(), mid_shift.now())
+    # The copy is never confirmed either; a minute on, only the tier's own call again (at 120 s) is added.
+    later(mid_shift, settings, world, 61)
+    await sweep_at(sessions, settings, mid_shift)
+
+    expected = ["first", "renotify", "unconfirmed"]
+    assert await push_kinds(sessions, raised["id"], expected) == expected

@@ -105,7 +105,8 @@ export class LiveFeed {
       this.stats.connects += 1;
       this._setState("connected");
       this._startPinging(socket);
-      this.onReady({ reconnected });
+      // complete: false — the server cut the replay (a long absence): what is shown must be read again.
+      this.onReady({ reconnected, complete: frame.complete !== false });
     }
   }
 

@@ -185,14 +185,15 @@ function followEvent(event) {
 
 let firstLoad = null;
 
-function caughtUp({ reconnected }) {
+function caughtUp({ reconnected, complete }) {
   if (!firstLoad) {
     firstLoad = loadAll();
     return;
   }
   // A short outage: the replay before `ready` brought every event missed. A long one may have
   // outrun the replay's window: read everything.
-  if (reconnected && state.disconnectedAt && Date.now() - state.disconnectedAt > FULL_RELOAD_AFTER_MS) loadAll();
+  const long = state.disconnectedAt && Date.now() - state.disconnectedAt > FULL_RELOAD_AFTER_MS;
+  if (!complete || (reconnected && long)) loadAll();
   state.disconnectedAt = null;
 }
 
