@@ -10,13 +10,27 @@ from __future__ import annotations
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import Table, Text, func, insert, select, text
-from sqlalchemy import cast as sql_cast
+from sqlalchemy import Table, bindparam, insert, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.visits.models import Event
 
 CHANNEL = "lindra_events"
+
+
+# Written out once: events are emitted on every hot path (a raise emits two), and building the
+# statement anew each time cost more than running it.
+_EMIT = text(
+    f"""
+    WITH e AS (
+        INSERT INTO events (kind, municipality_id, district_id, case_id, visit_id, alert_id, actor_id, payload)
+        VALUES (:kind, :municipality_id, :district_id, :case_id, :visit_id, :alert_id, :actor_id, :payload)
+        RETURNING id
+    )
+    SELECT id, pg_notify('{CHANNEL}', id::text) FROM e
+    """
+).bindparams(bindparam("payload", type_=JSONB))
 
 
 async def emit(
@@ -35,23 +49,17 @@ async def emit(
 
     One statement: the row and its NOTIFY (a CTE), since a use case may emit several.
     """
-    row = (
-        insert(Event)
-        .values(
-            kind=kind,
-            municipality_id=municipality_id,
-            district_id=district_id,
-            case_id=case_id,
-            visit_id=visit_id,
-            alert_id=alert_id,
-            actor_id=actor_id,
-            payload=payload or {},
-        )
-        .returning(Event.id)
-        .cte("e")
-    )
-    notified = select(row.c.id, func.pg_notify(CHANNEL, sql_cast(row.c.id, Text)))
-    return int((await session.execute(notified)).scalar_one())
+    values = {
+        "kind": kind,
+        "municipality_id": municipality_id,
+        "district_id": district_id,
+        "case_id": case_id,
+        "visit_id": visit_id,
+        "alert_id": alert_id,
+        "actor_id": actor_id,
+        "payload": payload or {},
+    }
+    return int((await session.execute(_EMIT, values)).scalar_one())
 
 
 async def emit_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:

@@ -17,8 +17,8 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from litestar import Request
 from litestar.params import HeaderParameter
-from sqlalchemy import ForeignKey, String, delete, select, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import ForeignKey, String, bindparam, delete, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,6 +86,19 @@ def provide_write(
     return Write(db, actor, idempotency_key, request.method, request.url.path)
 
 
+# Written out once (every write passes here); the values are bound per call.
+_CLAIM = text(
+    "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES (:user_id, :key, :fingerprint) "
+    "ON CONFLICT DO NOTHING RETURNING key"
+)
+_STORED = text("SELECT fingerprint, response FROM idempotency_keys WHERE user_id = :user_id AND key = :key").columns(
+    fingerprint=String, response=JSONB
+)
+_ANSWER = text("UPDATE idempotency_keys SET response = :response WHERE user_id = :user_id AND key = :key").bindparams(
+    bindparam("response", type_=JSONB)
+)
+
+
 async def run_once(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -95,20 +108,10 @@ async def run_once(
     produce: Callable[[], Awaitable[T]],
 ) -> T:
     """Run `produce` the first time `key` is seen for this user; afterwards return its first answer."""
-    claimed = await session.execute(
-        insert(IdempotencyKey)
-        .values(user_id=user_id, key=key, fingerprint=request_fingerprint)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    )
+    ids = {"user_id": user_id, "key": key}
+    claimed = await session.execute(_CLAIM, {**ids, "fingerprint": request_fingerprint})
     if claimed.first() is None:
-        stored = (
-            await session.execute(
-                select(IdempotencyKey.fingerprint, IdempotencyKey.response).where(
-                    IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
-                )
-            )
-        ).one()
+        stored = (await session.execute(_STORED, ids)).one()
         if stored.fingerprint != request_fingerprint:
             raise Problem(
                 422,
@@ -118,11 +121,7 @@ async def run_once(
             )
         return msgspec.convert(stored.response, result_type, strict=False)
     result = await produce()
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        .values(response=msgspec.to_builtins(result))
-    )
+    await session.execute(_ANSWER, {**ids, "response": msgspec.to_builtins(result)})
     return result
 
 

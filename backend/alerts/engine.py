@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.alerts.models import Alert, AlertStatus, AlertTarget, AlertTier, Notification, TargetRule
+from backend.alerts.models import Alert, AlertStatus, AlertTarget, Notification, TargetRule
 from backend.alerts.push import FcmGateway, PushGateway, PushMessage
 from backend.alerts.targets import UNIT_RULES, AlertPlace, find
 from backend.cases.models import Case
@@ -106,11 +106,33 @@ async def notify(
     await wake_push_senders(session)
 
 
+_CASE_PEOPLE = select(Case.key_person_id, Case.palliative_team_id).where(Case.id == bindparam("case_id"))
+
+
 async def _place(session: AsyncSession, alert: Alert) -> AlertPlace:
-    case = (
-        await session.execute(select(Case.key_person_id, Case.palliative_team_id).where(Case.id == alert.case_id))
-    ).one()
+    case = (await session.execute(_CASE_PEOPLE, {"case_id": alert.case_id})).one()
     return AlertPlace(alert.municipality_id, alert.district_id, case.key_person_id, case.palliative_team_id)
+
+
+# Written out once: a tier fires on every raise and every escalation.
+_FIRE_TIER = text(
+    """
+    INSERT INTO alert_tiers (alert_id, climb, tier, due_at, fired_at, fired_by, rules, target_ids, empty_reason)
+    VALUES (:alert_id, :climb, :tier, :due_at, :fired_at, :fired_by, :rules, :target_ids, :empty_reason)
+    ON CONFLICT DO NOTHING
+    RETURNING tier
+    """
+).bindparams(bindparam("rules", type_=JSONB), bindparam("target_ids", type_=JSONB))
+
+_ADD_TARGETS = text(
+    """
+    INSERT INTO alert_targets
+        (alert_id, climb, user_id, tier, rule, notified_at, last_notified_at, next_notify_at, times_notified)
+    SELECT :alert_id, :climb, t.user_id, :tier, t.rule, :now, :now, :next, 1
+    FROM unnest(CAST(:users AS uuid[]), CAST(:rules AS text[])) AS t(user_id, rule)
+    ON CONFLICT DO NOTHING
+    """
+)
 
 
 async def fire_next_tier(session: AsyncSession, alert: Alert, now: datetime, case: Case | None = None) -> None:
@@ -130,20 +152,18 @@ async def fire_next_tier(session: AsyncSession, alert: Alert, now: datetime, cas
                 by_user.setdefault(user_id, rule)
         empty_reason = None if by_user else "nobody_found:" + ",".join(r.value for r in rules)
         fired = await session.scalar(
-            pg_insert(AlertTier)
-            .values(
-                alert_id=alert.id,
-                climb=alert.climb,
-                tier=index,
-                due_at=due_at,
-                fired_at=now,
-                fired_by=INSTANCE,
-                rules=[r.value for r in rules],
-                target_ids=[str(u) for u in by_user],
-                empty_reason=empty_reason[:64] if empty_reason else None,
-            )
-            .on_conflict_do_nothing()
-            .returning(AlertTier.tier)
+            _FIRE_TIER,
+            {
+                "alert_id": alert.id,
+                "climb": alert.climb,
+                "tier": index,
+                "due_at": due_at,
+                "fired_at": now,
+                "fired_by": INSTANCE,
+                "rules": [r.value for r in rules],
+                "target_ids": [str(u) for u in by_user],
+                "empty_reason": empty_reason[:64] if empty_reason else None,
+            },
         )
         if fired is None:  # fired already (cannot happen under the row lock; never fire twice anyway)
             log.error("tier %d of alert %s had fired already", index, alert.id)
@@ -182,29 +202,31 @@ async def _add_targets(
 ) -> None:
     """Remember whom the alert called; someone already called in this climb keeps their first tier."""
     await session.execute(
-        pg_insert(AlertTarget)
-        .values(
-            [
-                {
-                    "alert_id": alert.id,
-                    "climb": alert.climb,
-                    "user_id": user_id,
-                    "tier": tier,
-                    "rule": rule.value,
-                    "notified_at": now,
-                    "last_notified_at": now,
-                    "next_notify_at": now + timedelta(seconds=renotify_seconds),
-                    "times_notified": 1,
-                }
-                for user_id, rule in by_user.items()
-            ]
-        )
-        .on_conflict_do_nothing()
+        _ADD_TARGETS,
+        {
+            "alert_id": alert.id,
+            "climb": alert.climb,
+            "tier": tier,
+            "users": list(by_user),
+            "rules": [rule.value for rule in by_user.values()],
+            "now": now,
+            "next": now + timedelta(seconds=renotify_seconds),
+        },
     )
 
 
-def _open(query: Any) -> Any:
-    return query.where(Alert.status == AlertStatus.OPEN.value, Alert.paging_stopped_reason.is_(None))
+# The next alert due, locked for this sweep unless another has it.
+_NEXT_DUE = (
+    select(Alert)
+    .where(
+        Alert.status == AlertStatus.OPEN.value,
+        Alert.paging_stopped_reason.is_(None),
+        Alert.next_escalation_at <= bindparam("due_before"),
+    )
+    .order_by(Alert.next_escalation_at)
+    .limit(1)
+    .with_for_update(skip_locked=True, key_share=True)
+)
 
 
 async def _escalate_due(
@@ -217,15 +239,7 @@ async def _escalate_due(
     while len(moved) < SWEEP_LIMIT:
         async with sessions.begin() as session:
             now = clock.now()
-            alert = (
-                await session.scalars(
-                    _open(select(Alert))
-                    .where(Alert.next_escalation_at <= now - older_than)
-                    .order_by(Alert.next_escalation_at)
-                    .limit(1)
-                    .with_for_update(skip_locked=True, key_share=True)
-                )
-            ).first()
+            alert = (await session.scalars(_NEXT_DUE, {"due_before": now - older_than})).first()
             if alert is None:
                 break
             await fire_next_tier(session, alert, now)
@@ -438,13 +452,16 @@ async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: P
     return len(claimed)
 
 
+_ALERTS_BY_ID = select(Alert).where(Alert.id.in_(bindparam("ids", expanding=True)))
+
+
 async def _delivery_events(session: AsyncSession, claimed: list[Any], results: list[dict[str, Any]]) -> None:
     """One event per alert with its pushes' results, so the board shows who was reached."""
     by_alert: dict[uuid.UUID, dict[str, int]] = {}
     for row, result in zip(claimed, results, strict=True):
         counts = by_alert.setdefault(row.alert_id, {})
         counts[result["status"]] = counts.get(result["status"], 0) + 1
-    alerts = await session.scalars(select(Alert).where(Alert.id.in_(list(by_alert))))
+    alerts = await session.scalars(_ALERTS_BY_ID, {"ids": list(by_alert)})
     for alert in alerts:
         await alert_event(session, alert, "alert.delivery", pushes=by_alert[alert.id])
 

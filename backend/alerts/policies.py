@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,14 +58,13 @@ async def tiers_for(session: AsyncSession, municipality_id: uuid.UUID, severity:
     return known[(municipality_id, severity)]
 
 
+_POLICY = select(EscalationPolicy.tiers, EscalationPolicy.version).where(
+    EscalationPolicy.municipality_id == bindparam("municipality_id"), EscalationPolicy.severity == bindparam("severity")
+)
+
+
 async def _tiers_for(session: AsyncSession, municipality_id: uuid.UUID, severity: Severity) -> tuple[Tiers, int | None]:
-    row = (
-        await session.execute(
-            select(EscalationPolicy.tiers, EscalationPolicy.version).where(
-                EscalationPolicy.municipality_id == municipality_id, EscalationPolicy.severity == severity.value
-            )
-        )
-    ).first()
+    row = (await session.execute(_POLICY, {"municipality_id": municipality_id, "severity": severity.value})).first()
     if row is None:
         return DEFAULT_POLICIES[severity], None
     return list(row.tiers), row.version

@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import schemas as s
@@ -114,17 +114,28 @@ async def raise_alert(
     return alert_out(alert, joined=joined)
 
 
+# Built once: every raise asks both (a retry, an open alert to join).
+_EARLIER_RAISE = (
+    select(Alert, AlertRaise.received_at > Alert.received_at)
+    .join(AlertRaise, AlertRaise.alert_id == Alert.id)
+    .where(
+        AlertRaise.raised_by.is_not_distinct_from(bindparam("raised_by")),
+        AlertRaise.client_id == bindparam("client_id"),
+    )
+)
+_OPEN_FOR_REASON = select(Alert).where(
+    Alert.case_id == bindparam("case_id"),
+    Alert.reason == bindparam("reason"),
+    Alert.status != AlertStatus.RESOLVED.value,
+)
+_OPEN_FOR_REASON_LOCKED = _OPEN_FOR_REASON.with_for_update(key_share=True)
+
+
 async def _earlier_raise(
     session: AsyncSession, raised_by: uuid.UUID | None, client_id: uuid.UUID
 ) -> tuple[Alert, bool] | None:
     """The alert a retried raise already reached, and whether that raise had joined it."""
-    row = (
-        await session.execute(
-            select(Alert, AlertRaise.received_at > Alert.received_at)
-            .join(AlertRaise, AlertRaise.alert_id == Alert.id)
-            .where(AlertRaise.raised_by.is_not_distinct_from(raised_by), AlertRaise.client_id == client_id)
-        )
-    ).first()
+    row = (await session.execute(_EARLIER_RAISE, {"raised_by": raised_by, "client_id": client_id})).first()
     return (row[0], bool(row[1])) if row else None
 
 
@@ -150,13 +161,7 @@ async def raise_on_case(
         raise Problem(
             409, "Case not live", "The case is closed or its person has died.", field="case_id", rule="case_not_live"
         )
-    alert = (
-        await session.scalars(
-            select(Alert)
-            .where(Alert.case_id == case.id, Alert.reason == reason.value, Alert.status != AlertStatus.RESOLVED.value)
-            .with_for_update(key_share=True)
-        )
-    ).first()
+    alert = (await session.scalars(_OPEN_FOR_REASON_LOCKED, {"case_id": case.id, "reason": reason.value})).first()
     joined = alert is not None
     if alert is None:
         tiers, version = await tiers_for(session, case.municipality_id, severity)
@@ -241,11 +246,7 @@ async def raise_by_rule(
     known: set[tuple[uuid.UUID, str]] = memo(session).setdefault("open_alerts", set())
     if (case.id, reason.value) in known:
         return None
-    open_alert = await session.scalar(
-        select(Alert).where(
-            Alert.case_id == case.id, Alert.reason == reason.value, Alert.status != AlertStatus.RESOLVED.value
-        )
-    )
+    open_alert = await session.scalar(_OPEN_FOR_REASON, {"case_id": case.id, "reason": reason.value})
     known.add((case.id, reason.value))
     if open_alert is not None:
         return open_alert

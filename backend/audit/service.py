@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import bindparam, insert, or_, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.models import AuditEntry
@@ -15,6 +16,14 @@ from backend.cases.models import Case
 from backend.errors import not_found
 from backend.people.actor import Actor
 from backend.people.models import Organisation, OrganisationServes, User
+
+# Built once: every change writes a row through it.
+_RECORD = text(
+    """
+    INSERT INTO audit_log (user_id, role, action, case_id, subject_user_id, request_id, detail)
+    VALUES (:user_id, :role, :action, :case_id, :subject_user_id, :request_id, :detail)
+    """
+).bindparams(bindparam("detail", type_=JSONB(none_as_null=True)))  # no detail: SQL NULL, not JSON null
 
 
 async def record(
@@ -28,15 +37,16 @@ async def record(
 ) -> None:
     """Log one action. `detail` holds ids and field names only, never personal data."""
     await session.execute(
-        insert(AuditEntry).values(
-            user_id=actor.user_id,
-            role=actor.role.value,
-            action=action,
-            case_id=case_id,
-            subject_user_id=subject_user_id,
-            request_id=actor.request_id,
-            detail=detail,
-        )
+        _RECORD,
+        {
+            "user_id": actor.user_id,
+            "role": actor.role.value,
+            "action": action,
+            "case_id": case_id,
+            "subject_user_id": subject_user_id,
+            "request_id": actor.request_id,
+            "detail": detail,
+        },
     )
 
 

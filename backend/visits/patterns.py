@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import time
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,16 +65,17 @@ def municipality_of(actor: Actor) -> uuid.UUID:
 # ---- shift patterns ---------------------------------------------------------------------------
 
 
+_PATTERNS = select(ShiftPattern.municipality_id, ShiftPattern.kind, ShiftPattern.starts_at, ShiftPattern.ends_at).where(
+    ShiftPattern.municipality_id.in_(bindparam("ids", expanding=True))
+)
+
+
 async def shift_times_for(session: AsyncSession, municipality_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ShiftTimes]:
     """Every municipality's shift times in one query; the defaults fill what a municipality has not set."""
     ids = list(set(municipality_ids))
     result: dict[uuid.UUID, dict[ShiftKind, tuple[time, time]]] = {mid: dict(DEFAULT_TIMES) for mid in ids}
     if ids:
-        rows = await session.execute(
-            select(ShiftPattern.municipality_id, ShiftPattern.kind, ShiftPattern.starts_at, ShiftPattern.ends_at).where(
-                ShiftPattern.municipality_id.in_(ids)
-            )
-        )
+        rows = await session.execute(_PATTERNS, {"ids": ids})
         for mid, kind, starts, ends in rows:
             result[mid][ShiftKind(kind)] = (starts, ends)
     return dict(result)

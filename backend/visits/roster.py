@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
@@ -236,6 +236,22 @@ async def _roster(
     return out
 
 
+# Built once: every alert tier asks it.
+_ON_DUTY = (
+    select(RosterEntry.user_id)
+    .join(User, User.id == RosterEntry.user_id)
+    .where(
+        RosterEntry.municipality_id == bindparam("municipality_id"),
+        RosterEntry.shift_date == bindparam("day"),
+        RosterEntry.shift_kind == bindparam("kind"),
+        RosterEntry.duty == bindparam("duty"),
+        User.deleted_at.is_(None),
+    )
+    .order_by(User.palliative_skilled.desc(), RosterEntry.created_at, RosterEntry.user_id)
+)
+_ON_DUTY_IN_DISTRICT = _ON_DUTY.where(RosterEntry.district_id == bindparam("district_id"))
+
+
 async def on_duty(
     session: AsyncSession,
     municipality_id: uuid.UUID,
@@ -251,21 +267,12 @@ async def on_duty(
     Pass the municipality's shift `times` when already known.
     """
     running = shift_at(instant, times or await shift_times(session, municipality_id))
-    query = (
-        select(RosterEntry.user_id)
-        .join(User, User.id == RosterEntry.user_id)
-        .where(
-            RosterEntry.municipality_id == municipality_id,
-            RosterEntry.shift_date == running.day,
-            RosterEntry.shift_kind == running.kind.value,
-            RosterEntry.duty == duty.value,
-            User.deleted_at.is_(None),
-        )
-        .order_by(User.palliative_skilled.desc(), RosterEntry.created_at, RosterEntry.user_id)
-    )
-    if district_id is not None:
-        query = query.where(RosterEntry.district_id == district_id)
-    return list(dict.fromkeys((await session.scalars(query)).all()))
+    shift = {"municipality_id": municipality_id, "day": running.day, "kind": running.kind.value, "duty": duty.value}
+    if district_id is None:
+        found = await session.scalars(_ON_DUTY, shift)
+    else:
+        found = await session.scalars(_ON_DUTY_IN_DISTRICT, {**shift, "district_id": district_id})
+    return list(dict.fromkeys(found.all()))
 
 
 async def coverage(session: AsyncSession, actor: Actor, now: datetime, hours: int) -> s.CoverageOut:
