@@ -134,13 +134,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         app.state.pool = await make_pool(settings.database_url, settings.db_pool_size)
         app.state.hub = Hub(settings.database_url, app.state.pool)
         await app.state.hub.start()
-        # Everything loaded so far lives as long as the process: keep the collector from walking it
-        # again and again, which shows as long pauses in the slowest percentile of answers.
         scheduler = start_scheduler(app.state.sessions, settings, app.state.clock) if settings.housekeeping else None
         app.state.scheduler = scheduler
         pushes = PushSender(settings.database_url, app.state.sessions, make_gateway(settings), app.state.clock)
         if settings.housekeeping:
             pushes.start()
+        # Everything loaded so far lives as long as the process: keep the collector from walking it
+        # again and again, which shows as long pauses in the slowest percentile of answers.
         gc.collect()
         gc.freeze()
         try:

@@ -75,20 +75,27 @@ async def alert_event(
     )
 
 
+# The rows and the push senders' wake-up in one statement (PostgreSQL delivers a repeated
+# notification once per transaction).
 _NOTIFY = text(
-    """
-    INSERT INTO notifications
-        (id, alert_id, climb, tier, user_id, device_id, channel, kind, status, attempts, created_at, due_at, sent_at)
-    SELECT gen_random_uuid(), CAST(:alert_id AS uuid), CAST(:climb AS int), CAST(:tier AS int), d.user_id, d.id,
-           'push', CAST(:kind AS text), 'pending', 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz), NULL
-    FROM devices d
-    WHERE d.user_id = ANY(CAST(:users AS uuid[])) AND d.revoked_at IS NULL AND d.push_token IS NOT NULL
-      AND d.refresh_expires_at > :now
-    UNION ALL
-    SELECT gen_random_uuid(), CAST(:alert_id AS uuid), CAST(:climb AS int), CAST(:tier AS int), u, NULL,
-           'websocket', CAST(:kind AS text), 'sent', 1, CAST(:now AS timestamptz), CAST(:now AS timestamptz),
-           CAST(:now AS timestamptz)
-    FROM unnest(CAST(:users AS uuid[])) AS u
+    f"""
+    WITH added AS (
+        INSERT INTO notifications
+            (id, alert_id, climb, tier, user_id, device_id, channel, kind, status, attempts, created_at, due_at,
+             sent_at)
+        SELECT gen_random_uuid(), CAST(:alert_id AS uuid), CAST(:climb AS int), CAST(:tier AS int), d.user_id, d.id,
+               'push', CAST(:kind AS text), 'pending', 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz), NULL
+        FROM devices d
+        WHERE d.user_id = ANY(CAST(:users AS uuid[])) AND d.revoked_at IS NULL AND d.push_token IS NOT NULL
+          AND d.refresh_expires_at > :now
+        UNION ALL
+        SELECT gen_random_uuid(), CAST(:alert_id AS uuid), CAST(:climb AS int), CAST(:tier AS int), u, NULL,
+               'websocket', CAST(:kind AS text), 'sent', 1, CAST(:now AS timestamptz), CAST(:now AS timestamptz),
+               CAST(:now AS timestamptz)
+        FROM unnest(CAST(:users AS uuid[])) AS u
+        RETURNING channel
+    )
+    SELECT pg_notify('{PUSH_CHANNEL}', '') FROM added WHERE channel = 'push' LIMIT 1
     """
 )
 
@@ -103,15 +110,9 @@ async def notify(
         _NOTIFY,
         {"alert_id": alert.id, "climb": alert.climb, "tier": tier, "users": user_ids, "kind": kind, "now": now},
     )
-    await wake_push_senders(session)
 
 
 _CASE_PEOPLE = select(Case.key_person_id, Case.palliative_team_id).where(Case.id == bindparam("case_id"))
-
-
-async def _place(session: AsyncSession, alert: Alert) -> AlertPlace:
-    case = (await session.execute(_CASE_PEOPLE, {"case_id": alert.case_id})).one()
-    return AlertPlace(alert.municipality_id, alert.district_id, case.key_person_id, case.palliative_team_id)
 
 
 # Written out once: a tier fires on every raise and every escalation.
@@ -135,12 +136,17 @@ _ADD_TARGETS = text(
 )
 
 
-async def fire_next_tier(session: AsyncSession, alert: Alert, now: datetime, case: Case | None = None) -> None:
-    """Fire the alert's next tier (the row is locked by the caller); a tier that finds nobody passes on at once."""
-    if case is None:
-        place = await _place(session, alert)
-    else:
-        place = AlertPlace(case.municipality_id, case.district_id, case.key_person_id, case.palliative_team_id)
+async def fire_next_tier(
+    session: AsyncSession,
+    alert: Alert,
+    now: datetime,
+    case_people: tuple[uuid.UUID | None, uuid.UUID | None] | None = None,
+) -> None:
+    """Fire the alert's next tier (the row is locked by the caller); a tier that finds nobody passes on at once.
+
+    `case_people`: the case's key person and palliative team, when the caller has read them already."""
+    key_person_id, team_id = case_people or (await session.execute(_CASE_PEOPLE, {"case_id": alert.case_id})).one()
+    place = AlertPlace(alert.municipality_id, alert.district_id, key_person_id, team_id)
     due_at = alert.next_escalation_at or now
     while alert.tier + 1 < len(alert.tiers):
         index = alert.tier + 1
@@ -215,9 +221,10 @@ async def _add_targets(
     )
 
 
-# The next alert due, locked for this sweep unless another has it.
+# The next alert due, locked for this sweep unless another has it, with its case's people.
 _NEXT_DUE = (
-    select(Alert)
+    select(Alert, Case.key_person_id, Case.palliative_team_id)
+    .join(Case, Case.id == Alert.case_id)
     .where(
         Alert.status == AlertStatus.OPEN.value,
         Alert.paging_stopped_reason.is_(None),
@@ -225,7 +232,9 @@ _NEXT_DUE = (
     )
     .order_by(Alert.next_escalation_at)
     .limit(1)
-    .with_for_update(skip_locked=True, key_share=True)
+    .with_for_update(
+        of=Alert, skip_locked=True, key_share=True
+    )  # the alert alone: a case being edited holds nothing up
 )
 
 
@@ -239,10 +248,11 @@ async def _escalate_due(
     while len(moved) < SWEEP_LIMIT:
         async with sessions.begin() as session:
             now = clock.now()
-            alert = (await session.scalars(_NEXT_DUE, {"due_before": now - older_than})).first()
-            if alert is None:
+            due = (await session.execute(_NEXT_DUE, {"due_before": now - older_than})).first()
+            if due is None:
                 break
-            await fire_next_tier(session, alert, now)
+            alert, key_person_id, team_id = due
+            await fire_next_tier(session, alert, now, (key_person_id, team_id))
             moved.append((alert.id, alert.tier))
     return moved
 

@@ -209,7 +209,7 @@ async def raise_on_case(
     kind = "alert.joined" if joined else "alert.raised"
     await alert_event(session, alert, kind, raised_by, source=source.value, arrival_delay_ms=delay_ms)
     if not joined:
-        await fire_next_tier(session, alert, now, case)
+        await fire_next_tier(session, alert, now, (case.key_person_id, case.palliative_team_id))
     return alert, joined
 
 
