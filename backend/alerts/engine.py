@@ -465,14 +465,24 @@ async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: P
 _ALERTS_BY_ID = select(Alert).where(Alert.id.in_(bindparam("ids", expanding=True)))
 
 
+# Push results that change what a board shows of a called person: no phone to reach any more.
+_BOARD_VISIBLE_RESULTS = frozenset({"invalid_token", "failed"})
+
+
 async def _delivery_events(session: AsyncSession, claimed: list[Any], results: list[dict[str, Any]]) -> None:
-    """One event per alert with its pushes' results, so the board shows who was reached."""
+    """An event for each alert one of whose pushes failed for good, so its boards read it again.
+
+    A push sent, or waiting for its retry, changes nothing a board shows (the phone's receipt
+    does, with an event of its own): announcing every batch to every board tripled the frames an
+    alert costs."""
     by_alert: dict[uuid.UUID, dict[str, int]] = {}
     for row, result in zip(claimed, results, strict=True):
         counts = by_alert.setdefault(row.alert_id, {})
         counts[result["status"]] = counts.get(result["status"], 0) + 1
-    alerts = await session.scalars(_ALERTS_BY_ID, {"ids": list(by_alert)})
-    for alert in alerts:
+    failed = [alert_id for alert_id, counts in by_alert.items() if _BOARD_VISIBLE_RESULTS & counts.keys()]
+    if not failed:
+        return
+    for alert in await session.scalars(_ALERTS_BY_ID, {"ids": failed}):
         await alert_event(session, alert, "alert.delivery", pushes=by_alert[alert.id])
 
 

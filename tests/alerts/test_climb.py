@@ -58,6 +58,8 @@ async def test_a_raise_calls_the_on_call_nurse_of_the_district_at_once(
             break
         await asyncio.sleep(0.05)
     assert push.status == "sent" and push.sent_at is not None
+    # A push that went out changes nothing the board shows: no event sends every board to re-read it.
+    assert "alert.delivery" not in [kind for kind, _ in await alert_events(sessions, raised["id"])]
 
 
 async def test_a_retried_raise_is_one_raise_and_a_second_raise_joins_the_open_alert(

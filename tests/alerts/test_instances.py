@@ -295,6 +295,15 @@ async def test_an_unregistered_token_is_deactivated_at_once(night: Night) -> Non
         assert status == "invalid_token"
         token = await night.pg.fetchval("SELECT push_token FROM devices WHERE id = $1", night.world.nurse_a.device_id)
         assert token is None
+        # The boards hear of it (the nurse is now shown without a phone to reach).
+        delivery = await _wait_for(
+            lambda: night.pg.fetchval(
+                "SELECT payload->'pushes' FROM events WHERE alert_id = $1 AND kind = 'alert.delivery'",
+                uuid.UUID(raised["id"]),
+            ),
+            5,
+        )
+        assert json.loads(delivery)["invalid_token"] == 1
         await night.post(night.a, night.world.coordinator, f"/alerts/{raised['id']}/acknowledge")
     finally:
         night.cluster.stub.reset()
