@@ -70,7 +70,7 @@ from backend.people.tokens import AccessClaims, issue_access_token
 from backend.visits.models import Duty
 from backend.visits.shifts import shift_at
 from bench.cluster import Cluster
-from bench.harness import SECRET, create_database, drop_database
+from bench.harness import SECRET, create_database, drop_database, percentile, spread
 from bench.seed import DISTRICTS, MUNICIPALITY, seed
 
 UNIT = uuid.UUID("00000000-0000-4000-8000-0000000000b4")
@@ -470,23 +470,6 @@ async def postmaster(url: str) -> psutil.Process | None:
 
 
 # ---- figures ----------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest rank: the smallest value with at least q % of them at or below it."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def spread(values: Sequence[float]) -> dict[str, float]:
-    return {
-        "count": len(values),
-        "p50_ms": round(percentile(values, 50), 2),
-        "p99_ms": round(percentile(values, 99), 2),
-        "max_ms": round(max(values), 2) if values else math.nan,
-    }
 
 
 def figures(

@@ -73,6 +73,7 @@ from backend.realtime import CATCH_UP_LIMIT
 from backend.visits.bedside import ESAS_R_ITEMS
 from backend.visits.shifts import shift_at
 from bench.cluster import Cluster, Instance
+from bench.harness import spread
 
 SECRET = "night-secret-" + "n" * 40
 TOKEN_MINUTES = 24 * 60  # the night's sessions outlive it; the phones do not renew
@@ -1190,23 +1191,6 @@ def check_listeners(rows: Rows, boards: list[Listener], phones: list[Phone]) -> 
     out["board events missed"] = sum(b["missing"] for b in out["boards"].values())
     out["phone events missed"] = sum(b["missing"] for b in out["phones"].values())
     return out
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest rank: the smallest value with at least q % of them at or below it."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def spread(values: Sequence[float]) -> dict[str, float]:
-    return {
-        "count": len(values),
-        "p50_ms": round(percentile(values, 50), 1),
-        "p99_ms": round(percentile(values, 99), 1),
-        "max_ms": round(max(values), 1) if values else math.nan,
-    }
 
 
 def _split(values: Iterable[tuple[float, float]], windows: list[tuple[float, float]]) -> dict[str, Any]:
