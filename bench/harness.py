@@ -123,27 +123,30 @@ def _ms(value: str) -> float:
     return float(number) * _UNITS[unit]
 
 
+_TIMINGS = ("rps", "p50_ms", "p99_ms")
+
+
 def wrk(target: Target, seconds: int) -> dict[str, float]:
-    """Run wrk once: requests/s, p50 and p99 in ms, non-2xx answers, and what a script reports as NOT_APPLIED."""
+    """Run wrk once: requests/s, p50 and p99 in ms, answers of 400 or more (`errors`), and whatever
+    its script counted and printed as `COUNT <name> <number>` lines in its done() callback."""
     cmd = ["wrk", f"-t{target.threads}", f"-c{target.connections}", f"-d{seconds}s", "--timeout", "30s", "--latency"]
     for key, value in target.headers.items():
         cmd += ["-H", f"{key}: {value}"]
     if target.script:
         cmd += ["-s", target.script]
     out = subprocess.run([*cmd, target.url], capture_output=True, text=True, check=True).stdout
+    counts = {name: float(n) for name, n in re.findall(r"^COUNT (\w+) (\d+)$", out, re.M)}
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     if "99" not in latency:  # nothing answered within the run
         print(out, file=sys.stderr)
-        return {"rps": 0.0, "p50_ms": float("inf"), "p99_ms": float("inf"), "errors": -1, "not_applied": 0}
+        return {"rps": 0.0, "p50_ms": float("inf"), "p99_ms": float("inf"), "errors": -1} | counts
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    not_applied = re.search(r"NOT_APPLIED (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50_ms": _ms(latency["50"]),
         "p99_ms": _ms(latency["99"]),
         "errors": int(errors.group(1)) if errors else 0,
-        "not_applied": int(not_applied.group(1)) if not_applied else 0,
-    }
+    } | counts
 
 
 def settle(base: str, timeout: float = 60) -> None:
@@ -158,7 +161,8 @@ def settle(base: str, timeout: float = 60) -> None:
 
 
 def measure(base: str, targets: dict[str, Target], seconds: int, repeat: int) -> dict[str, dict[str, float]]:
-    """Warm every target up, then `repeat` interleaved rounds (a noisy moment hits all alike); medians."""
+    """Warm every target up, then `repeat` interleaved rounds (a noisy moment hits all alike); the
+    medians of the timings, and the sums of the errors and counts."""
     for target in targets.values():
         wrk(target, 2)
         settle(base)
@@ -168,8 +172,8 @@ def measure(base: str, targets: dict[str, Target], seconds: int, repeat: int) ->
             rounds[name].append(wrk(target, seconds))
             settle(base)
     return {
-        name: {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_ms", "p99_ms")}
-        | {"errors": sum(r["errors"] for r in runs), "not_applied": sum(r["not_applied"] for r in runs)}
+        name: {key: statistics.median(r[key] for r in runs) for key in _TIMINGS}
+        | {key: sum(r.get(key, 0) for r in runs) for key in {k for r in runs for k in r} - set(_TIMINGS)}
         for name, runs in rounds.items()
     }
 

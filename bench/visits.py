@@ -8,7 +8,10 @@ Starts PostgreSQL (embedded, or DATABASE_URL's server), seeds a municipality (50
 loopback port and drives it with wrk, in interleaved rounds whose medians are reported:
 
 - the bare Litestar endpoint and the raw asyncpg select-plus-audit-insert (`bench.server`);
-- GET /mobile/v1/my-shift, rotating over 40 nurses' tokens (each has about 9 visits this shift);
+- GET /mobile/v1/my-shift, rotating over 40 nurses' tokens (each has about 9 visits this shift):
+  every answer in full, as for a phone that has just started;
+- the same polled as the app polls: 32 phones, each sending the ETag of its last answer
+  (If-None-Match), so most answers are 304 until something the nurse is shown changes;
 - POST /mobile/v1/sync with 50 `scores` operations on the nurse's visits of the shift, fresh
   client_op_ids every request. Each wrk thread is one phone (one nurse, one connection): a phone
   sends its batches one after another, so a nurse's batches never race each other for her visits.
@@ -57,6 +60,50 @@ local i = 0
 request = function()
   i = i + 1
   return wrk.format("GET", "/mobile/v1/my-shift", {["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1]})
+end
+"""
+
+# How the app polls: one wrk thread per phone (one connection each, so a thread's answers come back
+# in order); each phone sends the ETag of the last full answer it got, and gets 304 while nothing
+# it would be shown has changed.
+LUA_POLL = """
+local tokens = {__TOKENS__}
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("id", #threads)
+end
+
+function init(args)
+  token = tokens[((id - 1) % #tokens) + 1]
+  full = 0
+  not_modified = 0
+end
+
+request = function()
+  local headers = {["Authorization"] = "Bearer " .. token}
+  if etag then headers["If-None-Match"] = etag end
+  return wrk.format("GET", "/mobile/v1/my-shift", headers)
+end
+
+response = function(status, headers, body)
+  if status == 200 then
+    full = full + 1
+    etag = headers["etag"] or headers["ETag"]
+  elseif status == 304 then
+    not_modified = not_modified + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local f, n = 0, 0
+  for _, thread in ipairs(threads) do
+    f = f + thread:get("full")
+    n = n + thread:get("not_modified")
+  end
+  io.write("COUNT full_answers " .. f .. "\\n")
+  io.write("COUNT not_modified " .. n .. "\\n")
 end
 """
 
@@ -116,7 +163,7 @@ end
 function done(summary, latency, requests)
   local total = 0
   for _, thread in ipairs(threads) do total = total + thread:get("not_applied") end
-  io.write("NOT_APPLIED " .. total .. "\\n")
+  io.write("COUNT not_applied " .. total .. "\\n")
 end
 """
 
@@ -198,6 +245,7 @@ def main() -> int:
     )
     scripts = {
         "my_shift": LUA_MY_SHIFT.replace("__TOKENS__", lua_list(tokens)),
+        "poll": LUA_POLL.replace("__TOKENS__", lua_list(tokens)),
         "sync": LUA_SYNC.replace("__TOKENS__", lua_list(tokens))
         .replace("__VISITS__", ", ".join("{" + lua_list([str(v) for v in n.visit_ids]) + "}" for n in nurses))
         .replace("__ITEMS__", lua_list(list(ESAS_R_ITEMS)))
@@ -211,6 +259,7 @@ def main() -> int:
         (tmp / f"{name}.lua").write_text(text)
     c, sc = args.connections, args.sync_connections
     my_shift_name, sync_name = f"my shift ({len(tokens)} nurses)", f"sync, {args.ops} scores a batch"
+    poll_name = f"my shift polled with ETag ({c} phones)"
     try:
         with serving(url, world.coordinator_id, args.workers) as base:
             problem = preflight(base, tokens[0], nurses[0].visit_ids[0])
@@ -221,6 +270,7 @@ def main() -> int:
                 "bare Litestar endpoint": Target(f"{base}/bench/bare", c, {}),
                 RAW: Target(f"{base}/bench/raw/{world.case_ids[0]}", c, {}),
                 my_shift_name: Target(base, c, {}, str(tmp / "my_shift.lua")),
+                poll_name: Target(base, c, {}, str(tmp / "poll.lua"), threads=c),
                 sync_name: Target(base, sc, {}, str(tmp / "sync.lua"), threads=sc),
                 "shift board (coordinator)": Target(f"{base}/visits", c, {"Authorization": f"Bearer {coordinator}"}),
                 "case timeline, 50 entries": Target(base, c, {}, str(tmp / "timeline.lua")),
@@ -237,7 +287,12 @@ def main() -> int:
         results,
     )
     my_shift, sync = results[my_shift_name], results[sync_name]
-    print(f"\nsync operations not applied: {sync['not_applied']:.0f}; deadlocks in PostgreSQL: {deadlocks}")
+    poll = results[poll_name]
+    print(
+        f"\npolls answered 304 (the phone's copy current): {poll['not_modified']:.0f} of "
+        f"{poll['not_modified'] + poll['full_answers']:.0f}; "
+        f"sync operations not applied: {sync['not_applied']:.0f}; deadlocks in PostgreSQL: {deadlocks}"
+    )
     ok = (
         my_shift["p99_ms"] < 50
         and sync["p99_ms"] < 250

@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, MediaType, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,13 +40,14 @@ class MyShiftController(Controller):
         opt=MOBILE,
         summary="My visits of the shift running now (or the next), in window order, with what I need at the door",
         description="Poll with If-None-Match: the answer is 304 with no body while nothing changed.",
+        responses={200: ResponseSpec(m.MyShift, description="My visits of the shift in window order")},
     )
     async def get_my_shift(
         self,
         read: Read,
         if_none_match: IfNoneMatch = None,
         shift: Literal["current", "next"] = "current",
-    ) -> Response[m.MyShift | None]:
+    ) -> Response[bytes | None]:
         answer = await my_shift.load(
             read.pg,
             read.actor,
@@ -56,7 +58,7 @@ class MyShiftController(Controller):
         headers = {"ETag": answer.etag, "Cache-Control": "private, no-cache"}
         if answer.body is None:
             return Response(None, status_code=304, headers=headers)
-        return Response(answer.body, headers=headers)
+        return Response(answer.body, headers=headers, media_type=MediaType.JSON)
 
 
 class VisitController(Controller):

@@ -1,12 +1,16 @@
 """My shift: the calling nurse's visits of a shift, each with what she needs at the door.
 
 Phones poll this, so it is one statement on a plain connection: PostgreSQL gathers the visits,
-their cases and everything about each case as JSON, hashes it for the ETag, and writes one audit
-row per case shown - unless the phone already holds this very answer (If-None-Match), in which
-case nothing is sent back and nothing new was disclosed, so nothing is logged.
+their cases and everything about each case, derives what the nurse is shown (medicine missing or
+expiring, children in the home, the trend since the last scores), writes the answer as JSON,
+hashes it for the ETag, and writes one audit row per case shown - unless the phone already holds
+this very answer (If-None-Match), in which case nothing is sent back and nothing new was
+disclosed, so nothing is logged. The JSON goes to the phone as PostgreSQL wrote it: decoding it
+and encoding it again cost more than the query itself. Its shape is `mobile_api.schemas.MyShift`,
+which a test holds it to field by field.
 
-The ETag is strong: the body is a pure function of the JSON PostgreSQL returns, the Copenhagen
-date (children's ages, medicine expiry) and this module's VERSION, and all three are hashed.
+The ETag is the hash of the body itself, so it is strong and changes exactly when the answer does
+(a new day changes children's ages and medicine states, and with them the body).
 """
 
 from __future__ import annotations
@@ -15,25 +19,23 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 import asyncpg
-import msgspec
 
-from backend.cases import page
 from backend.cases.access import Positional, scope_sql
+from backend.cases.models import Indication
+from backend.cases.page import EXPIRY_WARNING
 from backend.people.actor import Actor
 from backend.visits.models import ShiftKind
 from backend.visits.shifts import DEFAULT_TIMES, Shift, ShiftTimes, shift_at
-from mobile_api import schemas as m
 
-# Bump when the body built from the same rows changes shape, so phones do not keep a stale copy.
-VERSION = "my-shift-1"
-
-# `mine` finds the visits through ix_visits_assignee_window and their case and citizen by primary key;
-# `facts` gathers each case's medicine, relatives, last two scores and open flags once per case, not
-# once per visit (a nurse sees most of her cases twice a shift). The JSON is the same text as when it
-# was gathered per visit, so ETags phones hold stay valid.
+# The case page's rules (`page.expiry_state`, `page.missing_indications`, `page.age_this_year`),
+# applied where the rows are; a test holds the two to the same answers for the same case.
+# $1 nurse, $2/$3 the shift's start and end, $4 today (Copenhagen), $5 the last day counted as
+# "expires soon", $6 the indications in their order, $7 the shift's day, $8 its kind, $9/$10 the
+# audit's role and request id, $11 the phone's ETags, then the scope. `mine` finds the visits
+# through ix_visits_assignee_window; `door` gathers each case once (a nurse sees most of her cases
+# twice a shift).
 _SQL = """
 WITH mine AS MATERIALIZED (
     SELECT v.id, v.status, v.kind, v.window_start, v.window_end, v.tasks, v.checked_in_at, v.checked_out_at,
@@ -42,129 +44,102 @@ WITH mine AS MATERIALIZED (
     FROM visits v JOIN cases ON cases.id = v.case_id JOIN citizens ci ON ci.id = cases.citizen_id
     WHERE v.assigned_to = $1 AND v.window_start >= $2 AND v.window_start < $3 AND ({scope})
 ),
-facts AS MATERIALIZED (
-    SELECT c.case_id,
-        COALESCE((
-            SELECT json_agg(json_build_object('id', md.id, 'indication', md.indication, 'drug', md.drug,
-                                              'strength', md.strength, 'quantity', md.quantity,
-                                              'expires_on', md.expires_on, 'recorded_at', md.recorded_at)
-                            ORDER BY md.indication, md.expires_on, md.id)
-            FROM anticipatory_medicines md WHERE md.case_id = c.case_id AND md.removed_at IS NULL), '[]') AS medicines,
-        COALESCE((
-            SELECT json_agg(json_build_object('name', r.name, 'relation', r.relation, 'phone', r.phone,
-                                              'primary_contact', r.primary_contact,
-                                              'lives_with_citizen', r.lives_with_citizen,
-                                              'consent_to_information', r.consent_to_information,
-                                              'birth_year', r.birth_year)
-                            ORDER BY r.primary_contact DESC, r.created_at, r.id)
-            FROM relatives r WHERE r.case_id = c.case_id AND r.removed_at IS NULL), '[]') AS relatives,
-        COALESCE((
-            SELECT json_agg(json_build_object('instrument', a.instrument, 'scores', a.scores,
-                                              'recorded_at', a.recorded_at) ORDER BY a.recorded_at DESC, a.id DESC)
-            FROM (SELECT id, instrument, scores, recorded_at FROM symptom_assessments
-                  WHERE case_id = c.case_id ORDER BY recorded_at DESC, id DESC LIMIT 2) a), '[]') AS assessments,
-        COALESCE((
-            SELECT json_agg(json_build_object('kind', f.kind, 'raised_at', f.raised_at, 'detail', f.detail)
-                            ORDER BY f.raised_at, f.kind, f.id)
-            FROM case_flags f WHERE f.case_id = c.case_id AND f.resolved_at IS NULL), '[]') AS flags
-    FROM (SELECT DISTINCT case_id FROM mine) c
+door AS MATERIALIZED (
+    SELECT c.case_id, json_build_object(
+        'id', c.case_id, 'first_name', COALESCE(substring(c.name FROM '[^[:space:]]+'), c.name), 'name', c.name,
+        'address', c.address, 'phone', c.phone, 'phase', c.phase, 'status', c.case_status,
+        'home_death_wish', c.home_death_wish, 'gp_name', c.gp_name, 'gp_phone', c.gp_phone,
+        'anticipatory_medicine', json_build_object(
+            'complete', NOT EXISTS (SELECT FROM unnest($6::text[]) i WHERE i <> ALL(med.covered)),
+            'missing', ARRAY(SELECT i FROM unnest($6::text[]) WITH ORDINALITY AS u(i, n)
+                             WHERE i <> ALL(med.covered) ORDER BY n),
+            'expiring_soon', med.soon,
+            'items', med.items),
+        'relatives_to_call', rel.adults,
+        'children_in_home', rel.children,
+        'last_scores', scores.last,
+        'open_flags', flags.open
+    ) AS door
+    FROM (SELECT DISTINCT ON (case_id) * FROM mine ORDER BY case_id) c
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(json_agg(json_build_object('indication', x.indication, 'drug', x.drug,
+                                                   'strength', x.strength, 'expires_on', x.expires_on,
+                                                   'state', x.state)
+                                 ORDER BY x.indication, x.expires_on, x.id), '[]') AS items,
+               COALESCE(array_agg(x.indication) FILTER (WHERE x.state <> 'expired'), '{{}}') AS covered,
+               COALESCE(array_agg(DISTINCT x.indication COLLATE "C") FILTER (WHERE x.state = 'expires_soon'),
+                        '{{}}') AS soon
+        FROM (SELECT md.id, md.indication, md.drug, md.strength, md.expires_on,
+                     CASE WHEN md.expires_on < $4 THEN 'expired'
+                          WHEN md.expires_on <= $5 THEN 'expires_soon' ELSE 'ok' END AS state
+              FROM anticipatory_medicines md WHERE md.case_id = c.case_id AND md.removed_at IS NULL) x
+    ) med
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(json_agg(json_build_object('name', r.name, 'relation', r.relation, 'phone', r.phone,
+                                                   'primary_contact', r.primary_contact,
+                                                   'may_be_informed', r.consent_to_information)
+                                 ORDER BY r.primary_contact DESC, r.created_at, r.id)
+                        FILTER (WHERE r.age IS NULL OR r.age >= 18), '[]') AS adults,
+               COALESCE(json_agg(json_build_object('name', r.name, 'age', r.age)
+                                 ORDER BY r.primary_contact DESC, r.created_at, r.id)
+                        FILTER (WHERE r.age < 18 AND r.lives_with_citizen), '[]') AS children
+        FROM (SELECT *, extract(year FROM $4::date)::int - birth_year AS age
+              FROM relatives WHERE case_id = c.case_id AND removed_at IS NULL) r
+    ) rel
+    CROSS JOIN LATERAL (
+        SELECT (SELECT json_build_object(
+                    'instrument', l.instrument, 'recorded_at', api_time(l.recorded_at), 'scores', l.scores,
+                    'previous_recorded_at', api_time(p.recorded_at),
+                    'trend', COALESCE((
+                        SELECT json_object_agg(k.key, CASE sign(k.value::numeric - (p.scores -> k.key)::numeric)
+                                                      WHEN 1 THEN 'up' WHEN -1 THEN 'down' ELSE 'same' END
+                                               ORDER BY k.n)
+                        FROM jsonb_each(l.scores) WITH ORDINALITY AS k(key, value, n)
+                        WHERE p.instrument = l.instrument AND p.scores ? k.key), '{{}}'))
+                FROM (SELECT instrument, scores, recorded_at FROM symptom_assessments WHERE case_id = c.case_id
+                      ORDER BY recorded_at DESC, id DESC LIMIT 1) l
+                LEFT JOIN LATERAL (SELECT instrument, scores, recorded_at FROM symptom_assessments
+                                   WHERE case_id = c.case_id ORDER BY recorded_at DESC, id DESC OFFSET 1 LIMIT 1) p
+                       ON true) AS last
+    ) scores
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(json_agg(json_build_object(
+                   'kind', f.kind, 'raised_at', api_time(f.raised_at),
+                   'items', CASE WHEN jsonb_typeof(f.detail -> 'items') = 'array'
+                                 THEN ARRAY(SELECT jsonb_array_elements_text(f.detail -> 'items'))
+                                 ELSE '{{}}' END)
+               ORDER BY f.raised_at, f.kind, f.id), '[]') AS open
+        FROM case_flags f WHERE f.case_id = c.case_id AND f.resolved_at IS NULL
+    ) flags
 ),
 doc AS (
-    SELECT COALESCE(json_agg(json_build_object(
-        'visit', json_build_object('id', mine.id, 'status', mine.status, 'kind', mine.kind,
-                                   'window_start', mine.window_start, 'window_end', mine.window_end,
-                                   'tasks', mine.tasks, 'checked_in_at', mine.checked_in_at,
-                                   'checked_out_at', mine.checked_out_at),
-        'case', json_build_object('id', mine.case_id, 'phase', mine.phase, 'status', mine.case_status,
-                                  'home_death_wish', mine.home_death_wish, 'gp_name', mine.gp_name,
-                                  'gp_phone', mine.gp_phone, 'name', mine.name, 'address', mine.address,
-                                  'phone', mine.phone),
-        'medicines', facts.medicines,
-        'relatives', facts.relatives,
-        'assessments', facts.assessments,
-        'flags', facts.flags
-    ) ORDER BY mine.window_start, mine.id), '[]')::text AS body
-    FROM mine JOIN facts ON facts.case_id = mine.case_id
+    SELECT json_build_object(
+        'shift', json_build_object('day', $7::date, 'kind', $8::text, 'starts', api_time($2), 'ends', api_time($3)),
+        'visits', COALESCE(json_agg(json_build_object(
+            'id', mine.id, 'status', mine.status, 'kind', mine.kind,
+            'window_start', api_time(mine.window_start), 'window_end', api_time(mine.window_end),
+            'tasks', mine.tasks, 'checked_in_at', api_time(mine.checked_in_at),
+            'checked_out_at', api_time(mine.checked_out_at), 'case', door.door
+        ) ORDER BY mine.window_start, mine.id), '[]')
+    )::text AS body
+    FROM mine JOIN door ON door.case_id = mine.case_id
 ),
-tagged AS (SELECT md5(body || $4) AS etag, body FROM doc),
+tagged AS (SELECT md5(body) AS etag, body FROM doc),
 audit AS (
     INSERT INTO audit_log (user_id, role, action, case_id, request_id)
-    SELECT $5::uuid, $6::text, 'visit.my_shift', facts.case_id, $7::text
-    FROM facts, tagged WHERE tagged.etag <> ALL($8::text[])
+    SELECT $1, $9::text, 'visit.my_shift', door.case_id, $10::text
+    FROM door, tagged WHERE tagged.etag <> ALL($11::text[])
 )
-SELECT etag, CASE WHEN etag = ANY($8::text[]) THEN NULL ELSE body END AS body FROM tagged
+SELECT etag, CASE WHEN etag = ANY($11::text[]) THEN NULL ELSE body END AS body FROM tagged
 """
 
-
-class _Visit(msgspec.Struct):
-    id: uuid.UUID
-    status: str
-    kind: str
-    window_start: datetime
-    window_end: datetime
-    tasks: list[str]
-    checked_in_at: datetime | None
-    checked_out_at: datetime | None
-
-
-class _Case(msgspec.Struct):
-    id: uuid.UUID
-    phase: str
-    status: str
-    home_death_wish: str | None
-    gp_name: str | None
-    gp_phone: str | None
-    name: str
-    address: str
-    phone: str | None
-
-
-class _Relative(msgspec.Struct):
-    name: str
-    relation: str
-    phone: str | None
-    primary_contact: bool
-    lives_with_citizen: bool
-    consent_to_information: bool
-    birth_year: int | None
-
-
-class _Assessment(msgspec.Struct):
-    instrument: str
-    scores: dict[str, int]
-    recorded_at: datetime
-
-
-class _Flag(msgspec.Struct):
-    kind: str
-    raised_at: datetime
-    detail: dict[str, Any]
-
-
-class _Medicine(msgspec.Struct):
-    # Only what the phone is shown; the id, quantity and recorded_at in the JSON count for the ETag.
-    indication: str
-    drug: str
-    strength: str
-    expires_on: date
-
-
-class _Row(msgspec.Struct):
-    visit: _Visit
-    case: _Case
-    medicines: list[_Medicine]
-    relatives: list[_Relative]
-    assessments: list[_Assessment]
-    flags: list[_Flag]
-
-
-_decode = msgspec.json.Decoder(list[_Row]).decode
+_INDICATIONS = [i.value for i in Indication]
 
 
 @dataclass(frozen=True, slots=True)
 class MyShiftAnswer:
     etag: str  # quoted, as sent in the ETag header
-    body: m.MyShift | None  # None: the phone's copy (If-None-Match) is current
+    body: bytes | None  # JSON in the shape of `mobile_api.schemas.MyShift`; None: the phone's copy is current
 
 
 def parse_if_none_match(header: str | None) -> list[str]:
@@ -209,106 +184,20 @@ async def load(
     pg: asyncpg.Connection, actor: Actor, shift: Shift, today: date, if_none_match: list[str]
 ) -> MyShiftAnswer:
     """The actor's visits of `shift` in window order; audited per case unless the phone's copy is current."""
-    salt = f"|{today.isoformat()}|{shift.day.isoformat()}|{shift.kind.value}|{VERSION}"
     bind = Positional(
-        actor.user_id, shift.starts, shift.ends, salt, actor.user_id, actor.role.value, actor.request_id, if_none_match
+        actor.user_id,
+        shift.starts,
+        shift.ends,
+        today,
+        today + EXPIRY_WARNING,
+        _INDICATIONS,
+        shift.day,
+        shift.kind.value,
+        actor.role.value,
+        actor.request_id,
+        if_none_match,
     )
     row = await pg.fetchrow(_SQL.format(scope=scope_sql(actor, bind)), *bind.values)
     assert row is not None  # the statement always answers one row
-    etag = f'"{row["etag"]}"'
-    if row["body"] is None:
-        return MyShiftAnswer(etag, None)
-    visits = [_visit(item, today) for item in _decode(row["body"])]
-    shift_out = m.ShiftOut(day=shift.day, kind=shift.kind.value, starts=shift.starts, ends=shift.ends)
-    return MyShiftAnswer(etag, m.MyShift(shift=shift_out, visits=visits))
-
-
-def _medicine(items: list[_Medicine], today: date) -> m.AnticipatoryMedicine:
-    """The case page's rules (`page.expiry_state`, `page.missing_indications`) on the phone's fields only."""
-    at_home = [
-        m.MedicineAtHome(
-            indication=item.indication,
-            drug=item.drug,
-            strength=item.strength,
-            expires_on=item.expires_on,
-            state=page.expiry_state(item.expires_on, today),
-        )
-        for item in items
-    ]
-    missing = [i.value for i in page.missing_indications({a.indication for a in at_home if a.state != "expired"})]
-    soon = sorted({a.indication for a in at_home if a.state == "expires_soon"})
-    return m.AnticipatoryMedicine(complete=not missing, missing=missing, expiring_soon=soon, items=at_home)
-
-
-def _last_scores(assessments: list[_Assessment]) -> m.LastScores | None:
-    if not assessments:
-        return None
-    latest = assessments[0]
-    previous = assessments[1] if len(assessments) > 1 else None
-    trend: dict[str, str] = {}
-    if previous is not None and previous.instrument == latest.instrument:
-        for item, score in latest.scores.items():
-            if item in previous.scores:
-                before = previous.scores[item]
-                trend[item] = "up" if score > before else "down" if score < before else "same"
-    return m.LastScores(
-        instrument=latest.instrument,
-        recorded_at=latest.recorded_at,
-        scores=latest.scores,
-        previous_recorded_at=previous.recorded_at if previous is not None else None,
-        trend=trend,
-    )
-
-
-def _visit(row: _Row, today: date) -> m.ShiftVisit:
-    case = row.case
-    adults: list[m.RelativeToCall] = []
-    children: list[m.ChildInHome] = []
-    for relative in row.relatives:
-        age = page.age_this_year(relative.birth_year, today)
-        if age is not None and age < 18:
-            if relative.lives_with_citizen:
-                children.append(m.ChildInHome(name=relative.name, age=age))
-            continue
-        adults.append(
-            m.RelativeToCall(
-                name=relative.name,
-                relation=relative.relation,
-                phone=relative.phone,
-                primary_contact=relative.primary_contact,
-                may_be_informed=relative.consent_to_information,
-            )
-        )
-    flags = [
-        m.OpenFlag(kind=flag.kind, raised_at=flag.raised_at, items=[str(i) for i in flag.detail.get("items", [])])
-        for flag in row.flags
-    ]
-    door = m.DoorCase(
-        id=case.id,
-        first_name=case.name.split()[0] if case.name.split() else case.name,
-        name=case.name,
-        address=case.address,
-        phone=case.phone,
-        phase=case.phase,
-        status=case.status,
-        home_death_wish=case.home_death_wish,
-        gp_name=case.gp_name,
-        gp_phone=case.gp_phone,
-        anticipatory_medicine=_medicine(row.medicines, today),
-        relatives_to_call=adults,
-        children_in_home=children,
-        last_scores=_last_scores(row.assessments),
-        open_flags=flags,
-    )
-    visit = row.visit
-    return m.ShiftVisit(
-        id=visit.id,
-        status=visit.status,
-        kind=visit.kind,
-        window_start=visit.window_start,
-        window_end=visit.window_end,
-        tasks=visit.tasks,
-        checked_in_at=visit.checked_in_at,
-        checked_out_at=visit.checked_out_at,
-        case=door,
-    )
+    body = row["body"]
+    return MyShiftAnswer(f'"{row["etag"]}"', body.encode() if body is not None else None)

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 from httpx import Response
 from sqlalchemy import func, select, update
 
 from backend.clock import Clock
 from backend.visits.models import Event, Visit
 from backend.visits.shifts import Shift, shift_at
+from mobile_api.schemas import MyShift
 from tests.cases.helpers import Client, Sessions, create_case, write_headers
 from tests.factories import Login, World
 
@@ -107,7 +109,12 @@ async def check_in(client: Client, login: Login, clock: Clock, visit_id: str, mi
 
 
 async def my_shift(client: Client, login: Login, **params: str) -> dict[str, Any]:
+    """The answer, held to the published schema: every field there with its type, nothing more, and
+    each value spelled as the application's own encoder spells it (times in UTC with `Z`)."""
     response = await client.get("/mobile/v1/my-shift", params=params, headers=login.headers)
     assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    typed = msgspec.json.decode(response.content, type=MyShift, strict=True)
     result: dict[str, Any] = response.json()
+    assert msgspec.json.decode(msgspec.json.encode(typed)) == result
     return result

@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from backend.audit.models import AuditEntry
-from backend.cases.models import Citizen
+from backend.cases.models import Citizen, Medicine
 from backend.clock import Clock
 from backend.config import Settings
 from backend.people.models import Role
 from backend.visits.shifts import shift_at
-from tests.cases.helpers import Client, Sessions, add_record, case_row
+from tests.cases.helpers import Client, Sessions, add_record, case_page, case_row
 from tests.factories import World, add_user
 from tests.mobile.helpers import add_visit, at, check_in, current_shift, my_shift, new_case, phone_post
 
@@ -272,6 +272,19 @@ async def test_a_case_visited_twice_in_the_shift_shows_its_facts_at_both_visits_
         medicine
         | {"indication": "nausea", "drug": "Haloperidol", "expires_on": (today + timedelta(days=3)).isoformat()},
     )
+    # Medicine for breathlessness that has expired since it was recorded: shown, but not covering.
+    expired = await add_record(
+        client,
+        world,
+        case_id,
+        "medicine",
+        medicine
+        | {"indication": "breathlessness", "drug": "Morfin", "expires_on": (today + timedelta(days=30)).isoformat()},
+    )
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Medicine).where(Medicine.id == uuid.UUID(expired["id"])).values(expires_on=today - timedelta(days=1))
+        )
     morning = await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id, minutes=30)
     evening = await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id, minutes=200)
 
@@ -280,9 +293,10 @@ async def test_a_case_visited_twice_in_the_shift_shows_its_facts_at_both_visits_
     first, second = (visit["case"] for visit in page["visits"])
     assert first == second
     at_home = first["anticipatory_medicine"]
-    assert [(item["drug"], item["state"]) for item in at_home["items"]] == [
-        ("Haloperidol", "expires_soon"),
-        ("Morfin", "ok"),
+    assert [(item["indication"], item["state"]) for item in at_home["items"]] == [
+        ("breathlessness", "expired"),
+        ("nausea", "expires_soon"),
+        ("pain", "ok"),
     ]
     assert at_home["missing"] == ["breathlessness", "restlessness", "death_rattle"]
     assert at_home["expiring_soon"] == ["nausea"]
@@ -292,3 +306,54 @@ async def test_a_case_visited_twice_in_the_shift_shows_its_facts_at_both_visits_
             AuditEntry.user_id == world.nurse_a.user_id, AuditEntry.action == "visit.my_shift"
         )
         assert (await session.scalars(query)).all() == [uuid.UUID(case_id)]
+
+
+async def test_the_phone_and_the_case_page_judge_medicine_and_children_alike(
+    client: Client, world: World, clock: Clock, sessions: Sessions
+) -> None:
+    """The door's facts are derived where the rows are, the case page's in Python: the rules must agree."""
+    case_id = await new_case(client, world, clock)
+    today = clock.today()
+    medicine = {"drug": "Midazolam", "strength": "5 mg/ml", "quantity": "5 ampuller"}
+    for indication, days in (("restlessness", 7), ("pain", 8), ("nausea", 0), ("death_rattle", 30)):
+        await add_record(
+            client,
+            world,
+            case_id,
+            "medicine",
+            medicine | {"indication": indication, "expires_on": (today + timedelta(days=days)).isoformat()},
+        )
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Medicine)
+            .where(Medicine.case_id == uuid.UUID(case_id), Medicine.indication == "death_rattle")
+            .values(expires_on=today - timedelta(days=1))
+        )
+    relative = {"relation": "barn", "phone": None, "primary_contact": False, "consent_to_information": False}
+    for name, age, at_home in (("Voksen", 40, False), ("Atten", 18, True), ("Sytten", 17, True), ("Ude", 12, False)):
+        body = relative | {"name": name, "birth_year": today.year - age, "lives_with_citizen": at_home}
+        await add_record(client, world, case_id, "relatives", body)
+    await add_record(client, world, case_id, "relatives", relative | {"name": "Uden år", "lives_with_citizen": True})
+    await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id)
+
+    door = (await my_shift(client, world.nurse_a))["visits"][0]["case"]
+    page = await case_page(client, world, case_id)
+
+    at_door, on_page = door["anticipatory_medicine"], page["medicine"]
+    assert [(i["indication"], i["state"]) for i in at_door["items"]] == [
+        (i["indication"], i["state"]) for i in on_page["items"]
+    ]
+    assert at_door["missing"] == on_page["missing"] == ["breathlessness", "death_rattle"]
+    soon_ids = set(on_page["expiring_soon"])
+    assert at_door["expiring_soon"] == sorted(i["indication"] for i in on_page["items"] if i["id"] in soon_ids)
+    assert at_door["expiring_soon"] == ["nausea", "restlessness"]
+
+    children = [r for r in page["relatives"] if r["is_child"]]
+    assert door["children_in_home"] == [
+        {"name": r["name"], "age": r["age"]} for r in children if r["lives_with_citizen"]
+    ]
+    assert door["children_in_home"] == [{"name": "Sytten", "age": 17}]
+    assert sorted(r["name"] for r in door["relatives_to_call"]) == sorted(
+        r["name"] for r in page["relatives"] if not r["is_child"]
+    )
+    assert sorted(r["name"] for r in door["relatives_to_call"]) == ["Atten", "Uden år", "Voksen"]
