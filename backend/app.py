@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
@@ -170,6 +171,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         state=None,
         cors_config=CORSConfig(allow_origins=list(settings.allowed_origins)) if settings.allowed_origins else None,
         request_max_body_size=1_048_576,
+        # A phone at the bedside may have a weak signal: answers larger than one packet travel
+        # gzipped to clients that accept it (every phone's HTTP stack does); my shift shrinks ~5x.
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1400, gzip_compress_level=6),
         openapi_config=OpenAPIConfig(
             title="Lindra",
             version="1",

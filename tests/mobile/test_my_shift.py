@@ -357,3 +357,29 @@ async def test_the_phone_and_the_case_page_judge_medicine_and_children_alike(
         r["name"] for r in page["relatives"] if not r["is_child"]
     )
     assert sorted(r["name"] for r in door["relatives_to_call"]) == ["Atten", "Uden år", "Voksen"]
+
+
+async def test_my_shift_travels_gzipped_to_a_phone_that_accepts_it(
+    client: Client, world: World, clock: Clock, sessions: Sessions
+) -> None:
+    """A weak signal at the door: the same answer in a fraction of the bytes, and the same ETag."""
+    for minutes in (30, 90, 150):
+        case_id = await new_case(client, world, clock)
+        await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id, minutes=minutes)
+
+    plain = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers | {"Accept-Encoding": "identity"})
+    zipped = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers | {"Accept-Encoding": "gzip"})
+    assert plain.status_code == zipped.status_code == 200
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "accept-encoding" in zipped.headers["vary"].lower()
+    sent = int(zipped.headers["content-length"])
+    assert sent * 3 < len(plain.content) == int(plain.headers["content-length"])
+    assert zipped.content == plain.content  # decoded by the client, byte for byte the same answer
+    assert zipped.headers["etag"] == plain.headers["etag"]
+
+    polled = await client.get(
+        "/mobile/v1/my-shift",
+        headers=world.nurse_a.headers | {"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]},
+    )
+    assert polled.status_code == 304 and polled.content == b""
