@@ -63,10 +63,9 @@ request = function()
 end
 """
 
-# How the app polls: one wrk thread per phone (one connection each, so a thread's answers come back
-# in order); each phone sends the ETag of the last full answer it got, and gets 304 while nothing
-# it would be shown has changed.
-LUA_POLL = """
+# Scripts where each wrk thread is one phone with one connection, so a thread's answers come back
+# in order: thread n is nurse n (`nurse`). done() reports per-thread counters summed by `total`.
+LUA_PHONES = """
 local tokens = {__TOKENS__}
 local threads = {}
 
@@ -75,14 +74,30 @@ function setup(thread)
   thread:set("id", #threads)
 end
 
+function total(name)
+  local sum = 0
+  for _, thread in ipairs(threads) do sum = sum + thread:get(name) end
+  return sum
+end
+
 function init(args)
-  token = tokens[((id - 1) % #tokens) + 1]
+  nurse = ((id - 1) % #tokens) + 1
+  start_phone()
+end
+"""
+
+# How the app polls: each phone sends the ETag of the last full answer it got, and gets 304 while
+# nothing it would be shown has changed.
+LUA_POLL = (
+    LUA_PHONES
+    + """
+function start_phone()
   full = 0
   not_modified = 0
 end
 
 request = function()
-  local headers = {["Authorization"] = "Bearer " .. token}
+  local headers = {["Authorization"] = "Bearer " .. tokens[nurse]}
   if etag then headers["If-None-Match"] = etag end
   return wrk.format("GET", "/mobile/v1/my-shift", headers)
 end
@@ -97,15 +112,11 @@ response = function(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local f, n = 0, 0
-  for _, thread in ipairs(threads) do
-    f = f + thread:get("full")
-    n = n + thread:get("not_modified")
-  end
-  io.write("COUNT full_answers " .. f .. "\\n")
-  io.write("COUNT not_modified " .. n .. "\\n")
+  io.write("COUNT full_answers " .. total("full") .. "\\n")
+  io.write("COUNT not_modified " .. total("not_modified") .. "\\n")
 end
 """
+)
 
 LUA_RANDOM_TIMELINE = """
 local ids = {__IDS__}
@@ -115,23 +126,17 @@ request = function()
 end
 """
 
-# One wrk thread per phone: thread n is nurse n. Operation ids are fresh per request; the response
+# A phone sending its batches one after another. Operation ids are fresh per request; the response
 # callback counts operations that were not applied, reported by done().
-LUA_SYNC = """
-local tokens = {__TOKENS__}
+LUA_SYNC = (
+    LUA_PHONES
+    + """
 local visits = {__VISITS__}
 local items = {__ITEMS__}
 local prefix = "__PREFIX__"
 local ops = __OPS__
-local threads = {}
 
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("id", #threads)
-end
-
-function init(args)
-  nurse = ((id - 1) % #tokens) + 1
+function start_phone()
   run = prefix .. "-" .. os.time() .. "-" .. id  -- every wrk run sends new ids
   counter = 0
   not_applied = 0
@@ -161,11 +166,10 @@ response = function(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local total = 0
-  for _, thread in ipairs(threads) do total = total + thread:get("not_applied") end
-  io.write("COUNT not_applied " .. total .. "\\n")
+  io.write("COUNT not_applied " .. total("not_applied") .. "\\n")
 end
 """
+)
 
 
 def lua_list(values: list[str]) -> str:
