@@ -50,11 +50,8 @@ door AS MATERIALIZED (
         'address', c.address, 'phone', c.phone, 'phase', c.phase, 'status', c.case_status,
         'home_death_wish', c.home_death_wish, 'gp_name', c.gp_name, 'gp_phone', c.gp_phone,
         'anticipatory_medicine', json_build_object(
-            'complete', NOT EXISTS (SELECT FROM unnest($6::text[]) i WHERE i <> ALL(med.covered)),
-            'missing', ARRAY(SELECT i FROM unnest($6::text[]) WITH ORDINALITY AS u(i, n)
-                             WHERE i <> ALL(med.covered) ORDER BY n),
-            'expiring_soon', med.soon,
-            'items', med.items),
+            'complete', cardinality(med.missing) = 0, 'missing', med.missing,
+            'expiring_soon', med.soon, 'items', med.items),
         'relatives_to_call', rel.adults,
         'children_in_home', rel.children,
         'last_scores', scores.last,
@@ -62,17 +59,21 @@ door AS MATERIALIZED (
     ) AS door
     FROM (SELECT DISTINCT ON (case_id) * FROM mine ORDER BY case_id) c
     CROSS JOIN LATERAL (
-        SELECT COALESCE(json_agg(json_build_object('indication', x.indication, 'drug', x.drug,
-                                                   'strength', x.strength, 'expires_on', x.expires_on,
-                                                   'state', x.state)
-                                 ORDER BY x.indication, x.expires_on, x.id), '[]') AS items,
-               COALESCE(array_agg(x.indication) FILTER (WHERE x.state <> 'expired'), '{{}}') AS covered,
-               COALESCE(array_agg(DISTINCT x.indication COLLATE "C") FILTER (WHERE x.state = 'expires_soon'),
-                        '{{}}') AS soon
-        FROM (SELECT md.id, md.indication, md.drug, md.strength, md.expires_on,
-                     CASE WHEN md.expires_on < $4 THEN 'expired'
-                          WHEN md.expires_on <= $5 THEN 'expires_soon' ELSE 'ok' END AS state
-              FROM anticipatory_medicines md WHERE md.case_id = c.case_id AND md.removed_at IS NULL) x
+        SELECT items, soon, ARRAY(SELECT i FROM unnest($6::text[]) WITH ORDINALITY AS u(i, n)
+                                  WHERE i <> ALL(covered) ORDER BY n) AS missing
+        FROM (
+            SELECT COALESCE(json_agg(json_build_object('indication', x.indication, 'drug', x.drug,
+                                                       'strength', x.strength, 'expires_on', x.expires_on,
+                                                       'state', x.state)
+                                     ORDER BY x.indication, x.expires_on, x.id), '[]') AS items,
+                   COALESCE(array_agg(x.indication) FILTER (WHERE x.state <> 'expired'), '{{}}') AS covered,
+                   COALESCE(array_agg(DISTINCT x.indication COLLATE "C") FILTER (WHERE x.state = 'expires_soon'),
+                            '{{}}') AS soon
+            FROM (SELECT md.id, md.indication, md.drug, md.strength, md.expires_on,
+                         CASE WHEN md.expires_on < $4 THEN 'expired'
+                              WHEN md.expires_on <= $5 THEN 'expires_soon' ELSE 'ok' END AS state
+                  FROM anticipatory_medicines md WHERE md.case_id = c.case_id AND md.removed_at IS NULL) x
+        ) at_home
     ) med
     CROSS JOIN LATERAL (
         SELECT COALESCE(json_agg(json_build_object('name', r.name, 'relation', r.relation, 'phone', r.phone,
