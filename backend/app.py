@@ -33,6 +33,7 @@ from backend.config import Settings
 from backend.db import make_engine, make_pool, make_sessionmaker
 from backend.deps import authenticate, provide_actor, provide_clock, provide_db, provide_pg, provide_read
 from backend.errors import EXCEPTION_HANDLERS
+from backend.gzip_bodies import MAX_BODY_BYTES, gzip_bodies_middleware
 from backend.health import HealthController
 from backend.idempotency import provide_write
 from backend.metrics import MetricsController, metrics_middleware
@@ -164,13 +165,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             "read": Provide(provide_read, sync_to_thread=False),
             "clock": Provide(provide_clock, sync_to_thread=False),
         },
-        middleware=[metrics_middleware, request_id_middleware],
+        middleware=[metrics_middleware, request_id_middleware, gzip_bodies_middleware],
         before_request=authenticate,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         state=None,
         cors_config=CORSConfig(allow_origins=list(settings.allowed_origins)) if settings.allowed_origins else None,
-        request_max_body_size=1_048_576,
+        request_max_body_size=MAX_BODY_BYTES,
         # A phone at the bedside may have a weak signal: answers larger than one packet travel
         # gzipped to clients that accept it (every phone's HTTP stack does); my shift shrinks ~5x.
         compression_config=CompressionConfig(backend="gzip", minimum_size=1400, gzip_compress_level=6),
