@@ -67,8 +67,8 @@ door AS MATERIALIZED (
                                                        'state', x.state)
                                      ORDER BY x.indication, x.expires_on, x.id), '[]') AS items,
                    COALESCE(array_agg(x.indication) FILTER (WHERE x.state <> 'expired'), '{{}}') AS covered,
-                   COALESCE(array_agg(DISTINCT x.indication COLLATE "C") FILTER (WHERE x.state = 'expires_soon'),
-                            '{{}}') AS soon
+                   COALESCE(array_agg(DISTINCT x.indication COLLATE "C" ORDER BY x.indication COLLATE "C")
+                            FILTER (WHERE x.state = 'expires_soon'), '{{}}') AS soon
             FROM (SELECT md.id, md.indication, md.drug, md.strength, md.expires_on,
                          CASE WHEN md.expires_on < $4 THEN 'expired'
                               WHEN md.expires_on <= $5 THEN 'expires_soon' ELSE 'ok' END AS state
