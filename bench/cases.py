@@ -60,7 +60,8 @@ def main() -> int:
     script = tmp / "random_case.lua"
     script.write_text(LUA_RANDOM_CASE % (", ".join(f'"{i}"' for i in case_ids), token))
     try:
-        with serving(url, user_id, args.workers) as base:
+        with serving(url, user_id, args.workers) as server:
+            base = server.url
             c, auth = args.connections, {"Authorization": f"Bearer {token}"}
             targets = {
                 "bare Litestar endpoint": Target(f"{base}/bench/bare", c, {}),
@@ -70,7 +71,7 @@ def main() -> int:
                     f"{base}/cases?district_id={DISTRICTS[0]}&phase=terminal&limit=50", c, auth
                 ),
             }
-            results = measure(base, targets, args.seconds, args.repeat)
+            results = measure(server, targets, args.seconds, args.repeat)
     finally:
         asyncio.run(drop_database(server_url, url))
 

@@ -2,7 +2,9 @@
 
 Figures on a shared 2-core machine drift from run to run, so each endpoint is measured in
 several rounds interleaved with the others, and compared with baselines served by the same
-process in the same run (`bench/server.py`).
+process in the same run (`bench/server.py`). Each round also counts the CPU the application's
+processes and PostgreSQL's spent per answer: a cost that stays put when the machine's stalls move
+the slowest percent.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import psutil
 
 from backend.db import migrate, start_embedded
 
@@ -90,9 +93,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str  # the base URL
+    pid: int  # the server's process (with `--workers`, the parent of the workers)
+
+
 @contextmanager
-def serving(url: str, user_id: uuid.UUID, workers: int) -> Iterator[str]:
-    """The application with its baselines on a loopback port, until the block ends; yields its base URL."""
+def serving(url: str, user_id: uuid.UUID, workers: int) -> Iterator[Served]:
+    """The application with its baselines on a loopback port, until the block ends."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -109,7 +118,7 @@ def serving(url: str, user_id: uuid.UUID, workers: int) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the benchmark server did not become ready") from None
                 time.sleep(0.2)
-        yield base
+        yield Served(base, server.pid)
     finally:
         server.terminate()
         server.wait(10)
@@ -123,12 +132,13 @@ def _ms(value: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-_TIMINGS = ("rps", "p50_ms", "p99_ms")
+_MEDIANS = ("rps", "p50_ms", "p99_ms", "app_cpu_ms", "pg_cpu_ms")
 
 
 def wrk(target: Target, seconds: int) -> dict[str, float]:
-    """Run wrk once: requests/s, p50 and p99 in ms, answers of 400 or more (`errors`), and whatever
-    its script counted and printed as `COUNT <name> <number>` lines in its done() callback."""
+    """Run wrk once: requests/s, p50 and p99 in ms, the answers (`requests`) and those of 400 or more
+    (`errors`), and whatever its script counted and printed as `COUNT <name> <number>` lines in its
+    done() callback."""
     cmd = ["wrk", f"-t{target.threads}", f"-c{target.connections}", f"-d{seconds}s", "--timeout", "30s", "--latency"]
     for key, value in target.headers.items():
         cmd += ["-H", f"{key}: {value}"]
@@ -139,14 +149,43 @@ def wrk(target: Target, seconds: int) -> dict[str, float]:
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     if "99" not in latency:  # nothing answered within the run
         print(out, file=sys.stderr)
-        return {"rps": 0.0, "p50_ms": float("inf"), "p99_ms": float("inf"), "errors": -1} | counts
+        return {"rps": 0.0, "p50_ms": float("inf"), "p99_ms": float("inf"), "requests": 0, "errors": -1} | counts
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50_ms": _ms(latency["50"]),
         "p99_ms": _ms(latency["99"]),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
         "errors": int(errors.group(1)) if errors else 0,
     } | counts
+
+
+def _cpu_seconds(server_pid: int) -> tuple[float, float]:
+    """CPU seconds spent so far by the server's processes, and by this machine's PostgreSQL."""
+
+    def spent(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            return 0.0
+        return float(times.user + times.system)
+
+    server = psutil.Process(server_pid)
+    app = sum(spent(p) for p in [server, *server.children(recursive=True)])
+    postgres = sum(spent(p) for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres")
+    return app, postgres
+
+
+def _costed(server: Served, target: Target, seconds: int) -> dict[str, float]:
+    """One wrk run, with the application's and PostgreSQL's CPU per answer (ms) over it."""
+    app_before, pg_before = _cpu_seconds(server.pid)
+    result = wrk(target, seconds)
+    app_after, pg_after = _cpu_seconds(server.pid)
+    answers = max(result["requests"], 1)
+    return result | {
+        "app_cpu_ms": (app_after - app_before) * 1000 / answers,
+        "pg_cpu_ms": (pg_after - pg_before) * 1000 / answers,
+    }
 
 
 def settle(base: str, timeout: float = 60) -> None:
@@ -160,33 +199,37 @@ def settle(base: str, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def measure(base: str, targets: dict[str, Target], seconds: int, repeat: int) -> dict[str, dict[str, float]]:
+def measure(server: Served, targets: dict[str, Target], seconds: int, repeat: int) -> dict[str, dict[str, float]]:
     """Warm every target up, then `repeat` interleaved rounds (a noisy moment hits all alike); the
-    medians of the timings, and the sums of the errors and counts."""
+    medians of the timings and CPU costs, and the sums of the answers, errors and counts."""
     for target in targets.values():
         wrk(target, 2)
-        settle(base)
+        settle(server.url)
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     for _ in range(repeat):
         for name, target in targets.items():
-            rounds[name].append(wrk(target, seconds))
-            settle(base)
+            rounds[name].append(_costed(server, target, seconds))
+            settle(server.url)
     return {
-        name: {key: statistics.median(r[key] for r in runs) for key in _TIMINGS}
-        | {key: sum(r.get(key, 0) for r in runs) for key in {k for r in runs for k in r} - set(_TIMINGS)}
+        name: {key: statistics.median(r[key] for r in runs) for key in _MEDIANS}
+        | {key: sum(r.get(key, 0) for r in runs) for key in {k for r in runs for k in r} - set(_MEDIANS)}
         for name, runs in rounds.items()
     }
 
 
 def print_table(heading: str, results: dict[str, dict[str, float]]) -> None:
+    """The figures as a Markdown table; `app`/`PG ms` is the CPU each spent per answer."""
     raw = results[RAW]["rps"]
     print(f"\n{heading}\n")
-    print(f"| {'endpoint':36} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'vs raw':>6} | non-2xx |")
-    print(f"|{'-' * 38}|{'-' * 10}|{'-' * 9}|{'-' * 9}|{'-' * 8}|---------|")
+    print(
+        f"| {'endpoint':38} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} | {'vs raw':>6} | "
+        f"{'app ms':>6} | {'PG ms':>6} | non-2xx |"
+    )
+    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 8}|---------|")
     for name, r in results.items():
         print(
-            f"| {name:36} | {r['rps']:8.0f} | {r['p50_ms']:7.2f} | {r['p99_ms']:7.2f} | "
-            f"{r['rps'] / raw:6.2f} | {r['errors']:7.0f} |"
+            f"| {name:38} | {r['rps']:7.0f} | {r['p50_ms']:7.2f} | {r['p99_ms']:7.2f} | {r['rps'] / raw:6.2f} | "
+            f"{r['app_cpu_ms']:6.2f} | {r['pg_cpu_ms']:6.2f} | {r['errors']:7.0f} |"
         )
 
 

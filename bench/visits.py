@@ -265,7 +265,8 @@ def main() -> int:
     my_shift_name, sync_name = f"my shift ({len(tokens)} nurses)", f"sync, {args.ops} scores a batch"
     poll_name = f"my shift polled with ETag ({c} phones)"
     try:
-        with serving(url, world.coordinator_id, args.workers) as base:
+        with serving(url, world.coordinator_id, args.workers) as server:
+            base = server.url
             problem = preflight(base, tokens[0], nurses[0].visit_ids[0])
             if problem:
                 print(f"\nThe phone API is not ready for this benchmark: {problem}", file=sys.stderr)
@@ -279,7 +280,7 @@ def main() -> int:
                 "shift board (coordinator)": Target(f"{base}/visits", c, {"Authorization": f"Bearer {coordinator}"}),
                 "case timeline, 50 entries": Target(base, c, {}, str(tmp / "timeline.lua")),
             }
-            results = measure(base, targets, args.seconds, args.repeat)
+            results = measure(server, targets, args.seconds, args.repeat)
             deadlocks = asyncio.run(_deadlocks(url))
     finally:
         asyncio.run(drop_database(server_url, url))
