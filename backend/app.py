@@ -173,7 +173,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         cors_config=CORSConfig(allow_origins=list(settings.allowed_origins)) if settings.allowed_origins else None,
         request_max_body_size=MAX_BODY_BYTES,
         # A phone at the bedside may have a weak signal: answers larger than one packet travel
-        # gzipped to clients that accept it (every phone's HTTP stack does); my shift shrinks ~5x.
+        # gzipped to clients that accept it (every phone's HTTP stack does); my shift to about an eighth.
         compression_config=CompressionConfig(backend="gzip", minimum_size=1400, gzip_compress_level=6),
         openapi_config=OpenAPIConfig(
             title="Lindra",
