@@ -7,10 +7,11 @@ listeners read the row (and catch up from the table after a reconnect).
 
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,34 +63,38 @@ async def emit(
     return int((await session.execute(_EMIT, values)).scalar_one())
 
 
+# Several events in one statement (rows in order, one NOTIFY each): a sweep or a sync batch
+# announces dozens at once.
+_EMIT_MANY = text(
+    f"""
+    WITH e AS (
+        INSERT INTO events (kind, municipality_id, district_id, case_id, visit_id, alert_id, actor_id, payload)
+        SELECT r.kind, r.municipality_id, r.district_id, r.case_id, r.visit_id, r.alert_id, r.actor_id,
+               CAST(r.payload AS jsonb)
+        FROM unnest(CAST(:kinds AS text[]), CAST(:municipality_ids AS uuid[]), CAST(:district_ids AS uuid[]),
+                    CAST(:case_ids AS uuid[]), CAST(:visit_ids AS uuid[]), CAST(:alert_ids AS uuid[]),
+                    CAST(:actor_ids AS uuid[]), CAST(:payloads AS text[]))
+             WITH ORDINALITY AS r(kind, municipality_id, district_id, case_id, visit_id, alert_id, actor_id, payload, n)
+        ORDER BY r.n
+        RETURNING id
+    )
+    SELECT id, pg_notify('{CHANNEL}', id::text) FROM e ORDER BY id
+    """
+)
+
+
 async def emit_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
-    """Record several events at once (each row as `emit`'s arguments): one INSERT and one NOTIFY statement."""
+    """Record several events at once (each row as `emit`'s arguments), in order; their ids."""
     if not rows:
         return []
-    values = [
-        {
-            "kind": row["kind"],
-            "municipality_id": row["municipality_id"],
-            "district_id": row.get("district_id"),
-            "case_id": row.get("case_id"),
-            "visit_id": row.get("visit_id"),
-            "alert_id": row.get("alert_id"),
-            "actor_id": row.get("actor_id"),
-            "payload": row.get("payload") or {},
-        }
-        for row in rows
-    ]
-    table = cast(Table, Event.__table__)
-    inserted = await session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
-    ids = [int(i) for i in inserted.all()]
-    await session.execute(
-        text(
-            "SELECT pg_notify(:channel, id::text) "
-            "FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS e(id, n) ORDER BY n"
-        ),
-        {"channel": CHANNEL, "ids": ids},
-    )
-    return ids
+    values = {
+        "kinds": [row["kind"] for row in rows],
+        "municipality_ids": [row["municipality_id"] for row in rows],
+        "payloads": [json.dumps(row.get("payload") or {}) for row in rows],
+    }
+    for column in ("district_id", "case_id", "visit_id", "alert_id", "actor_id"):
+        values[column + "s"] = [row.get(column) for row in rows]
+    return [int(i) for i in (await session.scalars(_EMIT_MANY, values)).all()]
 
 
 async def events_since(

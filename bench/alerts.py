@@ -11,8 +11,8 @@ critical-severity policy climbs on-call nurses -> coordinator and key person -> 
 each tier `--tier-seconds` long, calling nobody again within the run (renotify 3600 s).
 
 Then `--instances` `lindra serve` processes (bench.cluster) push through the real firebase-admin to
-a local FCM stub; `--boards` coordinator boards listen on /ws, round-robin over the instances, in
-separate processes (so receiving every event on every board does not stall the raising loop), and
+a local FCM stub (a process of its own); `--boards` coordinator boards listen on /ws, round-robin
+over the instances, in separate processes (so receiving every event on every board does not stall the raising loop), and
 a board the server closes reconnects and catches up, as a browser's does. Nurses raise `--rate`
 critical alerts a second for `--seconds` on an absolute schedule, spread over the instances.
 Meanwhile, at the same rate, one asyncpg connection inserts a row and NOTIFYs its id in a
@@ -24,8 +24,8 @@ Measured, from the moment just before a raise is sent:
 - escalation lateness: fired_at - due_at of tiers 1 and 2 (and, as the phones feel it, the first
   push of the tier at the stub - due_at), and that every alert fired exactly 3 tiers;
 - the raise's HTTP answer time, and the raw insert+NOTIFY -> LISTEN round trip;
-- the CPU each part used while raising (instances, PostgreSQL, boards, this process with the FCM
-  stub, the whole machine), and how late the board processes' loops woke: whether a figure is the
+- the CPU each part used while raising (instances, PostgreSQL, boards, the FCM stub, this process,
+  the whole machine), and how late the board processes' loops woke: whether a figure is the
   code's or the queue for a core, and whether the boards kept up.
 
 The bars: board p99 under 50 ms, push p99 under 100 ms, lateness p99 under 1.5 s; no frame and
@@ -69,7 +69,7 @@ from backend.db import start_embedded
 from backend.people.tokens import AccessClaims, issue_access_token
 from backend.visits.models import Duty
 from backend.visits.shifts import shift_at
-from bench.cluster import Cluster
+from bench.cluster import Cluster, StubProcess
 from bench.harness import SECRET, create_database, drop_database, percentile, spread
 from bench.seed import DISTRICTS, MUNICIPALITY, seed
 
@@ -629,7 +629,9 @@ async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: A
         if server is not None:
             groups["postgres"] = server.children  # backends come and go: asked each time
         groups["boards"] = _fixed([psutil.Process(p.pid) for p in processes])
-        groups["bench, FCM stub"] = _fixed([psutil.Process()])
+        assert isinstance(cluster.stub, StubProcess)
+        groups["FCM stub"] = _fixed([psutil.Process(cluster.stub.pid)])
+        groups["bench"] = _fixed([psutil.Process()])
         tokens = {district: nurse.token() for district, nurse in world.raisers.items()}
         clients = [httpx.AsyncClient(base_url=i.url, timeout=30) for i in cluster.instances]
         loop = asyncio.get_running_loop()
@@ -705,7 +707,9 @@ def main() -> int:
     count = args.rate * args.seconds + WARM_UP_PER_INSTANCE * args.instances
     cases = max(args.cases, math.ceil(count / len(Reason)))
     url = asyncio.run(create_database(server_url))
-    cluster = Cluster(database_url=url, secret=SECRET, workdir=tmp / "cluster", count=args.instances)
+    cluster = Cluster(
+        database_url=url, secret=SECRET, workdir=tmp / "cluster", count=args.instances, stub=StubProcess()
+    )
     try:
         world = asyncio.run(seed_alerts(url, cases, args.tier_seconds))
         print(f"seeded {cases} live cases and the people the policy calls; starting the cluster", flush=True)

@@ -7,6 +7,7 @@ share the database, and every push goes through the real firebase-admin to the s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,10 +18,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import psutil
 
-from backend.alerts.fcm_stub import FcmStub
+from backend.alerts.fcm_stub import FcmStub, RecordedRequest, write_service_account
 
 PROJECT = "lindra-cluster"
 
@@ -30,6 +32,55 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class StubProcess:
+    """The FCM stub in a process of its own (`python -m backend.alerts.fcm_stub`), read over HTTP.
+
+    For the benchmark: a burst of pushes then costs the stub's own process, not the time of the
+    process that raises and measures (the in-process stub's threads compete with it for the GIL).
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> Self:
+        command = [sys.executable, "-m", "backend.alerts.fcm_stub", "--port", str(self.port)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.requests()
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the FCM stub process did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def write_service_account(self, path: Path, project_id: str) -> Path:
+        return write_service_account(path, f"{self.url}/token", project_id)
+
+    def requests(self) -> list[RecordedRequest]:
+        with urllib.request.urlopen(f"{self.url}/_stub/requests", timeout=30) as answer:
+            return [RecordedRequest(**r) for r in json.loads(answer.read())]
+
+    def sends(self) -> list[RecordedRequest]:
+        return [r for r in self.requests() if r.is_send]
 
 
 @dataclass
@@ -60,7 +111,7 @@ class Cluster:
     secret: str
     workdir: Path
     count: int = 2
-    stub: FcmStub = field(default_factory=FcmStub)
+    stub: FcmStub | StubProcess = field(default_factory=FcmStub)
     instances: list[Instance] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     # The first instance loads the demo municipality (`lindra serve` without --no-demo); it starts

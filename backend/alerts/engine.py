@@ -11,16 +11,18 @@ taken or stopped.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.alerts.models import Alert, AlertStatus, AlertTarget, Notification, TargetRule
@@ -30,15 +32,17 @@ from backend.cases.models import Case
 from backend.clock import Clock
 from backend.config import Settings
 from backend.db import memo
-from backend.events import emit
+from backend.events import emit, emit_many
 from backend.metrics import ESCALATION_LATENESS, PUSHES
 
 log = logging.getLogger("lindra.alerts")
 
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 PUSH_CHANNEL = "lindra_push"
-# Tiers one sweep fires at most (each in its own transaction); the next sweep, a second later, goes on.
+# Alerts one sweep moves at most; the next sweep, a second later, goes on.
 SWEEP_LIMIT = 500
+# Due alerts one sweep transaction takes: their tiers are written together (see `write_tiers`).
+SWEEP_BATCH = 50
 # Pushes claimed at once: firebase-admin sends each as its own request over at most 100 connections;
 # more would wait in its pool and time out unsent.
 PUSH_BATCH = 100
@@ -56,84 +60,220 @@ async def wake_push_senders(session: AsyncSession) -> None:
         memo(session)["push_woken"] = True
 
 
-async def alert_event(
-    session: AsyncSession, alert: Alert, kind: str, actor_id: uuid.UUID | None = None, **payload: Any
-) -> None:
-    """An event about an alert; `unit` lets the palliative unit follow it once a tier called them."""
+def alert_event_row(alert: Alert, kind: str, actor_id: uuid.UUID | None = None, **payload: Any) -> dict[str, Any]:
+    """An event about an alert as it stands now; `unit` lets the palliative unit follow it once a tier called them."""
     body = {"status": alert.status, "tier": alert.tier, "severity": alert.severity, "reason": alert.reason}
     body["unit"] = alert.unit_notified_at is not None
     body.update(payload)
-    await emit(
-        session,
-        kind,
-        alert.municipality_id,
-        district_id=alert.district_id,
-        case_id=alert.case_id,
-        alert_id=alert.id,
-        actor_id=actor_id,
-        payload=body,
-    )
+    return {
+        "kind": kind,
+        "municipality_id": alert.municipality_id,
+        "district_id": alert.district_id,
+        "case_id": alert.case_id,
+        "alert_id": alert.id,
+        "actor_id": actor_id,
+        "payload": body,
+    }
 
 
-# The rows and the push senders' wake-up in one statement (PostgreSQL delivers a repeated
-# notification once per transaction).
-_NOTIFY = text(
-    f"""
-    WITH added AS (
+async def alert_event(
+    session: AsyncSession, alert: Alert, kind: str, actor_id: uuid.UUID | None = None, **payload: Any
+) -> None:
+    """Record an event about an alert (see `alert_event_row`)."""
+    await emit(session, **alert_event_row(alert, kind, actor_id, **payload))
+
+
+# Pushes (one per phone) and WebSocket messages for each row of a `called` CTE (alert_id, climb,
+# tier, user_id), and the push senders' wake-up, in the statement that defines `called`
+# (PostgreSQL delivers a repeated notification once per transaction).
+_NOTIFICATIONS = f"""
+    added AS (
         INSERT INTO notifications
             (id, alert_id, climb, tier, user_id, device_id, channel, kind, status, attempts, created_at, due_at,
              sent_at)
-        SELECT gen_random_uuid(), CAST(:alert_id AS uuid), CAST(:climb AS int), CAST(:tier AS int), d.user_id, d.id,
+        SELECT gen_random_uuid(), c.alert_id, c.climb, c.tier, d.user_id, d.id,
                'push', CAST(:kind AS text), 'pending', 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz), NULL
-        FROM devices d
-        WHERE d.user_id = ANY(CAST(:users AS uuid[])) AND d.revoked_at IS NULL AND d.push_token IS NOT NULL
-          AND d.refresh_expires_at > :now
+        FROM called c JOIN devices d ON d.user_id = c.user_id
+        WHERE d.revoked_at IS NULL AND d.push_token IS NOT NULL AND d.refresh_expires_at > :now
         UNION ALL
-        SELECT gen_random_uuid(), CAST(:alert_id AS uuid), CAST(:climb AS int), CAST(:tier AS int), u, NULL,
+        SELECT gen_random_uuid(), c.alert_id, c.climb, c.tier, c.user_id, NULL,
                'websocket', CAST(:kind AS text), 'sent', 1, CAST(:now AS timestamptz), CAST(:now AS timestamptz),
                CAST(:now AS timestamptz)
-        FROM unnest(CAST(:users AS uuid[])) AS u
+        FROM called c
         RETURNING channel
-    )
-    SELECT pg_notify('{PUSH_CHANNEL}', '') FROM added WHERE channel = 'push' LIMIT 1
+    ), woken AS (
+        SELECT pg_notify('{PUSH_CHANNEL}', '') FROM added WHERE channel = 'push' LIMIT 1
+    )"""
+
+_NOTIFY = text(
+    f"""
+    WITH called AS (
+        SELECT * FROM unnest(CAST(:alert_ids AS uuid[]), CAST(:climbs AS int[]), CAST(:tiers AS int[]),
+                             CAST(:users AS uuid[])) AS c(alert_id, climb, tier, user_id)
+    ), {_NOTIFICATIONS}
+    SELECT count(*) FROM woken
     """
 )
 
+Called = tuple[Alert, int, uuid.UUID]  # an alert, the tier that calls, the person called
 
-async def notify(
-    session: AsyncSession, alert: Alert, tier: int, user_ids: list[uuid.UUID], kind: str, now: datetime
-) -> None:
-    """One push per phone of each person (for the sender) and a WebSocket message (the event)."""
-    if not user_ids:
+
+async def notify(session: AsyncSession, called: list[Called], kind: str, now: datetime) -> None:
+    """One push per phone of each person called (for the sender) and a WebSocket message (the event)."""
+    if not called:
         return
     await session.execute(
         _NOTIFY,
-        {"alert_id": alert.id, "climb": alert.climb, "tier": tier, "users": user_ids, "kind": kind, "now": now},
+        {
+            "alert_ids": [alert.id for alert, _, _ in called],
+            "climbs": [alert.climb for alert, _, _ in called],
+            "tiers": [tier for _, tier, _ in called],
+            "users": [user_id for _, _, user_id in called],
+            "kind": kind,
+            "now": now,
+        },
     )
 
 
+_ALERTS_BY_ID = select(Alert).where(Alert.id.in_(bindparam("ids", expanding=True)))
 _CASE_PEOPLE = select(Case.key_person_id, Case.palliative_team_id).where(Case.id == bindparam("case_id"))
 
 
-# Written out once: a tier fires on every raise and every escalation.
-_FIRE_TIER = text(
-    """
-    INSERT INTO alert_tiers (alert_id, climb, tier, due_at, fired_at, fired_by, rules, target_ids, empty_reason)
-    VALUES (:alert_id, :climb, :tier, :due_at, :fired_at, :fired_by, :rules, :target_ids, :empty_reason)
-    ON CONFLICT DO NOTHING
-    RETURNING tier
-    """
-).bindparams(bindparam("rules", type_=JSONB), bindparam("target_ids", type_=JSONB))
-
-_ADD_TARGETS = text(
-    """
-    INSERT INTO alert_targets
-        (alert_id, climb, user_id, tier, rule, notified_at, last_notified_at, next_notify_at, times_notified)
-    SELECT :alert_id, :climb, t.user_id, :tier, t.rule, :now, :now, :next, 1
-    FROM unnest(CAST(:users AS uuid[]), CAST(:rules AS text[])) AS t(user_id, rule)
-    ON CONFLICT DO NOTHING
+# A tier fires on every raise and twice more in a typical climb. One statement writes the tiers of
+# one alert or many: the tier rows, whom they call (someone already called in this climb keeps
+# their first tier), and their pushes and WebSocket messages; a tier that had fired already (it
+# cannot, under the alert's row lock) writes nothing and is not among those returned.
+_FIRE_TIERS = text(
+    f"""
+    WITH fired AS (
+        INSERT INTO alert_tiers (alert_id, climb, tier, due_at, fired_at, fired_by, rules, target_ids, empty_reason)
+        SELECT t.alert_id, t.climb, t.tier, t.due_at, :now, :fired_by, CAST(t.rules AS jsonb),
+               CAST(t.target_ids AS jsonb), t.empty_reason
+        FROM unnest(CAST(:alert_ids AS uuid[]), CAST(:climbs AS int[]), CAST(:tiers AS int[]),
+                    CAST(:due_ats AS timestamptz[]), CAST(:rules AS text[]), CAST(:target_ids AS text[]),
+                    CAST(:empty_reasons AS text[])) AS t(alert_id, climb, tier, due_at, rules, target_ids, empty_reason)
+        ON CONFLICT DO NOTHING
+        RETURNING alert_id, climb, tier
+    ), called AS (
+        SELECT c.* FROM unnest(CAST(:called_alert_ids AS uuid[]), CAST(:called_climbs AS int[]),
+                               CAST(:called_tiers AS int[]), CAST(:called_users AS uuid[]),
+                               CAST(:called_rules AS text[]), CAST(:called_next AS timestamptz[]))
+                        AS c(alert_id, climb, tier, user_id, rule, next_notify_at)
+        JOIN fired USING (alert_id, climb, tier)
+    ), targets AS (
+        INSERT INTO alert_targets
+            (alert_id, climb, user_id, tier, rule, notified_at, last_notified_at, next_notify_at, times_notified)
+        SELECT alert_id, climb, user_id, tier, rule, :now, :now, next_notify_at, 1 FROM called
+        ON CONFLICT DO NOTHING
+    ), {_NOTIFICATIONS}
+    SELECT alert_id, tier, (SELECT count(*) FROM woken) AS woken FROM fired
     """
 )
+
+
+@dataclass(slots=True)
+class FiredTier:
+    """A tier an alert fires now: whom it calls (nobody: it passes on at once) and the event that says so."""
+
+    alert: Alert
+    index: int
+    due_at: datetime
+    rules: list[TargetRule]
+    by_user: dict[uuid.UUID, TargetRule]
+    renotify_seconds: int
+    event: dict[str, Any]
+
+    @property
+    def empty_reason(self) -> str | None:
+        return None if self.by_user else ("nobody_found:" + ",".join(r.value for r in self.rules))[:64]
+
+
+async def next_tiers(
+    session: AsyncSession,
+    alert: Alert,
+    now: datetime,
+    case_people: tuple[uuid.UUID | None, uuid.UUID | None] | None = None,
+) -> list[FiredTier]:
+    """The tiers the alert (locked by the caller) fires now: any that find nobody, then the one that
+    calls somebody, if one is left. Moves the alert on; `write_tiers` writes what they did.
+
+    `case_people`: the case's key person and palliative team, when the caller has read them already."""
+    with session.no_autoflush:  # nothing pending changes whom a rule finds; a new alert is written whole later
+        key_person_id, team_id = case_people or (await session.execute(_CASE_PEOPLE, {"case_id": alert.case_id})).one()
+        place = AlertPlace(alert.municipality_id, alert.district_id, key_person_id, team_id)
+        due_at = alert.next_escalation_at or now
+        fired: list[FiredTier] = []
+        while alert.tier + 1 < len(alert.tiers):
+            index = alert.tier + 1
+            tier = alert.tiers[index]
+            rules = [TargetRule(r) for r in tier["targets"]]
+            by_user: dict[uuid.UUID, TargetRule] = {}
+            for rule in rules:
+                for user_id in await find(session, rule, place, now):
+                    by_user.setdefault(user_id, rule)
+            alert.tier = index
+            if by_user and UNIT_RULES & set(by_user.values()) and alert.unit_notified_at is None:
+                alert.unit_notified_at = now
+            last = index + 1 == len(alert.tiers)
+            alert.next_escalation_at = None if last else now + timedelta(seconds=tier["ack_timeout_seconds"])
+            step = FiredTier(alert, index, due_at, rules, by_user, tier["renotify_seconds"], {})
+            if not by_user:
+                step.event = alert_event_row(alert, "alert.tier_empty", empty_reason=step.empty_reason)
+                fired.append(step)
+                due_at = now
+                continue
+            lateness_ms = round((now - due_at).total_seconds() * 1000)
+            user_ids = [str(u) for u in by_user]
+            step.event = alert_event_row(alert, "alert.escalated", user_ids=user_ids, lateness_ms=lateness_ms)
+            fired.append(step)
+            return fired
+        alert.next_escalation_at = None
+        return fired
+
+
+async def write_tiers(
+    session: AsyncSession, fired: list[FiredTier], now: datetime, events_before: Sequence[dict[str, Any]] = ()
+) -> list[FiredTier]:
+    """Write the tiers `next_tiers` fired, of one alert or many, in two statements: the tier rows with
+    whom they called and their pushes and WebSocket messages, then the events (after `events_before`).
+
+    Returns the tiers written. The `alert_tiers` primary key makes a second firing impossible; should
+    a tier have fired already (it cannot, under the alert's row lock), its alert is left as it was."""
+    await session.flush()  # a new alert, with its tier set, before the rows that point at it
+    if fired:
+        called = [(f, user_id, rule) for f in fired for user_id, rule in f.by_user.items()]
+        written = await session.execute(
+            _FIRE_TIERS,
+            {
+                "alert_ids": [f.alert.id for f in fired],
+                "climbs": [f.alert.climb for f in fired],
+                "tiers": [f.index for f in fired],
+                "due_ats": [f.due_at for f in fired],
+                "rules": [json.dumps([r.value for r in f.rules]) for f in fired],
+                "target_ids": [json.dumps([str(u) for u in f.by_user]) for f in fired],
+                "empty_reasons": [f.empty_reason for f in fired],
+                "called_alert_ids": [f.alert.id for f, _, _ in called],
+                "called_climbs": [f.alert.climb for f, _, _ in called],
+                "called_tiers": [f.index for f, _, _ in called],
+                "called_users": [user_id for _, user_id, _ in called],
+                "called_rules": [rule.value for _, _, rule in called],
+                "called_next": [now + timedelta(seconds=f.renotify_seconds) for f, _, _ in called],
+                "kind": "first",
+                "now": now,
+                "fired_by": INSTANCE,
+            },
+        )
+        done = {(row.alert_id, row.tier) for row in written}
+        refused = {f.alert.id for f in fired if (f.alert.id, f.index) not in done}
+        for alert in {f.alert.id: f.alert for f in fired if f.alert.id in refused}.values():
+            log.error("tier %d of alert %s had fired already", alert.tier, alert.id)
+            session.expire(alert)
+        fired = [f for f in fired if f.alert.id not in refused]
+    for f in fired:
+        if f.by_user and f.index > 0:
+            ESCALATION_LATENESS.observe(max(0.0, (now - f.due_at).total_seconds()))
+    await emit_many(session, [*events_before, *(f.event for f in fired)])
+    return fired
 
 
 async def fire_next_tier(
@@ -141,88 +281,14 @@ async def fire_next_tier(
     alert: Alert,
     now: datetime,
     case_people: tuple[uuid.UUID | None, uuid.UUID | None] | None = None,
+    events_before: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """Fire the alert's next tier (the row is locked by the caller); a tier that finds nobody passes on at once.
-
-    `case_people`: the case's key person and palliative team, when the caller has read them already."""
-    key_person_id, team_id = case_people or (await session.execute(_CASE_PEOPLE, {"case_id": alert.case_id})).one()
-    place = AlertPlace(alert.municipality_id, alert.district_id, key_person_id, team_id)
-    due_at = alert.next_escalation_at or now
-    while alert.tier + 1 < len(alert.tiers):
-        index = alert.tier + 1
-        tier = alert.tiers[index]
-        rules = [TargetRule(r) for r in tier["targets"]]
-        by_user: dict[uuid.UUID, TargetRule] = {}
-        for rule in rules:
-            for user_id in await find(session, rule, place, now):
-                by_user.setdefault(user_id, rule)
-        empty_reason = None if by_user else "nobody_found:" + ",".join(r.value for r in rules)
-        fired = await session.scalar(
-            _FIRE_TIER,
-            {
-                "alert_id": alert.id,
-                "climb": alert.climb,
-                "tier": index,
-                "due_at": due_at,
-                "fired_at": now,
-                "fired_by": INSTANCE,
-                "rules": [r.value for r in rules],
-                "target_ids": [str(u) for u in by_user],
-                "empty_reason": empty_reason[:64] if empty_reason else None,
-            },
-        )
-        if fired is None:  # fired already (cannot happen under the row lock; never fire twice anyway)
-            log.error("tier %d of alert %s had fired already", index, alert.id)
-            return
-        alert.tier = index
-        if by_user and UNIT_RULES & set(by_user.values()) and alert.unit_notified_at is None:
-            alert.unit_notified_at = now
-        last = index + 1 == len(alert.tiers)
-        alert.next_escalation_at = None if last else now + timedelta(seconds=tier["ack_timeout_seconds"])
-        if not by_user:
-            await alert_event(session, alert, "alert.tier_empty", empty_reason=empty_reason)
-            due_at = now
-            continue
-        await _add_targets(session, alert, index, by_user, now, tier["renotify_seconds"])
-        await notify(session, alert, index, list(by_user), "first", now)
-        if index > 0:
-            ESCALATION_LATENESS.observe(max(0.0, (now - due_at).total_seconds()))
-        await alert_event(
-            session,
-            alert,
-            "alert.escalated",
-            user_ids=[str(u) for u in by_user],
-            lateness_ms=round((now - due_at).total_seconds() * 1000),
-        )
-        return
-    alert.next_escalation_at = None
+    """Fire the alert's next tier (the row is locked by the caller); a tier that finds nobody passes on at once."""
+    await write_tiers(session, await next_tiers(session, alert, now, case_people), now, events_before)
 
 
-async def _add_targets(
-    session: AsyncSession,
-    alert: Alert,
-    tier: int,
-    by_user: dict[uuid.UUID, TargetRule],
-    now: datetime,
-    renotify_seconds: int,
-) -> None:
-    """Remember whom the alert called; someone already called in this climb keeps their first tier."""
-    await session.execute(
-        _ADD_TARGETS,
-        {
-            "alert_id": alert.id,
-            "climb": alert.climb,
-            "tier": tier,
-            "users": list(by_user),
-            "rules": [rule.value for rule in by_user.values()],
-            "now": now,
-            "next": now + timedelta(seconds=renotify_seconds),
-        },
-    )
-
-
-# The next alert due, locked for this sweep unless another has it, with its case's people.
-_NEXT_DUE = (
+# The alerts due, locked for this sweep unless another has them, with their cases' people.
+_DUE = (
     select(Alert, Case.key_person_id, Case.palliative_team_id)
     .join(Case, Case.id == Alert.case_id)
     .where(
@@ -231,29 +297,32 @@ _NEXT_DUE = (
         Alert.next_escalation_at <= bindparam("due_before"),
     )
     .order_by(Alert.next_escalation_at)
-    .limit(1)
+    .limit(bindparam("batch"))
     .with_for_update(
         of=Alert, skip_locked=True, key_share=True
-    )  # the alert alone: a case being edited holds nothing up
+    )  # the alerts alone: a case being edited holds nothing up
 )
 
 
 async def _escalate_due(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, older_than: timedelta
 ) -> list[tuple[uuid.UUID, int]]:
-    """Fire due tiers, one alert per transaction, until none is due: each tier's pushes and frames
-    go out as soon as it fires (not when a batch commits), another instance's sweep works beside
-    this one on the alerts it has not locked, and each tier is timed when it really fires."""
+    """Fire due tiers, up to `SWEEP_BATCH` alerts per transaction, until none is due. The rows of a
+    batch are written a statement per table, so a night of many alerts climbing at once costs
+    little more than one; another instance's sweep works beside this one on the alerts it has not
+    locked, and each tier is timed when it really fires."""
     moved: list[tuple[uuid.UUID, int]] = []
     while len(moved) < SWEEP_LIMIT:
         async with sessions.begin() as session:
             now = clock.now()
-            due = (await session.execute(_NEXT_DUE, {"due_before": now - older_than})).first()
-            if due is None:
-                break
-            alert, key_person_id, team_id = due
-            await fire_next_tier(session, alert, now, (key_person_id, team_id))
-            moved.append((alert.id, alert.tier))
+            due = (await session.execute(_DUE, {"due_before": now - older_than, "batch": SWEEP_BATCH})).all()
+            fired: list[FiredTier] = []
+            for alert, key_person_id, team_id in due:
+                fired += await next_tiers(session, alert, now, (key_person_id, team_id))
+            written = await write_tiers(session, fired, now)
+            moved += list({f.alert.id: (f.alert.id, f.index) for f in written}.values())
+        if len(due) < SWEEP_BATCH:
+            break
     return moved
 
 
@@ -301,14 +370,15 @@ _RESEND_UNCONFIRMED = text(
 async def _renotify(session: AsyncSession, now: datetime) -> int:
     """Call again everyone an open alert called whose interval has run out."""
     rows = (await session.execute(_RENOTIFY, {"now": now})).all()
-    by_alert: dict[uuid.UUID, list[tuple[int, uuid.UUID]]] = {}
-    for alert_id, tier, user_id in rows:
-        by_alert.setdefault(alert_id, []).append((tier, user_id))
-    for alert_id, targets in by_alert.items():
-        alert = await session.get_one(Alert, alert_id)
-        for tier in sorted({t for t, _ in targets}):
-            await notify(session, alert, tier, [u for t, u in targets if t == tier], "renotify", now)
-        await alert_event(session, alert, "alert.renotified", user_ids=[str(u) for _, u in targets])
+    if not rows:
+        return 0
+    alerts = {a.id: a for a in await session.scalars(_ALERTS_BY_ID, {"ids": list({r.alert_id for r in rows})})}
+    await notify(session, [(alerts[r.alert_id], r.tier, r.user_id) for r in rows], "renotify", now)
+    called: dict[uuid.UUID, list[str]] = {}
+    for row in rows:
+        called.setdefault(row.alert_id, []).append(str(row.user_id))
+    events = [alert_event_row(alerts[a], "alert.renotified", user_ids=users) for a, users in called.items()]
+    await emit_many(session, events)
     return len(rows)
 
 
@@ -321,7 +391,7 @@ async def _resend_unconfirmed(session: AsyncSession, now: datetime) -> int:
 
 
 async def sweep(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> int:
-    """Every second on every instance: fire due tiers, call the silent again, resend the unconfirmed."""
+    """Four times a second on every instance: fire due tiers, call the silent again, resend the unconfirmed."""
     moved = len(await _escalate_due(sessions, clock, timedelta(0)))
     async with sessions.begin() as session:
         called = await _renotify(session, clock.now())
@@ -460,9 +530,6 @@ async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: P
             )
         await _delivery_events(session, claimed, updates)
     return len(claimed)
-
-
-_ALERTS_BY_ID = select(Alert).where(Alert.id.in_(bindparam("ids", expanding=True)))
 
 
 # Push results that change what a board shows of a called person: no phone to reach any more.

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import schemas as s
-from backend.alerts.engine import alert_event, fire_next_tier, stop_calling
+from backend.alerts.engine import alert_event, alert_event_row, fire_next_tier, stop_calling
 from backend.alerts.models import (
     Alert,
     AlertRaise,
@@ -38,6 +38,7 @@ from backend.cases.models import Case, Status
 from backend.cases.service import get_case_for_change
 from backend.db import memo
 from backend.errors import Problem, not_found
+from backend.events import emit
 from backend.people.actor import Actor
 from backend.people.models import Role, User
 
@@ -187,8 +188,7 @@ async def raise_on_case(
             next_escalation_at=now,
             updated_at=now,
         )
-        session.add(alert)
-        await session.flush()
+        session.add(alert)  # written with its first tier (`write_tiers`), not before
     else:
         alert.joined_count += 1
         alert.updated_at = now
@@ -207,9 +207,11 @@ async def raise_on_case(
     )
     delay_ms = round(max(0.0, (now - raised_at).total_seconds()) * 1000)
     kind = "alert.joined" if joined else "alert.raised"
-    await alert_event(session, alert, kind, raised_by, source=source.value, arrival_delay_ms=delay_ms)
-    if not joined:
-        await fire_next_tier(session, alert, now, (case.key_person_id, case.palliative_team_id))
+    event = alert_event_row(alert, kind, raised_by, source=source.value, arrival_delay_ms=delay_ms)
+    if joined:
+        await emit(session, **event)
+    else:
+        await fire_next_tier(session, alert, now, (case.key_person_id, case.palliative_team_id), [event])
     return alert, joined
 
 

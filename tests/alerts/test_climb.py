@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.alerts import engine
@@ -115,6 +116,46 @@ async def test_nobody_acknowledges_so_each_tier_fires_once_and_on_time(
     later(mid_shift, settings, world, 3600)
     await sweep_at(sessions, settings, mid_shift)
     assert len(await tiers_fired(sessions, raised["id"])) == 3
+
+
+async def test_a_night_of_alerts_due_together_each_climbs_one_tier_with_its_own_calls(
+    client: Client,
+    world: World,
+    sessions: Sessions,
+    settings: Settings,
+    mid_shift: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # More alerts due in the same instant than a sweep transaction takes, at different tiers: the
+    # sweep goes on batch after batch, and each alert calls the people of its own next tier.
+    monkeypatch.setattr(engine, "SWEEP_BATCH", 3)
+    await full_roster(client, world, mid_shift)
+    for login in (world.coordinator, world.key_person, world.unit):
+        await give_phone(sessions, login)
+    cases = [await make_case(client, world, mid_shift, district) for district in ("a", "b", "a", "b")]
+
+    async def raise_on_every_case(reason: str) -> list[str]:
+        return [(await raise_alert(client, world.coordinator, raise_body(c, reason=reason)))["id"] for c in cases]
+
+    earlier = await raise_on_every_case("pain")
+    later(mid_shift, settings, world, 301)
+    await engine.sweep(sessions, settings, mid_shift)
+    newer = await raise_on_every_case("breathlessness")
+    later(mid_shift, settings, world, 301)
+    await engine.sweep(sessions, settings, mid_shift)  # the earlier ones to tier 2, the newer to tier 1
+    await engine.sweep(sessions, settings, mid_shift)  # nothing more is due: no tier fires twice
+
+    called = {1: {world.coordinator.user_id, world.key_person.user_id}, 2: {world.unit.user_id}}
+    for alert_id, tiers in [(a, [0, 1, 2]) for a in earlier] + [(a, [0, 1]) for a in newer]:
+        fired = await tiers_fired(sessions, alert_id)
+        assert [t.tier for t in fired] == tiers
+        last = tiers[-1]
+        assert {uuid.UUID(u) for u in fired[-1].target_ids} == called[last]
+        pushed = {n.user_id for n in await notifications(sessions, alert_id, channel="push", tier=last)}
+        assert pushed == called[last]
+        escalated = [p for kind, p in await alert_events(sessions, alert_id) if kind == "alert.escalated"]
+        assert [p["tier"] for p in escalated] == tiers
+        assert {uuid.UUID(u) for u in escalated[-1]["user_ids"]} == called[last]
 
 
 async def test_a_tier_that_finds_nobody_passes_on_at_once_and_says_why(
