@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import service as alerts
-from backend.alerts.models import Reason, Severity
+from backend.alerts.models import Alert, AlertStatus, Reason, Severity
 from backend.audit import service as audit
 from backend.audit.models import AuditEntry
 from backend.cases import page
@@ -52,7 +52,8 @@ class Batch:
 
     `visits` are the batch's visits with their cases, locked (visits, then cases, by id) and in scope.
     `history` is, per (case, instrument), the assessments recorded at or after `since[case]` and
-    the latest one before it, sorted; `open_flags` are flags known open in this transaction. Audit
+    the latest one before it, sorted; `open_flags` are flags known open in this transaction, and
+    `open_alerts` the (case, reason) pairs with an alert open, which a score rule need not raise. Audit
     rows and events are kept in `audit` and `events` and written by `flush` in one INSERT each.
     After a SAVEPOINT is rolled back, `forget` drops what was loaded (the use cases query again).
     """
@@ -61,6 +62,7 @@ class Batch:
     history: dict[tuple[uuid.UUID, str], list[tuple[datetime, uuid.UUID, dict[str, Any]]]] = field(default_factory=dict)
     since: dict[uuid.UUID, datetime] = field(default_factory=dict)
     open_flags: set[tuple[uuid.UUID, str]] = field(default_factory=set)
+    open_alerts: set[tuple[uuid.UUID, str]] = field(default_factory=set)
     # Cases `open_case` let a record through, by (case, after_death); dropped after anything that may end a case.
     opened: dict[tuple[uuid.UUID, bool], Case] = field(default_factory=dict)
     # The batch's cases, locked and loaded under their lock, in scope: `open_case` need not read them again.
@@ -76,6 +78,7 @@ class Batch:
         self.history.clear()
         self.since.clear()
         self.open_flags.clear()
+        self.open_alerts.clear()
         self.opened.clear()
         self.cases.clear()
 
@@ -103,6 +106,15 @@ class Batch:
             self.history[(row.case_id, row.instrument)].append((row.recorded_at, row.id, row.scores))
         for entries in self.history.values():
             entries.sort(key=lambda entry: (entry[0], entry[1]))
+
+    async def load_open_alerts(self, session: AsyncSession, case_ids: list[uuid.UUID]) -> None:
+        """The alerts open on the scored cases, read once: a batch of rising scores asks about each pair once."""
+        rows = await session.execute(
+            select(Alert.case_id, Alert.reason).where(
+                Alert.case_id.in_(case_ids), Alert.status != AlertStatus.RESOLVED.value
+            )
+        )
+        self.open_alerts.update((case_id, reason) for case_id, reason in rows)
 
     async def write_assessments(self, session: AsyncSession) -> None:
         """The batch's new assessments so far, in one INSERT (many parameter sets, one statement)."""
@@ -299,10 +311,15 @@ async def _score_alert(
 ) -> None:
     """A severe or steeply rising score raises an alert (or joins the one open for its reason)."""
     reason = alerts.score_reason(items)
+    batch = batch_of(session)
+    if batch is not None and (case.id, reason.value) in batch.open_alerts:
+        return  # open already: the people it called know, and the flag counts the repeats
     with session.no_autoflush:
-        await alerts.raise_by_rule(
+        raised = await alerts.raise_by_rule(
             session, case, reason=reason, severity=severity, rule=rule, trigger_id=assessment_id, now=now
         )
+    if batch is not None and raised is not None:
+        batch.open_alerts.add((case.id, reason.value))
 
 
 async def _previous(session: AsyncSession, case: Case, assessment: SymptomAssessment | Scored) -> dict[str, Any] | None:
