@@ -468,6 +468,9 @@ _CLAIM = text(
     """
 )
 
+# A statement that is a transaction by itself needs no BEGIN and COMMIT around it.
+_ONE_STATEMENT = {"isolation_level": "AUTOCOMMIT"}
+
 _RESULT = text(
     """
     UPDATE notifications
@@ -483,10 +486,14 @@ def _backoff(attempts: int) -> timedelta:
 
 
 async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: PushGateway, now: datetime) -> int:
-    """Claim due pushes, send them, record each result. Returns how many were claimed."""
-    async with sessions.begin() as session:
-        until = now + timedelta(seconds=PUSH_CLAIM_SECONDS)
-        claimed = list((await session.execute(_CLAIM, {"now": now, "until": until, "limit": PUSH_BATCH})).all())
+    """Claim due pushes, send them, record each result. Returns how many were claimed.
+
+    The claim and the results are single statements, each a transaction by itself: every instance's
+    sender claims on every wake-up, so each saves its BEGIN and COMMIT round trips."""
+    until = now + timedelta(seconds=PUSH_CLAIM_SECONDS)
+    async with sessions() as session:
+        connection = await session.connection(execution_options=_ONE_STATEMENT)
+        claimed = list((await connection.execute(_CLAIM, {"now": now, "until": until, "limit": PUSH_BATCH})).all())
     if not claimed:
         return 0
     sendable = [row for row in claimed if row.token]
@@ -520,15 +527,20 @@ async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: P
                 "due_at": due_at,
             }
         )
-    async with sessions.begin() as session:
-        await session.execute(_RESULT, updates)
-        for device_id, token in dead_tokens:
-            # Only if unchanged: the phone may have registered a fresh token meanwhile.
-            await session.execute(
-                text("UPDATE devices SET push_token = NULL WHERE id = :id AND push_token = :token"),
-                {"id": device_id, "token": token},
-            )
-        await _delivery_events(session, claimed, updates)
+    async with sessions() as session:
+        connection = await session.connection(execution_options=_ONE_STATEMENT)
+        await connection.execute(_RESULT, updates)
+    failed = _failed_for_good(claimed, updates)
+    if dead_tokens or failed:
+        async with sessions.begin() as session:
+            for device_id, token in dead_tokens:
+                # Only if unchanged: the phone may have registered a fresh token meanwhile.
+                await session.execute(
+                    text("UPDATE devices SET push_token = NULL WHERE id = :id AND push_token = :token"),
+                    {"id": device_id, "token": token},
+                )
+            for alert in await session.scalars(_ALERTS_BY_ID, {"ids": list(failed)}):
+                await alert_event(session, alert, "alert.delivery", pushes=failed[alert.id])
     return len(claimed)
 
 
@@ -536,8 +548,9 @@ async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: P
 _BOARD_VISIBLE_RESULTS = frozenset({"invalid_token", "failed"})
 
 
-async def _delivery_events(session: AsyncSession, claimed: list[Any], results: list[dict[str, Any]]) -> None:
-    """An event for each alert one of whose pushes failed for good, so its boards read it again.
+def _failed_for_good(claimed: list[Any], results: list[dict[str, Any]]) -> dict[uuid.UUID, dict[str, int]]:
+    """The alerts one of whose pushes failed for good, with their pushes counted by result: each gets an
+    event, so its boards read it again.
 
     A push sent, or waiting for its retry, changes nothing a board shows (the phone's receipt
     does, with an event of its own): announcing every batch to every board tripled the frames an
@@ -546,11 +559,7 @@ async def _delivery_events(session: AsyncSession, claimed: list[Any], results: l
     for row, result in zip(claimed, results, strict=True):
         counts = by_alert.setdefault(row.alert_id, {})
         counts[result["status"]] = counts.get(result["status"], 0) + 1
-    failed = [alert_id for alert_id, counts in by_alert.items() if _BOARD_VISIBLE_RESULTS & counts.keys()]
-    if not failed:
-        return
-    for alert in await session.scalars(_ALERTS_BY_ID, {"ids": failed}):
-        await alert_event(session, alert, "alert.delivery", pushes=by_alert[alert.id])
+    return {alert_id: counts for alert_id, counts in by_alert.items() if _BOARD_VISIBLE_RESULTS & counts.keys()}
 
 
 class PushSender:
