@@ -43,7 +43,7 @@ PUSH_CHANNEL = "lindra_push"
 SWEEP_LIMIT = 500
 # Due alerts one sweep transaction takes: their tiers are written together (see `write_tiers`).
 SWEEP_BATCH = 50
-# Pushes claimed at once: firebase-admin sends each as its own request over at most 100 connections;
+# Pushes in flight at once per sender: firebase-admin sends each as its own request over at most 100 connections;
 # more would wait in its pool and time out unsent.
 PUSH_BATCH = 100
 PUSH_CLAIM_SECONDS = 30  # a sender that dies mid-send gives its rows back after this
@@ -486,16 +486,28 @@ def _backoff(attempts: int) -> timedelta:
 
 
 async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: PushGateway, now: datetime) -> int:
-    """Claim due pushes, send them, record each result. Returns how many were claimed.
+    """Claim due pushes, send them, record each result. Returns how many were claimed."""
+    claimed = await claim_due_pushes(sessions, now, PUSH_BATCH)
+    if claimed:
+        await deliver(sessions, gateway, claimed, now)
+    return len(claimed)
 
-    The claim and the results are single statements, each a transaction by itself: every instance's
-    sender claims on every wake-up, so each saves its BEGIN and COMMIT round trips."""
+
+async def claim_due_pushes(sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int) -> list[Any]:
+    """Mark up to `limit` due pushes as being sent by this instance (for `PUSH_CLAIM_SECONDS`); their rows.
+
+    One statement, a transaction by itself: every instance's sender claims on every wake-up, so
+    each saves its BEGIN and COMMIT round trips."""
     until = now + timedelta(seconds=PUSH_CLAIM_SECONDS)
     async with sessions() as session:
         connection = await session.connection(execution_options=_ONE_STATEMENT)
-        claimed = list((await connection.execute(_CLAIM, {"now": now, "until": until, "limit": PUSH_BATCH})).all())
-    if not claimed:
-        return 0
+        return list((await connection.execute(_CLAIM, {"now": now, "until": until, "limit": limit})).all())
+
+
+async def deliver(
+    sessions: async_sessionmaker[AsyncSession], gateway: PushGateway, claimed: list[Any], now: datetime
+) -> None:
+    """Send claimed pushes and record each result (retry with backoff, give up, forget a dead token)."""
     sendable = [row for row in claimed if row.token]
     results = await gateway.send([PushMessage(row.id, row.token, row.alert_id, row.severity) for row in sendable])
     outcome = {r.notification_id: r for r in results}
@@ -541,7 +553,6 @@ async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: P
                 )
             for alert in await session.scalars(_ALERTS_BY_ID, {"ids": list(failed)}):
                 await alert_event(session, alert, "alert.delivery", pushes=failed[alert.id])
-    return len(claimed)
 
 
 # Push results that change what a board shows of a called person: no phone to reach any more.
@@ -563,7 +574,12 @@ def _failed_for_good(claimed: list[Any], results: list[dict[str, Any]]) -> dict[
 
 
 class PushSender:
-    """Sends the outbox as soon as a transaction says so (LISTEN), and every second regardless."""
+    """Sends the outbox as soon as a transaction says so (LISTEN), and every second regardless.
+
+    Claimed batches are delivered side by side, up to `PUSH_BATCH` messages in flight (what the
+    gateway's connections carry): a push claimed while FCM is slow to answer another batch goes
+    out at once instead of waiting for that answer.
+    """
 
     def __init__(
         self, database_url: str, sessions: async_sessionmaker[AsyncSession], gateway: PushGateway, clock: Clock
@@ -575,6 +591,8 @@ class PushSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._in_flight = 0  # messages claimed and not yet recorded
+        self._deliveries: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="push-sender")
@@ -583,6 +601,9 @@ class PushSender:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        # Let deliveries under way record their results (a claim left behind is taken again in 30 s).
+        if self._deliveries:
+            await asyncio.wait(self._deliveries, timeout=5)
         if self._listener is not None and not self._listener.is_closed():
             await self._listener.close()
         if isinstance(self.gateway, FcmGateway):
@@ -607,7 +628,23 @@ class PushSender:
                 pass
             self._wake.clear()
             try:
-                while await send_due_pushes(self.sessions, self.gateway, self.clock.now()) == PUSH_BATCH:
-                    pass
+                while room := PUSH_BATCH - self._in_flight:
+                    now = self.clock.now()
+                    claimed = await claim_due_pushes(self.sessions, now, room)
+                    if not claimed:
+                        break
+                    self._in_flight += len(claimed)
+                    delivery = asyncio.create_task(self._deliver(claimed, now))
+                    self._deliveries.add(delivery)
+                    delivery.add_done_callback(self._deliveries.discard)
             except Exception as exc:  # the database restarting, say: try again on the next wake
                 log.error("push sender: %s", type(exc).__name__)
+
+    async def _deliver(self, claimed: list[Any], now: datetime) -> None:
+        try:
+            await deliver(self.sessions, self.gateway, claimed, now)
+        except Exception as exc:  # the claim runs out and another sender takes the pushes again
+            log.error("push delivery: %s", type(exc).__name__)
+        finally:
+            self._in_flight -= len(claimed)
+            self._wake.set()  # room again: claim what waited for it

@@ -279,6 +279,26 @@ async def test_fcm_answering_503_then_200_delivers_once(night: Night) -> None:
     await night.post(night.a, night.world.nurse_a, f"/mobile/v1/alerts/{raised['id']}/acknowledge")
 
 
+async def test_a_push_goes_out_while_fcm_is_still_answering_another(night: Night) -> None:
+    # One sender alone (the other instance frozen) and FCM three seconds slow to answer: the second
+    # alert's push leaves at once, without waiting for the answer to the first one's.
+    first_case, second_case = await night.new_case(), await night.new_case()
+    night.cluster.pause(night.b)
+    night.cluster.stub.delay(3.0)
+    try:
+        first = await night.raise_on(night.a, first_case)
+        assert await _wait_for(lambda: _async(night.sends_for(first["id"]) or None), 2)
+        raised_at = time.time()
+        second = await night.raise_on(night.a, second_case)
+        sent = await _wait_for(lambda: _async(night.sends_for(second["id"]) or None), 2.5)
+        assert sent and sent[0].received_at - raised_at < 1.5
+    finally:
+        night.cluster.stub.delay(0)
+        night.cluster.resume(night.b)
+    for alert in (first, second):
+        await night.post(night.a, night.world.nurse_a, f"/mobile/v1/alerts/{alert['id']}/acknowledge")
+
+
 async def test_an_unregistered_token_is_deactivated_at_once(night: Night) -> None:
     case_id = await night.new_case()
     dead = night.tokens["nurse_a"]
