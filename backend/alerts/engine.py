@@ -592,6 +592,7 @@ class PushSender:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         self._in_flight = 0  # messages claimed and not yet recorded
+        self._full = False  # the last claim stopped for want of room, not for want of pushes
         self._deliveries: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
@@ -628,15 +629,17 @@ class PushSender:
                 pass
             self._wake.clear()
             try:
-                while room := PUSH_BATCH - self._in_flight:
-                    now = self.clock.now()
+                while not (full := self._in_flight >= PUSH_BATCH):
+                    room, now = PUSH_BATCH - self._in_flight, self.clock.now()
                     claimed = await claim_due_pushes(self.sessions, now, room)
-                    if not claimed:
+                    if claimed:
+                        self._in_flight += len(claimed)
+                        delivery = asyncio.create_task(self._deliver(claimed, now))
+                        self._deliveries.add(delivery)
+                        delivery.add_done_callback(self._deliveries.discard)
+                    if len(claimed) < room:  # nothing more is due
                         break
-                    self._in_flight += len(claimed)
-                    delivery = asyncio.create_task(self._deliver(claimed, now))
-                    self._deliveries.add(delivery)
-                    delivery.add_done_callback(self._deliveries.discard)
+                self._full = full
             except Exception as exc:  # the database restarting, say: try again on the next wake
                 log.error("push sender: %s", type(exc).__name__)
 
@@ -647,4 +650,6 @@ class PushSender:
             log.error("push delivery: %s", type(exc).__name__)
         finally:
             self._in_flight -= len(claimed)
-            self._wake.set()  # room again: claim what waited for it
+            if self._full:  # room again for what waited for it
+                self._full = False
+                self._wake.set()
