@@ -268,7 +268,7 @@ async def _lock_and_load(
             }
         )
         await batch.load_history(session, scored, min(known))
-        await batch.load_open_alerts(session, scored)
+        await batch.load_open(session, scored)
 
 
 def _scores_time(op: m.SyncOperationIn) -> datetime | None:

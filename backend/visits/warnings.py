@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Table, select, text, union_all
+from sqlalchemy import Table, literal, select, text, union_all
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,7 +53,8 @@ class Batch:
     `visits` are the batch's visits with their cases, locked (visits, then cases, by id) and in scope.
     `history` is, per (case, instrument), the assessments recorded at or after `since[case]` and
     the latest one before it, sorted; `open_flags` are flags known open in this transaction, and
-    `open_alerts` the (case, reason) pairs with an alert open, which a score rule need not raise. Audit
+    `open_alerts` the (case, reason) pairs with an alert open, which a score rule need not raise
+    (both read once for the scored cases by `load_open`). Audit
     rows and events are kept in `audit` and `events` and written by `flush` in one INSERT each.
     After a SAVEPOINT is rolled back, `forget` drops what was loaded (the use cases query again).
     """
@@ -107,14 +108,17 @@ class Batch:
         for entries in self.history.values():
             entries.sort(key=lambda entry: (entry[0], entry[1]))
 
-    async def load_open_alerts(self, session: AsyncSession, case_ids: list[uuid.UUID]) -> None:
-        """The alerts open on the scored cases, read once: a batch of rising scores asks about each pair once."""
-        rows = await session.execute(
-            select(Alert.case_id, Alert.reason).where(
-                Alert.case_id.in_(case_ids), Alert.status != AlertStatus.RESOLVED.value
-            )
+    async def load_open(self, session: AsyncSession, case_ids: list[uuid.UUID]) -> None:
+        """The flags and alerts open on the scored cases, read once: a batch of rising scores asks
+        about each (case, kind) and (case, reason) once instead of after every operation's savepoint."""
+        flags = select(literal("flag"), CaseFlag.case_id, CaseFlag.kind).where(
+            CaseFlag.case_id.in_(case_ids), CaseFlag.resolved_at.is_(None)
         )
-        self.open_alerts.update((case_id, reason) for case_id, reason in rows)
+        open_alerts = select(literal("alert"), Alert.case_id, Alert.reason).where(
+            Alert.case_id.in_(case_ids), Alert.status != AlertStatus.RESOLVED.value
+        )
+        for what, case_id, kind in await session.execute(union_all(flags, open_alerts)):
+            (self.open_flags if what == "flag" else self.open_alerts).add((case_id, kind))
 
     async def write_assessments(self, session: AsyncSession) -> None:
         """The batch's new assessments so far, in one INSERT (many parameter sets, one statement)."""
