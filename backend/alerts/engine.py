@@ -485,14 +485,6 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(60, 2 ** (attempts - 1)))
 
 
-async def send_due_pushes(sessions: async_sessionmaker[AsyncSession], gateway: PushGateway, now: datetime) -> int:
-    """Claim due pushes, send them, record each result. Returns how many were claimed."""
-    claimed = await claim_due_pushes(sessions, now, PUSH_BATCH)
-    if claimed:
-        await deliver(sessions, gateway, claimed, now)
-    return len(claimed)
-
-
 async def claim_due_pushes(sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int) -> list[Any]:
     """Mark up to `limit` due pushes as being sent by this instance (for `PUSH_CLAIM_SECONDS`); their rows.
 

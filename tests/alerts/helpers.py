@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from backend.alerts import engine
 from backend.alerts.models import Alert, AlertTier, Notification
+from backend.alerts.push import LoggingGateway
 from backend.clock import Clock
 from backend.config import Settings
 from backend.people.models import Device
@@ -118,6 +119,13 @@ async def count_alerts(sessions: Sessions, case_id: str | uuid.UUID) -> int:
             )
             or 0
         )
+
+
+async def send_due_pushes(sessions: Sessions, now: datetime) -> None:
+    """One round of a push sender, through the logging gateway: claim what is due, send it, record it."""
+    claimed = await engine.claim_due_pushes(sessions, now, engine.PUSH_BATCH)
+    if claimed:
+        await engine.deliver(sessions, LoggingGateway(), claimed, now)
 
 
 async def sweep_at(sessions: Sessions, settings: Settings, clock: Clock, seconds: float = 0) -> int:

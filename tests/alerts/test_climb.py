@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.alerts import engine
-from backend.alerts.push import LoggingGateway
 from backend.clock import Clock
 from backend.config import Settings
 from tests.alerts.helpers import (
@@ -23,6 +22,7 @@ from tests.alerts.helpers import (
     push_kinds,
     raise_alert,
     raise_body,
+    send_due_pushes,
     sweep_at,
     tiers_fired,
 )
@@ -232,7 +232,7 @@ async def test_calls_are_repeated_until_taken_and_an_unconfirmed_push_is_sent_ag
     await give_phone(sessions, world.nurse_a)
     case_id = await make_case(client, world, mid_shift)
     raised = await raise_alert(client, world.coordinator, raise_body(case_id))
-    await engine.send_due_pushes(sessions, LoggingGateway(), mid_shift.now())
+    await send_due_pushes(sessions, mid_shift.now())
 
     # After a minute without a receipt the push goes out once more.
     later(mid_shift, settings, world, 61)
@@ -241,7 +241,7 @@ async def test_calls_are_repeated_until_taken_and_an_unconfirmed_push_is_sent_ag
 
     # The phone confirms that one; at the tier's interval (120 s for critical) she is called again.
     resent = next(n for n in await notifications(sessions, raised["id"], channel="push") if n.kind == "unconfirmed")
-    await engine.send_due_pushes(sessions, LoggingGateway(), mid_shift.now())
+    await send_due_pushes(sessions, mid_shift.now())
     receipt = await client.post(f"/mobile/v1/notifications/{resent.id}/received", headers=write_headers(world.nurse_a))
     assert receipt.status_code == 200, receipt.text
     later(mid_shift, settings, world, 60)
@@ -259,11 +259,11 @@ async def test_a_push_nobody_confirms_is_sent_again_once_not_every_minute(
     await full_roster(client, world, mid_shift)
     await give_phone(sessions, world.nurse_a)
     raised = await raise_alert(client, world.coordinator, raise_body(await make_case(client, world, mid_shift)))
-    await engine.send_due_pushes(sessions, LoggingGateway(), mid_shift.now())
+    await send_due_pushes(sessions, mid_shift.now())
 
     later(mid_shift, settings, world, 61)
     await sweep_at(sessions, settings, mid_shift)
-    await engine.send_due_pushes(sessions, LoggingGateway(), mid_shift.now())
+    await send_due_pushes(sessions, mid_shift.now())
     # The copy is never confirmed either; a minute on, only the tier's own call again (at 120 s) is added.
     later(mid_shift, settings, world, 61)
     await sweep_at(sessions, settings, mid_shift)
