@@ -393,10 +393,12 @@ async def _resend_unconfirmed(session: AsyncSession, now: datetime) -> int:
 async def sweep(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> int:
     """Four times a second on every instance: fire due tiers, call the silent again, resend the unconfirmed."""
     moved = len(await _escalate_due(sessions, clock, timedelta(0)))
+    # One transaction for both: each claims its rows with SKIP LOCKED and is safe to run again, and
+    # on most sweeps both find nothing, so the second BEGIN and COMMIT would be all they cost.
     async with sessions.begin() as session:
-        called = await _renotify(session, clock.now())
-    async with sessions.begin() as session:
-        resent = await _resend_unconfirmed(session, clock.now())
+        now = clock.now()
+        called = await _renotify(session, now)
+        resent = await _resend_unconfirmed(session, now)
     return moved + called + resent
 
 
