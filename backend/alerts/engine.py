@@ -533,12 +533,14 @@ async def deliver(
                 "due_at": due_at,
             }
         )
-    async with sessions() as session:
-        connection = await session.connection(execution_options=_ONE_STATEMENT)
-        await connection.execute(_RESULT, updates)
     failed = _failed_for_good(claimed, updates)
-    if dead_tokens or failed:
+    if not (dead_tokens or failed):  # the usual case: one statement, a transaction by itself
+        async with sessions() as session:
+            connection = await session.connection(execution_options=_ONE_STATEMENT)
+            await connection.execute(_RESULT, updates)
+    else:  # the results, the dead tokens cleared and the boards told, all or none
         async with sessions.begin() as session:
+            await session.execute(_RESULT, updates)
             for device_id, token in dead_tokens:
                 # Only if unchanged: the phone may have registered a fresh token meanwhile.
                 await session.execute(

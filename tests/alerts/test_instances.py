@@ -271,11 +271,16 @@ async def test_fcm_answering_503_then_200_delivers_once(night: Night) -> None:
         s.status for s in night.sends_for(raised["id"]) if s.body["message"]["token"] == night.tokens["nurse_a"]
     ]
     assert statuses == [503, 200]
-    row = await night.pg.fetchrow(
-        "SELECT status, attempts FROM notifications WHERE alert_id = $1 AND channel = 'push' AND tier = 0",
-        uuid.UUID(raised["id"]),
-    )
-    assert (row["status"], row["attempts"]) == ("sent", 2)
+
+    async def recorded() -> Any:  # the sender records FCM's answer a moment after FCM has the request
+        row = await night.pg.fetchrow(
+            "SELECT status, attempts FROM notifications WHERE alert_id = $1 AND channel = 'push' AND tier = 0",
+            uuid.UUID(raised["id"]),
+        )
+        return row if row["status"] != "sending" else None
+
+    row = await _wait_for(recorded, 2)
+    assert row is not None and (row["status"], row["attempts"]) == ("sent", 2)
     await night.post(night.a, night.world.nurse_a, f"/mobile/v1/alerts/{raised['id']}/acknowledge")
 
 
