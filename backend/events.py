@@ -64,37 +64,43 @@ async def emit(
 
 
 # Several events in one statement (rows in order, one NOTIFY each): a sweep or a sync batch
-# announces dozens at once.
-_EMIT_MANY = text(
-    f"""
-    WITH e AS (
+# announces dozens at once. The rows come as arrays (`event_arrays`); `where` may pick among them
+# (`r` is a row, `r.n` its place), for a statement that writes its events with other rows.
+def insert_events(where: str = "true") -> str:
+    return f"""
         INSERT INTO events (kind, municipality_id, district_id, case_id, visit_id, alert_id, actor_id, payload)
         SELECT r.kind, r.municipality_id, r.district_id, r.case_id, r.visit_id, r.alert_id, r.actor_id,
                CAST(r.payload AS jsonb)
-        FROM unnest(CAST(:kinds AS text[]), CAST(:municipality_ids AS uuid[]), CAST(:district_ids AS uuid[]),
-                    CAST(:case_ids AS uuid[]), CAST(:visit_ids AS uuid[]), CAST(:alert_ids AS uuid[]),
-                    CAST(:actor_ids AS uuid[]), CAST(:payloads AS text[]))
+        FROM unnest(CAST(:event_kinds AS text[]), CAST(:event_municipality_ids AS uuid[]),
+                    CAST(:event_district_ids AS uuid[]), CAST(:event_case_ids AS uuid[]),
+                    CAST(:event_visit_ids AS uuid[]), CAST(:event_alert_ids AS uuid[]),
+                    CAST(:event_actor_ids AS uuid[]), CAST(:event_payloads AS text[]))
              WITH ORDINALITY AS r(kind, municipality_id, district_id, case_id, visit_id, alert_id, actor_id, payload, n)
+        WHERE {where}
         ORDER BY r.n
-        RETURNING id
-    )
-    SELECT id, pg_notify('{CHANNEL}', id::text) FROM e ORDER BY id
-    """
-)
+        RETURNING id, pg_notify('{CHANNEL}', id::text)"""
+
+
+_EMIT_MANY = text(f"WITH e AS ({insert_events()}) SELECT id FROM e ORDER BY id")
+
+
+def event_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The parameters of `insert_events` for rows given as `emit`'s arguments."""
+    values = {
+        "event_kinds": [row["kind"] for row in rows],
+        "event_municipality_ids": [row["municipality_id"] for row in rows],
+        "event_payloads": [json.dumps(row.get("payload") or {}) for row in rows],
+    }
+    for column in ("district_id", "case_id", "visit_id", "alert_id", "actor_id"):
+        values[f"event_{column}s"] = [row.get(column) for row in rows]
+    return values
 
 
 async def emit_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
     """Record several events at once (each row as `emit`'s arguments), in order; their ids."""
     if not rows:
         return []
-    values = {
-        "kinds": [row["kind"] for row in rows],
-        "municipality_ids": [row["municipality_id"] for row in rows],
-        "payloads": [json.dumps(row.get("payload") or {}) for row in rows],
-    }
-    for column in ("district_id", "case_id", "visit_id", "alert_id", "actor_id"):
-        values[column + "s"] = [row.get(column) for row in rows]
-    return [int(i) for i in (await session.scalars(_EMIT_MANY, values)).all()]
+    return [int(i) for i in (await session.scalars(_EMIT_MANY, event_arrays(rows))).all()]
 
 
 async def events_since(

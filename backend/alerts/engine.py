@@ -32,7 +32,7 @@ from backend.cases.models import Case
 from backend.clock import Clock
 from backend.config import Settings
 from backend.db import memo
-from backend.events import emit, emit_many
+from backend.events import emit, emit_many, event_arrays, insert_events
 from backend.metrics import ESCALATION_LATENESS, PUSHES
 
 log = logging.getLogger("lindra.alerts")
@@ -141,8 +141,9 @@ _CASE_PEOPLE = select(Case.key_person_id, Case.palliative_team_id).where(Case.id
 
 # A tier fires on every raise and twice more in a typical climb. One statement writes the tiers of
 # one alert or many: the tier rows, whom they call (someone already called in this climb keeps
-# their first tier), and their pushes and WebSocket messages; a tier that had fired already (it
-# cannot, under the alert's row lock) writes nothing and is not among those returned.
+# their first tier), their pushes and WebSocket messages, and the events (the first `:before`
+# ones the caller's, the rest the tiers'); a tier that had fired already (it cannot, under the
+# alert's row lock) writes nothing and is not among those returned, nor are its alert's events.
 _FIRE_TIERS = text(
     f"""
     WITH fired AS (
@@ -165,7 +166,9 @@ _FIRE_TIERS = text(
             (alert_id, climb, user_id, tier, rule, notified_at, last_notified_at, next_notify_at, times_notified)
         SELECT alert_id, climb, user_id, tier, rule, :now, :now, next_notify_at, 1 FROM called
         ON CONFLICT DO NOTHING
-    ), {_NOTIFICATIONS}
+    ), {_NOTIFICATIONS}, announced AS (
+        {insert_events("r.n <= :before OR r.alert_id IN (SELECT alert_id FROM fired)")}
+    )
     SELECT alert_id, tier, (SELECT count(*) FROM woken) AS woken FROM fired
     """
 )
@@ -234,45 +237,48 @@ async def next_tiers(
 async def write_tiers(
     session: AsyncSession, fired: list[FiredTier], now: datetime, events_before: Sequence[dict[str, Any]] = ()
 ) -> list[FiredTier]:
-    """Write the tiers `next_tiers` fired, of one alert or many, in two statements: the tier rows with
-    whom they called and their pushes and WebSocket messages, then the events (after `events_before`).
+    """Write the tiers `next_tiers` fired, of one alert or many, in one statement: the tier rows with
+    whom they called, their pushes and WebSocket messages, and the events (after `events_before`).
 
     Returns the tiers written. The `alert_tiers` primary key makes a second firing impossible; should
     a tier have fired already (it cannot, under the alert's row lock), its alert is left as it was."""
     await session.flush()  # a new alert, with its tier set, before the rows that point at it
-    if fired:
-        called = [(f, user_id, rule) for f in fired for user_id, rule in f.by_user.items()]
-        written = await session.execute(
-            _FIRE_TIERS,
-            {
-                "alert_ids": [f.alert.id for f in fired],
-                "climbs": [f.alert.climb for f in fired],
-                "tiers": [f.index for f in fired],
-                "due_ats": [f.due_at for f in fired],
-                "rules": [json.dumps([r.value for r in f.rules]) for f in fired],
-                "target_ids": [json.dumps([str(u) for u in f.by_user]) for f in fired],
-                "empty_reasons": [f.empty_reason for f in fired],
-                "called_alert_ids": [f.alert.id for f, _, _ in called],
-                "called_climbs": [f.alert.climb for f, _, _ in called],
-                "called_tiers": [f.index for f, _, _ in called],
-                "called_users": [user_id for _, user_id, _ in called],
-                "called_rules": [rule.value for _, _, rule in called],
-                "called_next": [now + timedelta(seconds=f.renotify_seconds) for f, _, _ in called],
-                "kind": "first",
-                "now": now,
-                "fired_by": INSTANCE,
-            },
-        )
-        done = {(row.alert_id, row.tier) for row in written}
-        refused = {f.alert.id for f in fired if (f.alert.id, f.index) not in done}
-        for alert in {f.alert.id: f.alert for f in fired if f.alert.id in refused}.values():
-            log.error("tier %d of alert %s had fired already", alert.tier, alert.id)
-            session.expire(alert)
-        fired = [f for f in fired if f.alert.id not in refused]
+    if not fired:
+        await emit_many(session, list(events_before))
+        return fired
+    called = [(f, user_id, rule) for f in fired for user_id, rule in f.by_user.items()]
+    written = await session.execute(
+        _FIRE_TIERS,
+        {
+            "alert_ids": [f.alert.id for f in fired],
+            "climbs": [f.alert.climb for f in fired],
+            "tiers": [f.index for f in fired],
+            "due_ats": [f.due_at for f in fired],
+            "rules": [json.dumps([r.value for r in f.rules]) for f in fired],
+            "target_ids": [json.dumps([str(u) for u in f.by_user]) for f in fired],
+            "empty_reasons": [f.empty_reason for f in fired],
+            "called_alert_ids": [f.alert.id for f, _, _ in called],
+            "called_climbs": [f.alert.climb for f, _, _ in called],
+            "called_tiers": [f.index for f, _, _ in called],
+            "called_users": [user_id for _, user_id, _ in called],
+            "called_rules": [rule.value for _, _, rule in called],
+            "called_next": [now + timedelta(seconds=f.renotify_seconds) for f, _, _ in called],
+            "kind": "first",
+            "now": now,
+            "fired_by": INSTANCE,
+            "before": len(events_before),
+        }
+        | event_arrays([*events_before, *(f.event for f in fired)]),
+    )
+    done = {(row.alert_id, row.tier) for row in written}
+    refused = {f.alert.id for f in fired if (f.alert.id, f.index) not in done}
+    for alert in {f.alert.id: f.alert for f in fired if f.alert.id in refused}.values():
+        log.error("tier %d of alert %s had fired already", alert.tier, alert.id)
+        session.expire(alert)
+    fired = [f for f in fired if f.alert.id not in refused]
     for f in fired:
         if f.by_user and f.index > 0:
             ESCALATION_LATENESS.observe(max(0.0, (now - f.due_at).total_seconds()))
-    await emit_many(session, [*events_before, *(f.event for f in fired)])
     return fired
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Label, SQLColumnExpression, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,9 +65,25 @@ _POLICY = select(EscalationPolicy.tiers, EscalationPolicy.version).where(
 
 async def _tiers_for(session: AsyncSession, municipality_id: uuid.UUID, severity: Severity) -> tuple[Tiers, int | None]:
     row = (await session.execute(_POLICY, {"municipality_id": municipality_id, "severity": severity.value})).first()
-    if row is None:
-        return DEFAULT_POLICIES[severity], None
-    return list(row.tiers), row.version
+    return own_or_default(severity, row.tiers if row else None, row.version if row else None)
+
+
+def own_or_default(severity: Severity, tiers: Tiers | None, version: int | None) -> tuple[Tiers, int | None]:
+    """The municipality's own tiers (as read), or the built-in ones with no version."""
+    return (list(tiers), version) if tiers is not None else (DEFAULT_POLICIES[severity], None)
+
+
+def own_policy(municipality_id: SQLColumnExpression[uuid.UUID], severity: Severity) -> tuple[Label[Any], ...]:
+    """A municipality's own tiers and version for a severity, as two columns (`policy_tiers`,
+    `policy_version`) of a statement that reads them along with other things (NULL without a policy
+    of its own)."""
+    own = select(EscalationPolicy).where(
+        EscalationPolicy.municipality_id == municipality_id, EscalationPolicy.severity == severity.value
+    )
+    return (
+        own.with_only_columns(EscalationPolicy.tiers).scalar_subquery().label("policy_tiers"),
+        own.with_only_columns(EscalationPolicy.version).scalar_subquery().label("policy_version"),
+    )
 
 
 def _out(severity: Severity, tiers: Tiers, policy: EscalationPolicy | None) -> s.PolicyOut:

@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import ColumnElement, Executable, and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import schemas as s
@@ -31,7 +31,8 @@ from backend.alerts.models import (
     TargetRule,
     UnitDecision,
 )
-from backend.alerts.policies import DEFAULT_POLICIES, tiers_for
+from backend.alerts.policies import DEFAULT_POLICIES, Tiers, own_or_default, own_policy, tiers_for
+from backend.alerts.targets import remember_shift_times
 from backend.audit import service as audit
 from backend.cases.access import case_scope
 from backend.cases.models import Case, Status
@@ -41,6 +42,7 @@ from backend.errors import Problem, not_found
 from backend.events import emit
 from backend.people.actor import Actor
 from backend.people.models import Role, User
+from backend.visits.patterns import patterns_json, times_from_json
 
 LIVE_CASE = frozenset({Status.REFERRED.value, Status.ACTIVE.value})
 TAKEN = frozenset({AlertStatus.ACKNOWLEDGED.value, AlertStatus.ON_THE_WAY.value, AlertStatus.AT_BEDSIDE.value})
@@ -90,13 +92,23 @@ async def raise_alert(
     session: AsyncSession, actor: Actor, data: s.AlertRaiseIn, source: Source, now: datetime
 ) -> s.AlertOut:
     """A person raises an alert: a new one, or it joins the one already open for the case and reason."""
-    earlier = await _earlier_raise(session, actor.user_id, data.client_id)
-    if earlier is not None:
-        return alert_out(earlier[0], joined=earlier[1])
+    context = (
+        await session.execute(
+            _raise_context(actor, data.severity),
+            {"case_id": data.case_id, "reason": data.reason.value, "raised_by": actor.user_id}
+            | {"client_id": data.client_id},
+        )
+    ).first()
+    if context is None or context.earlier:  # a retry (or a case out of reach, unless it is a retry)
+        earlier = await _earlier_raise(session, actor.user_id, data.client_id)
+        if earlier is not None:
+            return alert_out(earlier[0], joined=earlier[1])
+        raise not_found("case")
     raised_at = data.raised_at or now
     if raised_at > now + MAX_CLOCK_SKEW:
         raise Problem(422, "Raised in the future", "`raised_at` is later than the server's clock.", field="raised_at")
-    case = await get_case_for_change(session, actor, data.case_id)
+    case: Case = context.Case
+    remember_shift_times(session, case.municipality_id, times_from_json(context.shift_patterns))
     alert, joined = await raise_on_case(
         session,
         case,
@@ -109,34 +121,66 @@ async def raise_alert(
         raised_by=actor.user_id,
         raised_at=raised_at,
         now=now,
+        policy=own_or_default(data.severity, context.policy_tiers, context.policy_version),
+        may_be_open=context.open_alert,
     )
     detail = {"alert_id": str(alert.id), "reason": alert.reason, "joined": joined}
     await audit.record(session, actor, "alert.raise", case_id=case.id, detail=detail)
     return alert_out(alert, joined=joined)
 
 
-# Built once: every raise asks both (a retry, an open alert to join).
-_EARLIER_RAISE = (
-    select(Alert, AlertRaise.received_at > Alert.received_at)
+def _raise_named(by_person: bool) -> ColumnElement[bool]:
+    """A raise by its raiser (a rule's have none) and client id, as their unique index finds it
+    (`IS NOT DISTINCT FROM` would read every raise ever made)."""
+    who = AlertRaise.raised_by == bindparam("raised_by") if by_person else AlertRaise.raised_by.is_(None)
+    return and_(who, AlertRaise.client_id == bindparam("client_id"))
+
+
+# Built once: raises ask them all the time (a retry, an open alert to join).
+_EARLIER_RAISE = {
+    by_person: select(Alert, AlertRaise.received_at > Alert.received_at)
     .join(AlertRaise, AlertRaise.alert_id == Alert.id)
-    .where(
-        AlertRaise.raised_by.is_not_distinct_from(bindparam("raised_by")),
-        AlertRaise.client_id == bindparam("client_id"),
-    )
-)
+    .where(_raise_named(by_person))
+    for by_person in (True, False)
+}
+_RETRIED = select(AlertRaise.alert_id).where(_raise_named(by_person=True)).exists()
 _OPEN_FOR_REASON = select(Alert).where(
     Alert.case_id == bindparam("case_id"),
     Alert.reason == bindparam("reason"),
     Alert.status != AlertStatus.RESOLVED.value,
 )
 _OPEN_FOR_REASON_LOCKED = _OPEN_FOR_REASON.with_for_update(key_share=True)
+_OPEN_FOR_REASON_EXISTS = (
+    select(Alert.id)
+    .where(Alert.case_id == Case.id, Alert.reason == bindparam("reason"), Alert.status != AlertStatus.RESOLVED.value)
+    .exists()
+)
+
+
+def _raise_context(actor: Actor, severity: Severity) -> Executable:
+    """What a person's raise asks before it writes, in one statement: the case, locked, if the actor
+    may see it; whether the client id reached an alert before (a retry); whether an alert is open for
+    the reason (to join); the municipality's policy for the severity and its shift times (whom the
+    first tier calls). Each round trip is a wait for PostgreSQL, and a raise is what must be fast."""
+    return (
+        select(
+            Case,
+            _RETRIED.label("earlier"),
+            _OPEN_FOR_REASON_EXISTS.label("open_alert"),
+            *own_policy(Case.municipality_id, severity),
+            patterns_json(Case.municipality_id).label("shift_patterns"),
+        )
+        .where(Case.id == bindparam("case_id"), case_scope(actor))
+        .with_for_update(of=Case, key_share=True)
+    )
 
 
 async def _earlier_raise(
     session: AsyncSession, raised_by: uuid.UUID | None, client_id: uuid.UUID
 ) -> tuple[Alert, bool] | None:
     """The alert a retried raise already reached, and whether that raise had joined it."""
-    row = (await session.execute(_EARLIER_RAISE, {"raised_by": raised_by, "client_id": client_id})).first()
+    query = _EARLIER_RAISE[raised_by is not None]
+    row = (await session.execute(query, {"raised_by": raised_by, "client_id": client_id})).first()
     return (row[0], bool(row[1])) if row else None
 
 
@@ -153,19 +197,25 @@ async def raise_on_case(
     raised_by: uuid.UUID | None,
     raised_at: datetime,
     now: datetime,
+    policy: tuple[Tiers, int | None] | None = None,
+    may_be_open: bool = True,
 ) -> tuple[Alert, bool]:
     """Raise on a case whose row the caller holds locked (so two raises on one case queue up).
 
-    Returns the alert and whether this raise joined one already open.
+    Returns the alert and whether this raise joined one already open. A caller that has read the
+    policy already passes it, and `may_be_open=False` when it saw no alert open for the reason (none
+    can open meanwhile: raising takes the case's lock).
     """
     if case.status not in LIVE_CASE:
         raise Problem(
             409, "Case not live", "The case is closed or its person has died.", field="case_id", rule="case_not_live"
         )
-    alert = (await session.scalars(_OPEN_FOR_REASON_LOCKED, {"case_id": case.id, "reason": reason.value})).first()
+    alert = None
+    if may_be_open:
+        alert = (await session.scalars(_OPEN_FOR_REASON_LOCKED, {"case_id": case.id, "reason": reason.value})).first()
     joined = alert is not None
     if alert is None:
-        tiers, version = await tiers_for(session, case.municipality_id, severity)
+        tiers, version = policy or await tiers_for(session, case.municipality_id, severity)
         alert = Alert(
             id=uuid.uuid4(),
             municipality_id=case.municipality_id,

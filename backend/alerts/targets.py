@@ -67,13 +67,23 @@ async def _live(session: AsyncSession, user_id: uuid.UUID | None) -> list[uuid.U
     return [found] if found else []
 
 
+def _shift_times_known(session: AsyncSession) -> dict[uuid.UUID, ShiftTimes]:
+    known: dict[uuid.UUID, ShiftTimes] = memo(session).setdefault("shift_times", {})
+    return known
+
+
+def remember_shift_times(session: AsyncSession, municipality_id: uuid.UUID, times: ShiftTimes) -> None:
+    """Shift times the caller read along with something else: `find` will not ask for them again."""
+    _shift_times_known(session)[municipality_id] = times
+
+
 async def find(session: AsyncSession, rule: TargetRule, place: AlertPlace, at: datetime) -> list[uuid.UUID]:
     """The people a rule names at an instant (possibly nobody).
 
     Remembered for the transaction per rule, place and shift: a job raising alerts on hundreds of
     cases after an outage asks the roster once per district, not once per alert.
     """
-    times = memo(session).setdefault("shift_times", {})
+    times = _shift_times_known(session)
     if place.municipality_id not in times:
         times[place.municipality_id] = await shift_times(session, place.municipality_id)
     running = shift_at(at, times[place.municipality_id])

@@ -26,7 +26,7 @@ from backend.cases.access import Positional, scope_sql
 from backend.cases.models import Indication
 from backend.cases.page import EXPIRY_WARNING
 from backend.people.actor import Actor
-from backend.visits.models import ShiftKind
+from backend.visits.patterns import with_defaults
 from backend.visits.shifts import DEFAULT_TIMES, Shift, ShiftTimes, shift_at
 
 # The case page's rules (`page.expiry_state`, `page.missing_indications`, `page.age_this_year`),
@@ -169,7 +169,7 @@ async def _shift_times(pg: asyncpg.Connection, municipality_id: uuid.UUID) -> Sh
     rows = await pg.fetch(
         "SELECT kind, starts_at, ends_at FROM shift_patterns WHERE municipality_id = $1", municipality_id
     )
-    times = {**DEFAULT_TIMES, **{ShiftKind(r["kind"]): (r["starts_at"], r["ends_at"]) for r in rows}}
+    times = with_defaults((r["kind"], r["starts_at"], r["ends_at"]) for r in rows)
     _times[municipality_id] = (time.monotonic() + _TIMES_TTL_SECONDS, times)
     return times
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import time
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import ScalarSelect, SQLColumnExpression, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,15 +71,33 @@ _PATTERNS = select(ShiftPattern.municipality_id, ShiftPattern.kind, ShiftPattern
 )
 
 
+# A municipality's own times as one JSON value ([[kind, "HH:MM:SS", "HH:MM:SS"], ...]), for a
+# statement that reads them along with other things; `times_from_json` reads it back.
+def patterns_json(municipality_id: SQLColumnExpression[uuid.UUID]) -> ScalarSelect[Any]:
+    return (
+        select(func.json_agg(func.json_build_array(ShiftPattern.kind, ShiftPattern.starts_at, ShiftPattern.ends_at)))
+        .where(ShiftPattern.municipality_id == municipality_id)
+        .scalar_subquery()
+    )
+
+
+def with_defaults(own: Iterable[tuple[str, time, time]]) -> ShiftTimes:
+    """A municipality's own times over the defaults."""
+    return {**DEFAULT_TIMES, **{ShiftKind(kind): (starts, ends) for kind, starts, ends in own}}
+
+
+def times_from_json(own: list[list[str]] | None) -> ShiftTimes:
+    return with_defaults((kind, time.fromisoformat(start), time.fromisoformat(end)) for kind, start, end in own or ())
+
+
 async def shift_times_for(session: AsyncSession, municipality_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ShiftTimes]:
     """Every municipality's shift times in one query; the defaults fill what a municipality has not set."""
     ids = list(set(municipality_ids))
-    result: dict[uuid.UUID, dict[ShiftKind, tuple[time, time]]] = {mid: dict(DEFAULT_TIMES) for mid in ids}
+    own: dict[uuid.UUID, list[tuple[str, time, time]]] = {mid: [] for mid in ids}
     if ids:
-        rows = await session.execute(_PATTERNS, {"ids": ids})
-        for mid, kind, starts, ends in rows:
-            result[mid][ShiftKind(kind)] = (starts, ends)
-    return dict(result)
+        for mid, kind, starts, ends in await session.execute(_PATTERNS, {"ids": ids}):
+            own[mid].append((kind, starts, ends))
+    return {mid: with_defaults(rows) for mid, rows in own.items()}
 
 
 async def shift_times(session: AsyncSession, municipality_id: uuid.UUID) -> ShiftTimes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,8 +28,9 @@ from tests.alerts.helpers import (
     tiers_fired,
 )
 from tests.cases.helpers import Client, write_headers
-from tests.factories import World
-from tests.visits.coordination_helpers import make_case
+from tests.factories import World, build_world
+from tests.visits.coordination_helpers import local, make_case, set_clock
+from tests.visits.test_schedule_patterns import put_patterns
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -61,6 +63,29 @@ async def test_a_raise_calls_the_on_call_nurse_of_the_district_at_once(
     assert push.status == "sent" and push.sent_at is not None
     # A push that went out changes nothing the board shows: no event sends every board to re-read it.
     assert "alert.delivery" not in [kind for kind, _ in await alert_events(sessions, raised["id"])]
+
+
+async def test_a_raise_calls_who_is_on_call_by_the_municipality_s_own_shift_times(
+    client: Client, sessions: Sessions, settings: Settings, restore_clock: Clock
+) -> None:
+    """At 07:30 the default day shift has begun, but this municipality's night runs until 08:00."""
+    day = restore_clock.today() + timedelta(days=1)
+    set_clock(restore_clock, local(day, 7, 30))
+    world = await build_world(sessions, settings, restore_clock)
+    own = [("day", "08:00", "16:00"), ("evening", "16:00", "00:00"), ("night", "00:00", "08:00")]
+    shifts = [{"kind": kind, "starts_at": starts, "ends_at": ends} for kind, starts, ends in own]
+    assert (await put_patterns(client, world, shifts)).status_code == 200
+    entries = [{"user_id": str(world.nurse_a.user_id), "duty": "on_call_nurse", "district_id": str(world.district_a)}]
+    rostered = await client.put(
+        f"/roster/{day.isoformat()}/night", json={"entries": entries}, headers=write_headers(world.coordinator)
+    )
+    assert rostered.status_code == 200, rostered.text
+    case_id = await make_case(client, world, restore_clock)
+
+    raised = await raise_alert(client, world.coordinator, raise_body(case_id))
+
+    (first,) = await tiers_fired(sessions, raised["id"])
+    assert first.rules == ["on_call_nurses"] and first.target_ids == [str(world.nurse_a.user_id)]
 
 
 async def test_a_retried_raise_is_one_raise_and_a_second_raise_joins_the_open_alert(
