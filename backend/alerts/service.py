@@ -95,8 +95,12 @@ async def raise_alert(
     context = (
         await session.execute(
             _raise_context(actor, data.severity),
-            {"case_id": data.case_id, "reason": data.reason.value, "raised_by": actor.user_id}
-            | {"client_id": data.client_id},
+            {
+                "case_id": data.case_id,
+                "reason": data.reason.value,
+                "raised_by": actor.user_id,
+                "client_id": data.client_id,
+            },
         )
     ).first()
     if context is None or context.earlier:  # a retry (or a case out of reach, unless it is a retry)
