@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Executable, and_, bindparam, func, select, text, update
+from sqlalchemy import ColumnElement, Executable, SQLColumnExpression, and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import schemas as s
@@ -148,17 +148,18 @@ _EARLIER_RAISE = {
     for by_person in (True, False)
 }
 _RETRIED = select(AlertRaise.alert_id).where(_raise_named(by_person=True)).exists()
-_OPEN_FOR_REASON = select(Alert).where(
-    Alert.case_id == bindparam("case_id"),
-    Alert.reason == bindparam("reason"),
-    Alert.status != AlertStatus.RESOLVED.value,
-)
+
+
+def _open_for_reason(case_id: SQLColumnExpression[uuid.UUID]) -> ColumnElement[bool]:
+    """The alert open for a case and reason: one rule for the locked read and the raise's question."""
+    return and_(
+        Alert.case_id == case_id, Alert.reason == bindparam("reason"), Alert.status != AlertStatus.RESOLVED.value
+    )
+
+
+_OPEN_FOR_REASON = select(Alert).where(_open_for_reason(bindparam("case_id")))
 _OPEN_FOR_REASON_LOCKED = _OPEN_FOR_REASON.with_for_update(key_share=True)
-_OPEN_FOR_REASON_EXISTS = (
-    select(Alert.id)
-    .where(Alert.case_id == Case.id, Alert.reason == bindparam("reason"), Alert.status != AlertStatus.RESOLVED.value)
-    .exists()
-)
+_OPEN_FOR_REASON_EXISTS = select(Alert.id).where(_open_for_reason(Case.id)).exists()
 
 
 def _raise_context(actor: Actor, severity: Severity) -> Executable:
