@@ -3,18 +3,25 @@
 Phones poll this, so it is one statement on a plain connection: PostgreSQL gathers the visits,
 their cases and everything about each case, derives what the nurse is shown (medicine missing or
 expiring, children in the home, the trend since the last scores), writes the answer as JSON,
-hashes it for the ETag, and writes one audit row per case shown - unless the phone already holds
-this very answer (If-None-Match), in which case nothing is sent back and nothing new was
-disclosed, so nothing is logged. The JSON goes to the phone as PostgreSQL wrote it: decoding it
-and encoding it again cost more than the query itself. Its shape is `mobile_api.schemas.MyShift`,
-which a test holds it to field by field.
+and writes one audit row per case shown - unless the phone already holds this very answer
+(If-None-Match), in which case nothing is sent back and nothing new was disclosed, so nothing is
+logged. The JSON goes to the phone as PostgreSQL wrote it: decoding it and encoding it again cost
+more than the query itself. Its shape is `mobile_api.schemas.MyShift`, which a test holds it to
+field by field.
 
-The ETag is the hash of the body itself, so it is strong and changes exactly when the answer does
-(a new day changes children's ages and medicine states, and with them the body).
+The ETag names what the answer is made of rather than hashing the answer: the version (`xmin`) of
+every row it reads, the day (children's ages and medicine states follow it), the shift and the
+statement's own text. Any committed change to any of those rows gives the row a new version and
+the answer a new tag, so the tag is strong, yet a poll reads only the rows' versions through the
+same indexes and builds nothing: a phone polling an unchanged shift costs a fraction of an
+answer. For the same reason a body built once can be sent again while its tag stands: each
+process keeps the last body per nurse and shift, and a full answer whose tag it holds skips the
+building (never the audit rows).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,17 +40,38 @@ from backend.visits.shifts import DEFAULT_TIMES, Shift, ShiftTimes, shift_at
 # applied where the rows are; a test holds the two to the same answers for the same case.
 # $1 nurse, $2/$3 the shift's start and end, $4 today (Copenhagen), $5 the last day counted as
 # "expires soon", $6 the indications in their order, $7 the shift's day, $8 its kind, $9/$10 the
-# audit's role and request id, $11 the phone's ETags, then the scope. `mine` finds the visits
-# through ix_visits_assignee_window; `door` gathers each case once (a nurse sees most of her cases
-# twice a shift).
+# audit's role and request id, $11 the phone's ETags, $12 the tag this process holds a body for
+# (or none), $13 the statement's own version, then the scope. `mine` finds the visits through
+# ix_visits_assignee_window; `tag` reads the version of every row the answer is made of; `door`
+# and `doc` build the answer only when the phone lacks it and this process holds no body for it;
+# `door` gathers each case once (a nurse sees most of her cases twice a shift).
 _SQL = """
 WITH mine AS MATERIALIZED (
     SELECT v.id, v.status, v.kind, v.window_start, v.window_end, v.tasks, v.checked_in_at, v.checked_out_at,
            cases.id AS case_id, cases.phase, cases.status AS case_status, cases.home_death_wish,
-           cases.gp_name, cases.gp_phone, ci.name, ci.address, ci.phone
+           cases.gp_name, cases.gp_phone, ci.name, ci.address, ci.phone,
+           concat_ws(':', v.id, v.xmin, cases.xmin, ci.xmin) AS version
     FROM visits v JOIN cases ON cases.id = v.case_id JOIN citizens ci ON ci.id = cases.citizen_id
     WHERE v.assigned_to = $1 AND v.window_start >= $2 AND v.window_start < $3 AND ({scope})
 ),
+seen AS MATERIALIZED (SELECT DISTINCT case_id FROM mine),
+tag AS MATERIALIZED (
+    SELECT md5(concat_ws('|', $13::text, $7::date, $8::text, $2::timestamptz, $3::timestamptz, $4::date,
+        (SELECT string_agg(version, ',' ORDER BY version) FROM mine),
+        (SELECT string_agg(concat_ws(':', seen.case_id,
+            (SELECT string_agg(md.xmin::text, ',' ORDER BY md.id) FROM anticipatory_medicines md
+             WHERE md.case_id = seen.case_id),
+            (SELECT string_agg(r.xmin::text, ',' ORDER BY r.id) FROM relatives r WHERE r.case_id = seen.case_id),
+            (SELECT string_agg(s.id || '.' || s.xmin, ',') FROM (
+                SELECT id, xmin FROM symptom_assessments WHERE case_id = seen.case_id
+                ORDER BY recorded_at DESC, id DESC LIMIT 2) s),
+            (SELECT string_agg(f.id || '.' || f.xmin, ',' ORDER BY f.id) FROM case_flags f
+             WHERE f.case_id = seen.case_id AND f.resolved_at IS NULL)
+         ), ',' ORDER BY seen.case_id) FROM seen)
+    )) AS etag
+),
+wanted AS MATERIALIZED (SELECT etag FROM tag WHERE etag <> ALL($11::text[])),
+build AS MATERIALIZED (SELECT etag FROM wanted WHERE etag IS DISTINCT FROM $12::text),
 door AS MATERIALIZED (
     SELECT c.case_id, json_build_object(
         'id', c.case_id, 'first_name', COALESCE(substring(c.name FROM '[^[:space:]]+'), c.name), 'name', c.name,
@@ -57,7 +85,7 @@ door AS MATERIALIZED (
         'last_scores', scores.last,
         'open_flags', flags.open
     ) AS door
-    FROM (SELECT DISTINCT ON (case_id) * FROM mine ORDER BY case_id) c
+    FROM (SELECT DISTINCT ON (case_id) * FROM mine WHERE EXISTS (SELECT FROM build) ORDER BY case_id) c
     CROSS JOIN LATERAL (
         SELECT items, soon, ARRAY(SELECT i FROM unnest($6::text[]) WITH ORDINALITY AS u(i, n)
                                   WHERE i <> ALL(covered) ORDER BY n) AS missing
@@ -124,17 +152,18 @@ doc AS (
         ) ORDER BY mine.window_start, mine.id), '[]')
     )::text AS body
     FROM mine JOIN door ON door.case_id = mine.case_id
+    HAVING EXISTS (SELECT FROM build)
 ),
-tagged AS (SELECT md5(body) AS etag, body FROM doc),
 audit AS (
     INSERT INTO audit_log (user_id, role, action, case_id, request_id)
-    SELECT $1, $9::text, 'visit.my_shift', door.case_id, $10::text
-    FROM door, tagged WHERE tagged.etag <> ALL($11::text[])
+    SELECT $1, $9::text, 'visit.my_shift', seen.case_id, $10::text FROM seen WHERE EXISTS (SELECT FROM wanted)
 )
-SELECT etag, CASE WHEN etag = ANY($11::text[]) THEN NULL ELSE body END AS body FROM tagged
+SELECT etag, (SELECT body FROM doc) AS body FROM tag
 """
 
 _INDICATIONS = [i.value for i in Indication]
+# Part of every tag, so that a phone's copy from before a change of the answer's shape is stale.
+_VERSION = hashlib.md5((_SQL + ",".join(_INDICATIONS)).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,10 +210,26 @@ async def which_shift(pg: asyncpg.Connection, actor: Actor, now: datetime, which
     return shift_at(current.ends, times) if which == "next" else current
 
 
+# The last body built per nurse and shift, with its tag, for a full answer whose tag still stands
+# (a phone that started afresh, a second phone of the same nurse). A few thousand nurses at most
+# ask one process, at about 15 KB each.
+_BODIES_KEPT = 2000
+_bodies: dict[tuple[uuid.UUID, datetime], tuple[str, bytes]] = {}
+
+
+def _keep(key: tuple[uuid.UUID, datetime], etag: str, body: bytes) -> None:
+    _bodies.pop(key, None)
+    if len(_bodies) >= _BODIES_KEPT:
+        del _bodies[next(iter(_bodies))]  # the longest unused
+    _bodies[key] = (etag, body)
+
+
 async def load(
     pg: asyncpg.Connection, actor: Actor, shift: Shift, today: date, if_none_match: list[str]
 ) -> MyShiftAnswer:
     """The actor's visits of `shift` in window order; audited per case unless the phone's copy is current."""
+    key = (actor.user_id, shift.starts)
+    held = _bodies.get(key)
     bind = Positional(
         actor.user_id,
         shift.starts,
@@ -197,8 +242,19 @@ async def load(
         actor.role.value,
         actor.request_id,
         if_none_match,
+        held[0] if held else None,
+        _VERSION,
     )
     row = await pg.fetchrow(_SQL.format(scope=scope_sql(actor, bind)), *bind.values)
     assert row is not None  # the statement always answers one row
-    body = row["body"]
-    return MyShiftAnswer(f'"{row["etag"]}"', body.encode() if body is not None else None)
+    etag, built = row["etag"], row["body"]
+    if etag in if_none_match:
+        body = None
+    elif built is not None:
+        body = built.encode()
+        _keep(key, etag, body)
+    else:
+        assert held is not None and held[0] == etag  # nothing is built only when the held body is current
+        body = held[1]
+        _keep(key, etag, body)
+    return MyShiftAnswer(f'"{etag}"', body)

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
 from backend.audit.models import AuditEntry
-from backend.cases.models import Citizen, Medicine
-from backend.clock import Clock
+from backend.cases.models import Citizen, Medicine, Relative
+from backend.clock import COPENHAGEN, Clock
 from backend.config import Settings
 from backend.people.models import Role
+from backend.visits.models import CaseFlag, SymptomAssessment, Visit
 from backend.visits.shifts import shift_at
-from tests.cases.helpers import Client, Sessions, add_record, case_page, case_row
-from tests.factories import World, add_user
-from tests.mobile.helpers import add_visit, at, check_in, current_shift, my_shift, new_case, phone_post
+from tests.cases.helpers import Client, Sessions, add_record, case_page, case_row, write_headers
+from tests.factories import World, add_user, build_world
+from tests.mobile.helpers import (
+    add_visit,
+    at,
+    change_visit,
+    check_in,
+    current_shift,
+    my_shift,
+    new_case,
+    phone_post,
+)
 
 
 async def _audited_cases(sessions: Sessions, user_id: uuid.UUID) -> list[uuid.UUID]:
@@ -232,6 +243,208 @@ async def test_polling_an_unchanged_shift_answers_304_without_a_body_or_an_audit
     after = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers | {"If-None-Match": newer})
     assert after.status_code == 200
     assert [r["name"] for r in after.json()["visits"][0]["case"]["relatives_to_call"]] == ["Jens"]
+
+
+async def _poll(client: Client, world: World, etag: str) -> tuple[str, dict[str, Any]]:
+    """A poll whose copy must be stale: the new tag and what the door shows now. Without the header,
+    as a phone that has just started, the answer is byte for byte the same."""
+    polled = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers | {"If-None-Match": etag})
+    assert polled.status_code == 200, "the phone kept a stale copy"
+    fresh = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)
+    assert fresh.content == polled.content and fresh.headers["etag"] == polled.headers["etag"] != etag
+    return polled.headers["etag"], polled.json()
+
+
+async def test_every_change_to_what_the_door_shows_reaches_a_polling_phone(
+    client: Client, world: World, clock: Clock, sessions: Sessions
+) -> None:
+    """The tag is made of the versions of the rows the answer reads: each kind of change must move it."""
+    case_id = await new_case(client, world, clock, name="Inger Hansen")
+    visit_id = await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id)
+    first = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)
+    etag = first.headers["etag"]
+
+    def door(answer: dict[str, Any]) -> dict[str, Any]:
+        case: dict[str, Any] = answer["visits"][0]["case"]
+        return case
+
+    medicine = await add_record(
+        client,
+        world,
+        case_id,
+        "medicine",
+        {
+            "indication": "pain",
+            "drug": "Morfin",
+            "strength": "10 mg/ml",
+            "quantity": "5 ampuller",
+            "expires_on": (clock.today() + timedelta(days=90)).isoformat(),
+        },
+    )
+    etag, answer = await _poll(client, world, etag)
+    assert [i["drug"] for i in door(answer)["anticipatory_medicine"]["items"]] == ["Morfin"]
+
+    removed = await client.post(
+        f"/cases/{case_id}/medicine/{medicine['id']}/remove",
+        json={"reason": "used"},
+        headers=write_headers(world.nurse_a),
+    )
+    assert removed.status_code == 200, removed.text
+    etag, answer = await _poll(client, world, etag)
+    assert door(answer)["anticipatory_medicine"]["items"] == []
+
+    relative = await add_record(
+        client,
+        world,
+        case_id,
+        "relatives",
+        {
+            "name": "Jens",
+            "relation": "søn",
+            "phone": "+45 22 33 44 55",
+            "primary_contact": True,
+            "lives_with_citizen": False,
+            "consent_to_information": True,
+        },
+    )
+    etag, answer = await _poll(client, world, etag)
+    changed = await client.patch(
+        f"/cases/{case_id}/relatives/{relative['id']}",
+        json={"phone": "+45 99 88 77 66"},
+        headers=write_headers(world.nurse_a),
+    )
+    assert changed.status_code == 200, changed.text
+    etag, answer = await _poll(client, world, etag)
+    assert [r["phone"] for r in door(answer)["relatives_to_call"]] == ["+45 99 88 77 66"]
+    gone = await client.post(
+        f"/cases/{case_id}/relatives/{relative['id']}/remove", headers=write_headers(world.nurse_a)
+    )
+    assert gone.status_code == 200, gone.text
+    etag, answer = await _poll(client, world, etag)
+    assert door(answer)["relatives_to_call"] == []
+
+    # Scores at the visit; a severe one flags the case, and the coordinator resolving the flag shows too.
+    await check_in(client, world.nurse_a, clock, visit_id)
+    etag, answer = await _poll(client, world, etag)
+    await _scores(client, world, clock, visit_id, 0, pain=8)
+    etag, answer = await _poll(client, world, etag)
+    assert door(answer)["last_scores"]["scores"] == {"pain": 8}
+    flags = door(answer)["open_flags"]
+    assert [f["kind"] for f in flags] == ["severe_score"]
+    async with sessions() as session:
+        flag_id = await session.scalar(
+            select(CaseFlag.id).where(CaseFlag.case_id == uuid.UUID(case_id), CaseFlag.resolved_at.is_(None))
+        )
+    resolved = await client.post(f"/case-flags/{flag_id}/resolve", headers=write_headers(world.coordinator))
+    assert resolved.status_code == 200, resolved.text
+    etag, answer = await _poll(client, world, etag)
+    assert door(answer)["open_flags"] == []
+
+    # The citizen's address and the case's phase, from the coordinator's desk.
+    moved = await client.patch(
+        f"/cases/{case_id}",
+        json={"address": "Amagerbrogade 3, 2300 København S", "phase": "late"},
+        headers=write_headers(world.coordinator),
+    )
+    assert moved.status_code == 200, moved.text
+    etag, answer = await _poll(client, world, etag)
+    assert (door(answer)["address"], door(answer)["phase"]) == ("Amagerbrogade 3, 2300 København S", "late")
+
+    # Nothing changed since: the copy stands.
+    unchanged = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers | {"If-None-Match": etag})
+    assert unchanged.status_code == 304
+
+    # The visit taken off her round leaves the shift.
+    await change_visit(sessions, visit_id, assigned_to=None)
+    etag, answer = await _poll(client, world, etag)
+    assert answer["visits"] == []
+
+
+async def test_a_change_to_any_row_the_door_shows_reaches_the_phone_whoever_wrote_it(
+    client: Client, world: World, clock: Clock, sessions: Sessions
+) -> None:
+    """Writes through the API also mark the case changed; these do not, so each row's own version
+    must move the tag (a job, a migration or a repair in the database writes like this)."""
+    case_id = await new_case(client, world, clock)
+    visit_id = await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id)
+    relative = {"relation": "datter", "phone": None, "primary_contact": True, "lives_with_citizen": False}
+    await add_record(client, world, case_id, "relatives", relative | {"name": "Jens", "consent_to_information": True})
+    medicine = {"indication": "pain", "drug": "Morfin", "strength": "10 mg/ml", "quantity": "5 ampuller"}
+    await add_record(
+        client, world, case_id, "medicine", medicine | {"expires_on": (clock.today() + timedelta(days=90)).isoformat()}
+    )
+    await check_in(client, world.nurse_a, clock, visit_id)
+    await _scores(client, world, clock, visit_id, 0, pain=8)
+    etag = (await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)).headers["etag"]
+    case = uuid.UUID(case_id)
+    changes: list[tuple[Any, Any, str, Any]] = [
+        (Citizen, Citizen.id == (await case_row(sessions, case_id)).citizen_id, "phone", "+45 12 12 12 12"),
+        (Relative, Relative.case_id == case, "name", "Jens Peter"),
+        (Medicine, Medicine.case_id == case, "drug", "Oxycodon"),
+        (SymptomAssessment, SymptomAssessment.case_id == case, "scores", {"pain": 9}),
+        (CaseFlag, CaseFlag.case_id == case, "resolved_at", clock.now()),
+        (Visit, Visit.id == uuid.UUID(visit_id), "tasks", ["Mundpleje"]),
+    ]
+    for model, where, column, value in changes:
+        async with sessions() as session, session.begin():
+            await session.execute(update(model).where(where).values({column: value}))
+        etag, answer = await _poll(client, world, etag)
+        visit = answer["visits"][0]
+        door = visit["case"]
+        shown = {
+            "phone": door["phone"],
+            "name": [r["name"] for r in door["relatives_to_call"]],
+            "drug": [i["drug"] for i in door["anticipatory_medicine"]["items"]],
+            "scores": door["last_scores"]["scores"],
+            "resolved_at": door["open_flags"],
+            "tasks": visit["tasks"],
+        }[column]
+        expected = {"name": ["Jens Peter"], "drug": ["Oxycodon"], "resolved_at": []}.get(column, value)
+        assert shown == expected, model.__name__
+
+
+async def test_at_midnight_the_phone_s_copy_goes_stale_as_medicine_expires(
+    restore_clock: Clock, sessions: Sessions, settings: Settings, client: Client
+) -> None:
+    """The day is part of the tag: nothing in the database changes when medicine expires overnight."""
+    clock = restore_clock
+    local = clock.now().astimezone(COPENHAGEN)
+    five_to_midnight = datetime.combine(local.date(), time(23, 55), COPENHAGEN)
+    if five_to_midnight <= local:
+        five_to_midnight = datetime.combine(local.date() + timedelta(days=1), time(23, 55), COPENHAGEN)
+    clock.shift(five_to_midnight - local)
+    world = await build_world(sessions, settings, clock)  # logins issued at 23:55
+    case_id = await new_case(client, world, clock)
+    body = {"indication": "pain", "drug": "Morfin", "strength": "10 mg/ml", "quantity": "5 ampuller"}
+    await add_record(client, world, case_id, "medicine", body | {"expires_on": clock.today().isoformat()})
+    await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id, minutes=90)
+
+    before = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)
+    etag = before.headers["etag"]
+    [item] = before.json()["visits"][0]["case"]["anticipatory_medicine"]["items"]
+    assert item["state"] == "expires_soon"
+    polled = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers | {"If-None-Match": etag})
+    assert polled.status_code == 304
+
+    clock.shift(timedelta(minutes=6))  # 00:01: the same night shift, a new day
+    etag, answer = await _poll(client, world, etag)
+    at_home = answer["visits"][0]["case"]["anticipatory_medicine"]
+    assert [i["state"] for i in at_home["items"]] == ["expired"]
+    assert "pain" in at_home["missing"]
+
+
+async def test_each_full_answer_is_audited_even_when_the_same_body_is_sent_again(
+    client: Client, world: World, clock: Clock, sessions: Sessions
+) -> None:
+    """Two phones of one nurse, or a phone started afresh: the body may be the one built before, the
+    disclosure is new, so the auditor sees both."""
+    case_id = await new_case(client, world, clock)
+    await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id)
+    first = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)
+    second = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)
+    assert first.status_code == second.status_code == 200
+    assert second.content == first.content
+    assert await _audited_cases(sessions, world.nurse_a.user_id) == [uuid.UUID(case_id)] * 2
 
 
 async def test_my_shift_shows_nothing_of_another_district_even_if_assigned_there(
