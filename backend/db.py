@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -33,7 +34,19 @@ def async_url(url: str) -> str:
 def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     """One engine per process; sessions borrow its connections."""
     # No pre-ping: it costs a round trip per checkout; a dead connection fails its statement and is replaced.
-    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0, pool_recycle=1800)
+    # JSON columns go through msgspec, several times faster than the json module at a batch's rows.
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_recycle=1800,
+        json_serializer=_json_text,
+        json_deserializer=msgspec.json.decode,
+    )
+
+
+def _json_text(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 _MEMO = "lindra.memo"

@@ -9,14 +9,15 @@ terminal phase also raise an alert (`backend.alerts.service.raise_by_rule`).
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Table, literal, select, text, union_all
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy import ARRAY, String, Table, Uuid, func, literal, select, text, true, union_all
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import service as alerts
@@ -89,16 +90,23 @@ class Batch:
             return
         sa = SymptomAssessment
         columns = (sa.case_id, sa.instrument, sa.recorded_at, sa.id, sa.scores)
-        where = (sa.case_id.in_(case_ids), sa.instrument.in_(sorted(WARNING_INSTRUMENTS)))
-        recent = select(*columns).where(*where, sa.recorded_at >= since)
-        before = (
-            select(*columns)
-            .where(*where, sa.recorded_at < since)
-            .ext(distinct_on(sa.case_id, sa.instrument))
-            .order_by(sa.case_id, sa.instrument, sa.recorded_at.desc(), sa.id.desc())
-            .subquery()
+        instruments = sorted(WARNING_INSTRUMENTS)
+        recent = select(*columns).where(
+            sa.case_id.in_(case_ids), sa.instrument.in_(instruments), sa.recorded_at >= since
         )
-        rows = (await session.execute(union_all(recent, select(before)))).all()
+        # The last one before, per case and instrument: one step back along ix_symptom_assessments_case_time
+        # each, however long the case's history has grown.
+        cases = select(func.unnest(literal(case_ids, ARRAY(Uuid()))).label("id")).subquery()
+        kinds = select(func.unnest(literal(instruments, ARRAY(String()))).label("name")).subquery()
+        last = (
+            select(*columns)
+            .where(sa.case_id == cases.c.id, sa.instrument == kinds.c.name, sa.recorded_at < since)
+            .order_by(sa.recorded_at.desc(), sa.id.desc())
+            .limit(1)
+            .lateral()
+        )
+        before = select(*last.c).select_from(cases.join(kinds, true()).join(last, true()))
+        rows = (await session.execute(union_all(recent, before))).all()
         for case_id in case_ids:
             self.since[case_id] = since
             for instrument in WARNING_INSTRUMENTS:
@@ -106,7 +114,7 @@ class Batch:
         for row in rows:
             self.history[(row.case_id, row.instrument)].append((row.recorded_at, row.id, row.scores))
         for entries in self.history.values():
-            entries.sort(key=lambda entry: (entry[0], entry[1]))
+            entries.sort(key=_in_order)
 
     async def load_open(self, session: AsyncSession, case_ids: list[uuid.UUID]) -> None:
         """The flags and alerts open on the scored cases, read once: a batch of rising scores asks
@@ -218,13 +226,19 @@ def _previous_known(batch: Batch | None, assessment: SymptomAssessment | Scored)
     since = batch.since.get(assessment.case_id)
     if entries is None or since is None or assessment.recorded_at < since:
         return False, None
-    previous = None
-    for recorded_at, assessment_id, scores in entries:
-        if recorded_at < assessment.recorded_at and assessment_id != assessment.id:
-            previous = scores
-    entries.append((assessment.recorded_at, assessment.id, dict(assessment.scores)))
-    entries.sort(key=lambda entry: (entry[0], entry[1]))
+    # Kept in (recorded_at, id) order: the previous is the last one recorded earlier.
+    before = bisect.bisect_left(entries, assessment.recorded_at, key=_recorded_at)
+    previous = entries[before - 1][2] if before else None
+    bisect.insort(entries, (assessment.recorded_at, assessment.id, dict(assessment.scores)), key=_in_order)
     return True, previous
+
+
+def _recorded_at(entry: tuple[datetime, uuid.UUID, dict[str, Any]]) -> datetime:
+    return entry[0]
+
+
+def _in_order(entry: tuple[datetime, uuid.UUID, dict[str, Any]]) -> tuple[datetime, uuid.UUID]:
+    return entry[0], entry[1]
 
 
 async def raise_flag(

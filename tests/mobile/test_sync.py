@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from backend.audit.models import AuditEntry
 from backend.clock import Clock
-from backend.visits.models import Event, MedicineGiven, SymptomAssessment, SyncOperation, VisitNote
+from backend.visits.models import CaseFlag, Event, MedicineGiven, SymptomAssessment, SyncOperation, VisitNote
 from tests.cases.helpers import Client, Sessions, case_page, count_rows
 from tests.factories import Login, World
 from tests.mobile.helpers import add_visit, at, change_visit, count, events, new_case, visit_row
@@ -119,6 +119,28 @@ async def test_a_visit_recorded_offline_is_applied_and_each_operation_gets_its_r
         ).all()
     assert sorted(s.outcome for s in stored) == ["applied"] * 6
     assert {s.device_id for s in stored} == {world.nurse_a.device_id}
+
+
+async def test_scores_synced_later_are_compared_with_the_last_assessment_before_them(
+    client: Client, world: World, clock: Clock, sessions: Sessions
+) -> None:
+    """A rise of three since the last assessment flags the case, also when that assessment came in an
+    earlier batch: pain 3, then 1, then 4 is a rise of three (from 1), not of one (from 3)."""
+    case_id, visit_id = await _case_with_visit(client, world, clock, sessions)
+    earlier = [
+        op("check_in", clock, -90, visit_id),
+        op("scores", clock, -60, visit_id, instrument="ESAS-r", scores={"pain": 3}),
+        op("scores", clock, -30, visit_id, instrument="ESAS-r", scores={"pain": 1}),
+    ]
+    assert [r["outcome"] for r in await results(client, world.nurse_a, earlier)] == ["applied"] * 3
+    [later] = await results(
+        client, world.nurse_a, [op("scores", clock, -10, visit_id, instrument="ESAS-r", scores={"pain": 4})]
+    )
+    assert later["outcome"] == "applied"
+    assert later["result"]["flags"] == ["rising_score"]
+    async with sessions() as session:
+        flag = await session.scalar(select(CaseFlag).where(CaseFlag.case_id == uuid.UUID(case_id)))
+    assert flag is not None and flag.detail["items"] == ["pain"]
 
 
 async def test_sending_the_same_batch_again_changes_nothing_and_answers_the_same(
