@@ -16,7 +16,7 @@ from backend.people.models import Role
 from backend.visits.models import CaseFlag, SymptomAssessment, Visit
 from backend.visits.shifts import shift_at
 from tests.cases.helpers import Client, Sessions, add_record, case_page, case_row, write_headers
-from tests.factories import World, add_user, build_world
+from tests.factories import Login, World, add_user, build_world
 from tests.mobile.helpers import (
     add_visit,
     at,
@@ -27,6 +27,16 @@ from tests.mobile.helpers import (
     new_case,
     phone_post,
 )
+
+MORFIN = {"indication": "pain", "drug": "Morfin", "strength": "10 mg/ml", "quantity": "5 ampuller"}
+JENS = {
+    "name": "Jens",
+    "relation": "søn",
+    "phone": "+45 22 33 44 55",
+    "primary_contact": True,
+    "lives_with_citizen": False,
+    "consent_to_information": True,
+}
 
 
 async def _audited_cases(sessions: Sessions, user_id: uuid.UUID) -> list[uuid.UUID]:
@@ -231,14 +241,7 @@ async def test_polling_an_unchanged_shift_answers_304_without_a_body_or_an_audit
         world,
         case_id,
         "relatives",
-        {
-            "name": "Jens",
-            "relation": "søn",
-            "phone": "+45 22 33 44 55",
-            "primary_contact": True,
-            "lives_with_citizen": False,
-            "consent_to_information": True,
-        },
+        JENS,
     )
     after = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers | {"If-None-Match": newer})
     assert after.status_code == 200
@@ -253,6 +256,11 @@ async def _poll(client: Client, world: World, etag: str) -> tuple[str, dict[str,
     fresh = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)
     assert fresh.content == polled.content and fresh.headers["etag"] == polled.headers["etag"] != etag
     return polled.headers["etag"], polled.json()
+
+
+async def _write(client: Client, login: Login, method: str, path: str, body: dict[str, Any] | None = None) -> None:
+    response = await client.request(method, path, json=body, headers=write_headers(login))
+    assert response.status_code == 200, response.text
 
 
 async def test_every_change_to_what_the_door_shows_reaches_a_polling_phone(
@@ -273,53 +281,24 @@ async def test_every_change_to_what_the_door_shows_reaches_a_polling_phone(
         world,
         case_id,
         "medicine",
-        {
-            "indication": "pain",
-            "drug": "Morfin",
-            "strength": "10 mg/ml",
-            "quantity": "5 ampuller",
-            "expires_on": (clock.today() + timedelta(days=90)).isoformat(),
-        },
+        MORFIN | {"expires_on": (clock.today() + timedelta(days=90)).isoformat()},
     )
     etag, answer = await _poll(client, world, etag)
     assert [i["drug"] for i in door(answer)["anticipatory_medicine"]["items"]] == ["Morfin"]
 
-    removed = await client.post(
-        f"/cases/{case_id}/medicine/{medicine['id']}/remove",
-        json={"reason": "used"},
-        headers=write_headers(world.nurse_a),
+    await _write(
+        client, world.nurse_a, "POST", f"/cases/{case_id}/medicine/{medicine['id']}/remove", {"reason": "used"}
     )
-    assert removed.status_code == 200, removed.text
     etag, answer = await _poll(client, world, etag)
     assert door(answer)["anticipatory_medicine"]["items"] == []
 
-    relative = await add_record(
-        client,
-        world,
-        case_id,
-        "relatives",
-        {
-            "name": "Jens",
-            "relation": "søn",
-            "phone": "+45 22 33 44 55",
-            "primary_contact": True,
-            "lives_with_citizen": False,
-            "consent_to_information": True,
-        },
-    )
+    relative = await add_record(client, world, case_id, "relatives", JENS)
     etag, answer = await _poll(client, world, etag)
-    changed = await client.patch(
-        f"/cases/{case_id}/relatives/{relative['id']}",
-        json={"phone": "+45 99 88 77 66"},
-        headers=write_headers(world.nurse_a),
-    )
-    assert changed.status_code == 200, changed.text
+    relative_path = f"/cases/{case_id}/relatives/{relative['id']}"
+    await _write(client, world.nurse_a, "PATCH", relative_path, {"phone": "+45 99 88 77 66"})
     etag, answer = await _poll(client, world, etag)
     assert [r["phone"] for r in door(answer)["relatives_to_call"]] == ["+45 99 88 77 66"]
-    gone = await client.post(
-        f"/cases/{case_id}/relatives/{relative['id']}/remove", headers=write_headers(world.nurse_a)
-    )
-    assert gone.status_code == 200, gone.text
+    await _write(client, world.nurse_a, "POST", f"{relative_path}/remove")
     etag, answer = await _poll(client, world, etag)
     assert door(answer)["relatives_to_call"] == []
 
@@ -335,18 +314,13 @@ async def test_every_change_to_what_the_door_shows_reaches_a_polling_phone(
         flag_id = await session.scalar(
             select(CaseFlag.id).where(CaseFlag.case_id == uuid.UUID(case_id), CaseFlag.resolved_at.is_(None))
         )
-    resolved = await client.post(f"/case-flags/{flag_id}/resolve", headers=write_headers(world.coordinator))
-    assert resolved.status_code == 200, resolved.text
+    await _write(client, world.coordinator, "POST", f"/case-flags/{flag_id}/resolve")
     etag, answer = await _poll(client, world, etag)
     assert door(answer)["open_flags"] == []
 
     # The citizen's address and the case's phase, from the coordinator's desk.
-    moved = await client.patch(
-        f"/cases/{case_id}",
-        json={"address": "Amagerbrogade 3, 2300 København S", "phase": "late"},
-        headers=write_headers(world.coordinator),
-    )
-    assert moved.status_code == 200, moved.text
+    moved = {"address": "Amagerbrogade 3, 2300 København S", "phase": "late"}
+    await _write(client, world.coordinator, "PATCH", f"/cases/{case_id}", moved)
     etag, answer = await _poll(client, world, etag)
     assert (door(answer)["address"], door(answer)["phase"]) == ("Amagerbrogade 3, 2300 København S", "late")
 
@@ -369,9 +343,8 @@ async def test_a_change_to_any_row_the_door_shows_reaches_the_phone_whoever_wrot
     visit_id = await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id)
     relative = {"relation": "datter", "phone": None, "primary_contact": True, "lives_with_citizen": False}
     await add_record(client, world, case_id, "relatives", relative | {"name": "Jens", "consent_to_information": True})
-    medicine = {"indication": "pain", "drug": "Morfin", "strength": "10 mg/ml", "quantity": "5 ampuller"}
     await add_record(
-        client, world, case_id, "medicine", medicine | {"expires_on": (clock.today() + timedelta(days=90)).isoformat()}
+        client, world, case_id, "medicine", MORFIN | {"expires_on": (clock.today() + timedelta(days=90)).isoformat()}
     )
     await check_in(client, world.nurse_a, clock, visit_id)
     await _scores(client, world, clock, visit_id, 0, pain=8)
@@ -415,8 +388,7 @@ async def test_at_midnight_the_phone_s_copy_goes_stale_as_medicine_expires(
     clock.shift(five_to_midnight - local)
     world = await build_world(sessions, settings, clock)  # logins issued at 23:55
     case_id = await new_case(client, world, clock)
-    body = {"indication": "pain", "drug": "Morfin", "strength": "10 mg/ml", "quantity": "5 ampuller"}
-    await add_record(client, world, case_id, "medicine", body | {"expires_on": clock.today().isoformat()})
+    await add_record(client, world, case_id, "medicine", MORFIN | {"expires_on": clock.today().isoformat()})
     await add_visit(sessions, clock, case_id, world.district_a, world.nurse_a.user_id, minutes=90)
 
     before = await client.get("/mobile/v1/my-shift", headers=world.nurse_a.headers)
