@@ -13,17 +13,16 @@ import bisect
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import msgspec
-from sqlalchemy import ARRAY, String, Table, Uuid, func, literal, select, text, true, union_all
+from sqlalchemy import ARRAY, String, Uuid, func, literal, select, text, true, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import service as alerts
 from backend.alerts.models import Alert, AlertStatus, Reason, Severity
 from backend.audit import service as audit
-from backend.audit.models import AuditEntry
 from backend.cases import page
 from backend.cases import schemas as s
 from backend.cases.models import Case, Medicine, Phase, Status
@@ -45,6 +44,37 @@ MEDICINE_MISSING_TERMINAL = "medicine_missing_terminal"
 # ---- a sync batch: what it loaded and locked once, and the rows it writes once ----------------
 
 BATCH_KEY = "lindra.sync_batch"
+
+
+# A batch's new assessments and its audit rows go in one statement each: the columns as arrays that
+# PostgreSQL unnests. (An executemany would run the INSERT once per row, and SQLAlchemy would
+# process each row's parameters in Python.) JSON travels as text and is cast where it lands.
+_ASSESSMENT_COLUMNS = ("id", "case_id", "visit_id", "instrument", "scores", "recorded_at", "received_at", "recorded_by")
+_INSERT_ASSESSMENTS = text("""
+    INSERT INTO symptom_assessments (id, case_id, visit_id, instrument, scores, recorded_at, received_at, recorded_by)
+    SELECT r.id, r.case_id, r.visit_id, r.instrument, CAST(r.scores AS jsonb), r.recorded_at, r.received_at,
+           r.recorded_by
+    FROM unnest(CAST(:id AS uuid[]), CAST(:case_id AS uuid[]), CAST(:visit_id AS uuid[]),
+                CAST(:instrument AS text[]), CAST(:scores AS text[]), CAST(:recorded_at AS timestamptz[]),
+                CAST(:received_at AS timestamptz[]), CAST(:recorded_by AS uuid[]))
+         AS r(id, case_id, visit_id, instrument, scores, recorded_at, received_at, recorded_by)
+""")
+_AUDIT_COLUMNS = ("user_id", "role", "action", "case_id", "subject_user_id", "request_id", "detail")
+_INSERT_AUDIT = text("""
+    INSERT INTO audit_log (user_id, role, action, case_id, subject_user_id, request_id, detail)
+    SELECT r.user_id, r.role, r.action, r.case_id, r.subject_user_id, r.request_id, CAST(r.detail AS jsonb)
+    FROM unnest(CAST(:user_id AS uuid[]), CAST(:role AS text[]), CAST(:action AS text[]), CAST(:case_id AS uuid[]),
+                CAST(:subject_user_id AS uuid[]), CAST(:request_id AS text[]), CAST(:detail AS text[]))
+         WITH ORDINALITY AS r(user_id, role, action, case_id, subject_user_id, request_id, detail, n)
+    ORDER BY r.n
+""")
+
+
+def _arrays(rows: list[dict[str, Any]], columns: tuple[str, ...], json: str) -> dict[str, list[Any]]:
+    """The rows as one array per column; the `json` column's values as JSON text."""
+    arrays = {column: [row[column] for row in rows] for column in columns}
+    arrays[json] = [None if value is None else msgspec.json.encode(value).decode() for value in arrays[json]]
+    return arrays
 
 
 @dataclass(slots=True)
@@ -129,16 +159,16 @@ class Batch:
             (self.open_flags if what == "flag" else self.open_alerts).add((case_id, kind))
 
     async def write_assessments(self, session: AsyncSession) -> None:
-        """The batch's new assessments so far, in one INSERT (many parameter sets, one statement)."""
+        """The batch's new assessments so far, in one INSERT."""
         if self.assessments:
             rows, self.assessments = self.assessments, []
-            await session.execute(insert(cast(Table, SymptomAssessment.__table__)), rows)
+            await session.execute(_INSERT_ASSESSMENTS, _arrays(rows, _ASSESSMENT_COLUMNS, json="scores"))
 
     async def flush(self, session: AsyncSession) -> None:
         await session.flush()  # the records kept pending (`raise_flag` does not flush them one query at a time)
         await self.write_assessments(session)
         if self.audit:
-            await session.execute(insert(cast(Table, AuditEntry.__table__)), self.audit)
+            await session.execute(_INSERT_AUDIT, _arrays(self.audit, _AUDIT_COLUMNS, json="detail"))
             self.audit.clear()
         if self.events:
             await emit_many(session, self.events)
