@@ -229,9 +229,11 @@ class Board:
     async def connect(self) -> None:
         """Connect and authenticate; the first time (no event yet) until "ready", after a close straight on,
         so that the catch-up's frames are timed like live ones."""
-        last_id = json.loads(self._last_event)["id"] if self._last_event else None
+        last_id = _last_id(self._last_event) if self._last_event else None
         self.socket = await connect(self.url, max_size=2**20, compression="deflate" if self.deflate else None)
-        await self.socket.send(json.dumps({"type": "auth", "token": self.token, "last_event_id": last_id}))
+        # As the board page does: several events may come in one frame.
+        auth = {"type": "auth", "token": self.token, "last_event_id": last_id, "bundle": True}
+        await self.socket.send(json.dumps(auth))
         while last_id is None and json.loads(await self.socket.recv())["type"] != "ready":
             pass
 
@@ -243,10 +245,12 @@ class Board:
                     frame = await self.socket.recv(decode=False)
                     at = time.time()
                     self.frames += 1
-                    if frame.startswith(b'{"type":"event"'):
+                    if frame.startswith(b'{"type":"event'):  # one event, or several ("events")
                         self._last_event = frame
                         if b'"kind":"alert.raised"' in frame:
-                            self.raised.setdefault(json.loads(frame)["alert_id"], at)
+                            for event in _events(frame):
+                                if event["kind"] == "alert.raised":
+                                    self.raised.setdefault(event["alert_id"], at)
             except ConnectionClosed as closed:
                 self.closes.append(f"{closed.rcvd.code} {closed.rcvd.reason}" if closed.rcvd else "no close frame")
             try:
@@ -257,6 +261,15 @@ class Board:
 
     def report(self) -> dict[str, Any]:
         return {"raised": self.raised, "frames": self.frames, "closes": self.closes}
+
+
+def _events(frame: bytes) -> list[dict[str, Any]]:
+    message = json.loads(frame)
+    return list(message["events"]) if message["type"] == "events" else [message]
+
+
+def _last_id(frame: bytes) -> int:
+    return int(_events(frame)[-1]["id"])
 
 
 async def _watch(urls: list[str], token: str, deflate: bool, pipe: Connection) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -12,6 +13,8 @@ from websockets.asyncio.client import connect
 
 from backend.clock import Clock
 from backend.config import Settings
+from backend.events import emit
+from backend.realtime import PONG, _bundled
 from tests.factories import World, build_world
 from tests.realtime.helpers import (
     Live,
@@ -187,3 +190,55 @@ async def test_events_committed_during_the_catch_up_arrive_once_and_in_order(
         while not received or received[-1] != emitted[-1]:
             received.append((await next_frame(board.ws))["id"])
         assert received == emitted
+
+
+async def test_a_board_that_reads_bundles_gets_many_events_in_few_frames_and_a_phone_one_each(
+    live: Live, world: World, sessions: Sessions
+) -> None:
+    """Events that wait together go out together to a client that asked ("bundle": true), in order
+    and none missing; a phone app that did not ask still gets one event per frame."""
+    phone = await open_socket(live, world.coordinator)
+    cursor = await emit_event(sessions, world.municipality_id)
+    await only_next_is(phone.ws, cursor)
+
+    async def committed_together(count: int) -> list[int]:
+        async with sessions() as session, session.begin():
+            return [await emit(session, "visit.missed", world.municipality_id) for _ in range(count)]
+
+    async def bundled_frames(ws: Any, until_id: int) -> list[dict[str, Any]]:
+        frames = []
+        while not frames or (frames[-1].get("events") or [frames[-1]])[-1].get("id") != until_id:
+            frames.append(await next_frame(ws))
+        return frames
+
+    def ids(frames: list[dict[str, Any]]) -> list[int]:
+        return [
+            event["id"] for frame in frames for event in (frame["events"] if frame["type"] == "events" else [frame])
+        ]
+
+    missed = await committed_together(30)
+    board = await connect(live.url)
+    await board.send(
+        json.dumps({"type": "auth", "token": world.coordinator.token, "last_event_id": cursor, "bundle": True})
+    )
+    catch_up = await next_frame(board)
+    assert catch_up["type"] == "events" and [e["id"] for e in catch_up["events"]] == missed
+    assert (await next_frame(board))["type"] == "ready"
+
+    live_events = await committed_together(30)
+    frames = await bundled_frames(board, live_events[-1])
+    assert ids(frames) == live_events
+    assert len(frames) <= 3
+    one_each = [await next_frame(phone.ws) for _ in range(60)]
+    assert [frame["type"] for frame in one_each] == ["event"] * 60
+    assert [frame["id"] for frame in one_each] == missed + live_events
+    await board.close()
+
+
+def test_a_pong_between_waiting_events_keeps_its_place() -> None:
+    events = [f'{{"type":"event","id":{n}}}' for n in (1, 2, 3)]
+    assert _bundled([events[0], PONG, events[1], events[2]]) == [
+        events[0],
+        PONG,
+        '{"type":"events","events":[' + events[1] + "," + events[2] + "]}",
+    ]
