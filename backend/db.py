@@ -40,12 +40,13 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=0,
         pool_recycle=1800,
-        json_serializer=_json_text,
+        json_serializer=json_text,
         json_deserializer=msgspec.json.decode,
     )
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """JSON as text, for a jsonb column or a text array cast to jsonb in SQL."""
     return msgspec.json.encode(value).decode()
 
 

@@ -7,7 +7,6 @@ listeners read the row (and catch up from the table after a reconnect).
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.db import json_text
 from backend.visits.models import Event
 
 CHANNEL = "lindra_events"
@@ -89,7 +89,7 @@ def event_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     values = {
         "event_kinds": [row["kind"] for row in rows],
         "event_municipality_ids": [row["municipality_id"] for row in rows],
-        "event_payloads": [json.dumps(row.get("payload") or {}) for row in rows],
+        "event_payloads": [json_text(row.get("payload") or {}) for row in rows],
     }
     for column in ("district_id", "case_id", "visit_id", "alert_id", "actor_id"):
         values[f"event_{column}s"] = [row.get(column) for row in rows]

@@ -27,6 +27,7 @@ from backend.cases import page
 from backend.cases import schemas as s
 from backend.cases.models import Case, Medicine, Phase, Status
 from backend.clock import COPENHAGEN
+from backend.db import json_text
 from backend.events import emit, emit_many
 from backend.people.actor import Actor
 from backend.visits.models import CaseFlag, SymptomAssessment, Visit
@@ -73,7 +74,7 @@ _INSERT_AUDIT = text("""
 def _arrays(rows: list[dict[str, Any]], columns: tuple[str, ...], json: str) -> dict[str, list[Any]]:
     """The rows as one array per column; the `json` column's values as JSON text."""
     arrays = {column: [row[column] for row in rows] for column in columns}
-    arrays[json] = [None if value is None else msgspec.json.encode(value).decode() for value in arrays[json]]
+    arrays[json] = [None if value is None else json_text(value) for value in arrays[json]]
     return arrays
 
 
