@@ -85,14 +85,21 @@ async def alert_row(sessions: Sessions, alert_id: str | uuid.UUID) -> Alert:
         return await session.get_one(Alert, uuid.UUID(str(alert_id)))
 
 
-async def tiers_fired(sessions: Sessions, alert_id: str | uuid.UUID) -> list[AlertTier]:
-    async with sessions() as session:
-        rows = await session.scalars(
-            select(AlertTier)
-            .where(AlertTier.alert_id == uuid.UUID(str(alert_id)))
-            .order_by(AlertTier.climb, AlertTier.tier)
-        )
-        return list(rows.all())
+async def tiers_fired(sessions: Sessions, alert_id: str | uuid.UUID, at_least: int = 0) -> list[AlertTier]:
+    """The alert's fired tiers; with `at_least`, once there are that many (or after 2 s): an
+    instance's background sweep may be the one that fires, committing a moment after the test's."""
+    for _ in range(40):
+        async with sessions() as session:
+            rows = await session.scalars(
+                select(AlertTier)
+                .where(AlertTier.alert_id == uuid.UUID(str(alert_id)))
+                .order_by(AlertTier.climb, AlertTier.tier)
+            )
+            fired = list(rows.all())
+        if len(fired) >= at_least:
+            break
+        await asyncio.sleep(0.05)
+    return fired
 
 
 async def notifications(sessions: Sessions, alert_id: str | uuid.UUID, **where: Any) -> list[Notification]:

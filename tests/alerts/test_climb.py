@@ -123,7 +123,7 @@ async def test_nobody_acknowledges_so_each_tier_fires_once_and_on_time(
     later(mid_shift, settings, world, 2)
     # Three instances sweeping at the same moment: the tier still fires once.
     await asyncio.gather(*(sweep_at(sessions, settings, mid_shift) for _ in range(3)))
-    fired = await tiers_fired(sessions, raised["id"])
+    fired = await tiers_fired(sessions, raised["id"], at_least=2)
     assert [t.tier for t in fired] == [0, 1]
     assert fired[1].due_at == deadline and (fired[1].fired_at - deadline).total_seconds() < 5
     assert set(fired[1].target_ids) == {str(world.coordinator.user_id), str(world.key_person.user_id)}
@@ -132,7 +132,7 @@ async def test_nobody_acknowledges_so_each_tier_fires_once_and_on_time(
     assert (await client.get(f"/alerts/{raised['id']}", headers=world.unit.headers)).status_code == 404
     later(mid_shift, settings, world, 301)
     await sweep_at(sessions, settings, mid_shift)
-    fired = await tiers_fired(sessions, raised["id"])
+    fired = await tiers_fired(sessions, raised["id"], at_least=3)
     assert [t.tier for t in fired] == [0, 1, 2]
     assert set(fired[2].target_ids) == {str(world.unit.user_id)}
     # ... and can once it is called; the last tier sets no further deadline.
@@ -140,7 +140,7 @@ async def test_nobody_acknowledges_so_each_tier_fires_once_and_on_time(
     assert detail.status_code == 200 and detail.json()["alert"]["next_escalation_at"] is None
     later(mid_shift, settings, world, 3600)
     await sweep_at(sessions, settings, mid_shift)
-    assert len(await tiers_fired(sessions, raised["id"])) == 3
+    assert len(await tiers_fired(sessions, raised["id"], at_least=4)) == 3  # waited: no sweep fires a fourth
 
 
 async def test_a_night_of_alerts_due_together_each_climbs_one_tier_with_its_own_calls(
