@@ -249,12 +249,11 @@ async def load(
     assert row is not None  # the statement always answers one row
     etag, built = row["etag"], row["body"]
     if etag in if_none_match:
-        body = None
-    elif built is not None:
+        return MyShiftAnswer(f'"{etag}"', None)
+    if built is not None:
         body = built.encode()
-        _keep(key, etag, body)
     else:
         assert held is not None and held[0] == etag  # nothing is built only when the held body is current
         body = held[1]
-        _keep(key, etag, body)
+    _keep(key, etag, body)
     return MyShiftAnswer(f'"{etag}"', body)
