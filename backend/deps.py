@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import COPENHAGEN, Clock
 from backend.db import transaction
-from backend.people.actor import PUBLIC, Actor, allowed_roles, bearer_claims, check_role, load_actor
+from backend.people.actor import PUBLIC, Actor, allowed_roles, bearer_claims, check_role
 
 
 async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
@@ -54,8 +54,7 @@ async def authenticate(request: Request[Any, Any, Any]) -> None:
         return  # the OpenAPI document and its page are public (every other route declares its roles)
     state = request.app.state
     claims = bearer_claims(request, state.settings.secret_key, state.clock.now())
-    async with state.pool.acquire() as connection:
-        actor = await load_actor(connection, claims, request_id(request))
+    actor = await state.hub.actors.load(state.pool, claims, request_id(request))
     check_role(actor, request.route_handler)
     request.state.actor = actor
 

@@ -48,7 +48,7 @@ from litestar.exceptions import WebSocketDisconnect
 from backend.clock import Clock
 from backend.errors import Problem
 from backend.events import CHANNEL
-from backend.people.actor import PUBLIC, Actor, load_actor
+from backend.people.actor import ACTORS_CHANNEL, PUBLIC, Actor, KnownActors, load_actor
 from backend.people.models import Role
 from backend.people.tokens import AccessClaims, read_access_token
 
@@ -340,6 +340,8 @@ class Hub:
         self._dispatched = RecentIds(DISPATCHED_MEMORY)
         self._last_id = 0
         self._tasks: list[asyncio.Task[None]] = []
+        # Who calls, kept while this hub's connection hears every change to it (see `KnownActors`).
+        self.actors = KnownActors()
 
     @property
     def client_count(self) -> int:
@@ -364,6 +366,7 @@ class Hub:
         for client in tuple(self._clients):
             client.close(Close.SERVICE_RESTART, "server restarting; reconnect")
         self._clients.clear()
+        self.actors.distrust()
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close(timeout=2)
@@ -387,10 +390,16 @@ class Hub:
             self._url, timeout=5, server_settings={"application_name": "lindra realtime"}
         )
         lost = self._lost = asyncio.Event()
-        connection.add_termination_listener(lambda _connection: lost.set())
+        connection.add_termination_listener(lambda _connection: self._on_lost(lost))
         await connection.add_listener(CHANNEL, self._notified)
+        await connection.add_listener(ACTORS_CHANNEL, self.actors.forget)
         self._listener = connection
         self.connected = True
+        self.actors.trust()
+
+    def _on_lost(self, lost: asyncio.Event) -> None:
+        self.actors.distrust()  # deaf to changes from now: no actor is kept until the listener is back
+        lost.set()
 
     def _notified(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -405,6 +414,7 @@ class Hub:
         while True:
             await self._until_lost()
             self.connected = False
+            self.actors.distrust()
             if self._listener is not None:
                 self._listener.terminate()
             log.warning("lost the LISTEN connection; reconnecting")

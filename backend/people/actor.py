@@ -1,11 +1,13 @@
-"""Who is asking: the authenticated user, checked against the database on every request.
+"""Who is asking: the authenticated user, as the database has it now.
 
 The access token alone is not trusted: its device may have been revoked (a lost phone) or its
-user deleted since it was issued. One query per request answers both and loads the user's scope.
+user deleted since it was issued. One query answers both and loads the user's scope; each instance
+keeps the answer (`KnownActors`) only for as long as it would hear of a change to it.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -86,6 +88,55 @@ async def load_actor(connection: asyncpg.Connection, claims: AccessClaims, reque
         served_municipality_ids=tuple(row["served"]),
         request_id=request_id,
     )
+
+
+# Triggers announce every change to the rows an actor is made of here (migration 20261123_0007).
+ACTORS_CHANNEL = "lindra_actors"
+
+
+class KnownActors:
+    """The actors this instance loaded lately, so that a request need not ask the database who calls.
+
+    Trusted only while the instance listens on `ACTORS_CHANNEL` (`trust`, `distrust`: the realtime
+    hub's connection): a change announced there, from whichever instance or tool wrote it, forgets
+    them all within moments of its commit. Changes are rare, a phone polls every few seconds. An
+    actor is kept `max_age` seconds at most: the bound an open WebSocket's re-check has.
+    """
+
+    def __init__(self, max_age: float = 60.0, size: int = 10_000) -> None:
+        self.max_age = max_age
+        self.size = size
+        self._known: dict[tuple[uuid.UUID, uuid.UUID], tuple[float, Actor]] = {}
+        self._trusted = False
+        self._generation = 0  # moves on with every `forget`: a load begun before it is not kept
+
+    def trust(self) -> None:
+        self.forget()
+        self._trusted = True
+
+    def distrust(self) -> None:
+        self._trusted = False
+        self.forget()
+
+    def forget(self, *_notification: object) -> None:
+        """Forget every actor (also the LISTEN callback, hence the ignored arguments)."""
+        self._known.clear()
+        self._generation += 1
+
+    async def load(self, pool: asyncpg.Pool, claims: AccessClaims, request_id: str) -> Actor:
+        key = (claims.device_id, claims.user_id)
+        known = self._known.get(key)
+        if known is not None and known[0] > time.monotonic():
+            return msgspec.structs.replace(known[1], request_id=request_id)
+        generation = self._generation
+        async with pool.acquire() as connection:
+            actor = await load_actor(connection, claims, request_id)
+        if self._trusted and generation == self._generation:
+            self._known.pop(key, None)
+            if len(self._known) >= self.size:
+                del self._known[next(iter(self._known))]  # the longest kept
+            self._known[key] = (time.monotonic() + self.max_age, actor)
+        return actor
 
 
 def allowed_roles(handler: BaseRouteHandler) -> frozenset[Role] | str:

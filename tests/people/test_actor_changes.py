@@ -1,0 +1,111 @@
+"""A change to who a login is counts at once, whoever writes it.
+
+Each instance keeps the actors it loaded lately (`backend.people.actor.KnownActors`). These tests
+load one with a request first, then change its rows straight in the database, as another
+instance, the command line or someone with psql would, and watch what the next request gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from sqlalchemy import text
+
+from tests.factories import World
+from tests.people.helpers import Client
+from tests.realtime.helpers import Sessions, until
+
+# What changes, as SQL on the world's rows; then which login asks what, and what it must get.
+Check = Callable[[int, dict[str, Any]], bool]
+CHANGES: dict[str, tuple[str, str, str, Check]] = {
+    "device signed out": (
+        "UPDATE devices SET revoked_at = now() WHERE id = :nurse_a_device",
+        "nurse_a",
+        "/me",
+        lambda status, _: status == 401,
+    ),
+    "user deleted": (
+        "UPDATE users SET deleted_at = now() WHERE id = :nurse_a",
+        "nurse_a",
+        "/me",
+        lambda status, _: status == 401,
+    ),
+    "role changed": (
+        "UPDATE users SET role = 'admin' WHERE id = :nurse_a",
+        "nurse_a",
+        "/mobile/v1/my-shift",
+        lambda status, _: status == 403,
+    ),
+    "district taken away": (
+        "DELETE FROM user_districts WHERE user_id = :nurse_a",
+        "nurse_a",
+        "/me",
+        lambda status, me: status == 200 and me["district_ids"] == [],
+    ),
+    "municipality no longer served": (
+        "DELETE FROM organisation_serves WHERE provider_id = :unit_org",
+        "unit",
+        "/me",
+        lambda status, me: status == 200 and me["served_municipality_ids"] == [],
+    ),
+    "organisation moved": (
+        "UPDATE organisations SET parent_id = NULL, kind = 'municipality' WHERE id = :district_a",
+        "nurse_a",
+        "/me",
+        lambda status, me: status == 200 and me["municipality_id"] == me["organisation"]["id"],
+    ),
+}
+
+
+async def _asks(client: Client, headers: dict[str, str], path: str) -> tuple[int, dict[str, Any]]:
+    answer = await client.get(path, headers=headers)
+    return answer.status_code, answer.json() if answer.status_code == 200 else {}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+async def test_a_change_written_straight_to_the_database_counts_within_moments(
+    client: Client, world: World, sessions: Sessions, change: str
+) -> None:
+    sql, who, path, holds = CHANGES[change]
+    login = getattr(world, who)
+    before = await _asks(client, login.headers, path)
+    assert not holds(*before), before  # and the instance now knows this login
+    async with sessions.begin() as session:
+        await session.execute(
+            text(sql),
+            {
+                "nurse_a": world.nurse_a.user_id,
+                "nurse_a_device": world.nurse_a.device_id,
+                "unit_org": world.unit_id,
+                "district_a": world.district_a,
+            },
+        )
+
+    deadline = time.monotonic() + 2.0
+    while not holds(*(after := await _asks(client, login.headers, path))):
+        assert time.monotonic() < deadline, f"after '{change}' the login still got {after}"
+        await asyncio.sleep(0.02)
+
+
+async def test_while_the_instance_cannot_hear_changes_it_asks_the_database_every_time(
+    app: Litestar, client: Client, world: World, sessions: Sessions
+) -> None:
+    hub = app.state.hub
+    assert (await client.get("/me", headers=world.nurse_b.headers)).status_code == 200
+    async with sessions.begin() as session:
+        await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": hub.listener_pid})
+    await until(lambda: not hub.connected)
+    async with sessions.begin() as session:
+        await session.execute(
+            text("UPDATE devices SET revoked_at = now() WHERE id = :id"), {"id": world.nurse_b.device_id}
+        )
+
+    # No announcement can arrive: the answer comes from the database itself.
+    assert (await client.get("/me", headers=world.nurse_b.headers)).status_code == 401
+    await until(lambda: hub.connected)
+    assert (await client.get("/me", headers=world.nurse_a.headers)).status_code == 200
