@@ -8,14 +8,20 @@ instance, the command line or someone with psql would, and watch what the next r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
 
+import asyncpg
 import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
+from backend.db import make_pool
+from backend.errors import Problem
+from backend.people.actor import KnownActors
+from backend.people.tokens import AccessClaims
 from tests.factories import World
 from tests.people.helpers import Client
 from tests.realtime.helpers import Sessions, until
@@ -109,3 +115,47 @@ async def test_while_the_instance_cannot_hear_changes_it_asks_the_database_every
     assert (await client.get("/me", headers=world.nurse_b.headers)).status_code == 401
     await until(lambda: hub.connected)
     assert (await client.get("/me", headers=world.nurse_a.headers)).status_code == 200
+
+
+class _HeldPool:
+    """The real pool, but a login's row, once read, is handed back only on `go`: time to announce a change."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.read = asyncio.Event()
+        self.go = asyncio.Event()
+        self._connection: asyncpg.Connection | None = None
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[_HeldPool]:
+        async with self.pool.acquire() as connection:
+            self._connection = connection
+            yield self
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        assert self._connection is not None
+        row = await self._connection.fetchrow(query, *args)
+        self.read.set()
+        await self.go.wait()
+        return row
+
+
+async def test_a_login_read_before_a_change_was_announced_is_not_kept(database_url: str, world: World) -> None:
+    known = KnownActors()
+    known.trust()  # as the hub does once it listens; here nobody listens, so only `forget` tells it
+    claims = AccessClaims(world.nurse_a.user_id, world.nurse_a.device_id, "nurse")
+    pool = await make_pool(database_url, 2)
+    try:
+        held = _HeldPool(pool)
+        loading = asyncio.create_task(known.load(cast(asyncpg.Pool, held), claims, "before"))
+        await held.read.wait()  # the request has read who it is: not signed out yet
+        await pool.execute("UPDATE devices SET revoked_at = now() WHERE id = $1", world.nurse_a.device_id)
+        known.forget()  # the announcement arrives while that request is still under way
+        held.go.set()
+        assert (await loading).request_id == "before"  # it began before the change: it goes through
+
+        with pytest.raises(Problem) as refused:  # but what it read is not kept for the next one
+            await known.load(pool, claims, "after")
+        assert refused.value.status == 401
+    finally:
+        await pool.close()
