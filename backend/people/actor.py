@@ -124,6 +124,7 @@ class KnownActors:
         self._generation += 1
 
     async def load(self, pool: asyncpg.Pool, claims: AccessClaims, request_id: str) -> Actor:
+        """The claims' actor: the one kept, or read afresh and kept unless a change was announced meanwhile."""
         key = (claims.device_id, claims.user_id)
         known = self._known.get(key)
         if known is not None and known[0] > time.monotonic():

@@ -20,7 +20,7 @@ down_revision: str | None = "20261123_0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The table, and what of it an actor reads (an INSERT can only matter to a table listed whole).
+# Each table and the writes that can change a known actor (a new device or user is no one known yet).
 WATCHED = {
     "devices": "UPDATE OF revoked_at, user_id OR DELETE OR TRUNCATE",
     "users": "UPDATE OF role, organisation_id, deleted_at OR DELETE OR TRUNCATE",
