@@ -6,7 +6,7 @@ import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
@@ -22,8 +22,6 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from backend.alerts.controllers import ALERT_CONTROLLERS
-from backend.alerts.engine import PushSender
-from backend.alerts.push import make_gateway
 from backend.audit.controllers import AuditController
 from backend.board.controllers import BOARD_API_CONTROLLERS
 from backend.board.page import board_page
@@ -40,8 +38,8 @@ from backend.metrics import MetricsController, metrics_middleware
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
 from backend.realtime import Hub, events_socket
-from backend.scheduler import start_scheduler
 from backend.visits.routes import VISIT_ROUTES
+from backend.worker import background_work
 from mobile_api.controllers import MOBILE_CONTROLLERS
 
 log = logging.getLogger("lindra")
@@ -136,11 +134,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         app.state.pool = await make_pool(settings.database_url, settings.db_pool_size)
         app.state.hub = Hub(settings.database_url, app.state.pool)
         await app.state.hub.start()
-        scheduler = start_scheduler(app.state.sessions, settings, app.state.clock) if settings.housekeeping else None
-        app.state.scheduler = scheduler
-        pushes = PushSender(settings.database_url, app.state.sessions, make_gateway(settings), app.state.clock)
+        background = AsyncExitStack()
         if settings.housekeeping:
-            pushes.start()
+            app.state.scheduler = await background.enter_async_context(
+                background_work(app.state.sessions, settings, app.state.clock)
+            )
         # Everything loaded so far lives as long as the process: keep the collector from walking it
         # again and again, which shows as long pauses in the slowest percentile of answers.
         gc.collect()
@@ -148,9 +146,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
-            await pushes.stop()
+            await background.aclose()
             await app.state.hub.stop()
             await app.state.pool.close()
             await engine.dispose()

@@ -1,9 +1,10 @@
-"""`lindra serve | migrate | demo`: the one entry point a municipality needs."""
+"""`lindra serve | worker | migrate | demo`: the one entry point a municipality needs."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -52,6 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from backend.app import create_app
     from backend.demo import load_demo, print_logins
+    from backend.worker import WorkerProcess, free_port
 
     settings = _settings(args).with_secret()
     migrate(settings.database_url)
@@ -68,16 +70,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # `kill` (SIGTERM) should stop as cleanly as Ctrl-C: exit through Python so the embedded
     # PostgreSQL is shut down by its exit handler instead of being left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # log_config=None: uvicorn's own lines (access log included) go through our handler and format.
-    # Frames are small JSON sent to many sockets: compressing each one per socket costs more than it saves.
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=True,
-        ws_per_message_deflate=False,
-    )
+    # The sweeps, jobs and pushes run in a worker process of their own (see backend/worker.py).
+    worker = None
+    if settings.housekeeping and not args.no_worker:
+        settings = dataclasses.replace(settings, worker_metrics_port=free_port())
+        worker = WorkerProcess(settings.database_url, settings.data_dir, settings.worker_metrics_port)
+        worker.start()
+    try:
+        # log_config=None: uvicorn's own lines (access log included) go through our handler and format.
+        # Frames are small JSON sent to many sockets: compressing each one per socket costs more than it saves.
+        uvicorn.run(
+            create_app(dataclasses.replace(settings, housekeeping=False)),
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            access_log=True,
+            ws_per_message_deflate=False,
+        )
+    finally:
+        if worker is not None:
+            worker.stop()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from backend.worker import run
+
+    settings = Settings.from_env()
+    if not settings.database_url:
+        print("lindra worker needs DATABASE_URL: the database of the instances it works for.", file=sys.stderr)
+        return 2
+    run(settings, parent_pid=args.parent)
     return 0
 
 
@@ -91,7 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", default=None, help="folder for the embedded PostgreSQL (default .lindra)")
     serve.add_argument("--no-demo", action="store_true", help="do not load the demo municipality")
+    serve.add_argument(
+        "--no-worker", action="store_true", help="serve only; the background work runs in `lindra worker` elsewhere"
+    )
     serve.set_defaults(func=cmd_serve)
+
+    work = sub.add_parser("worker", help="run the sweeps, scheduled jobs and push sender (needs DATABASE_URL)")
+    work.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)  # stop when this process is gone
+    work.set_defaults(func=cmd_worker)
 
     mig = sub.add_parser("migrate", help="apply the database migrations")
     mig.add_argument("--data-dir", default=None)

@@ -40,8 +40,11 @@ class Settings:
     idempotency_retention_hours: int = 72
     # A planned visit with no check-in this many minutes after its window ends becomes missed.
     visit_grace_minutes: int = 30
-    # Run the housekeeping jobs (forgetting old login counts and stored answers) in this process.
+    # Run the background work (escalation sweeps, scheduled jobs, the push sender): `lindra serve`
+    # starts a worker process for it; an app made by `create_app` runs it in its own process.
     housekeeping: bool = True
+    # Loopback port on which that worker serves its metrics to the instance's /metrics (0: none).
+    worker_metrics_port: int = 0
     # Size of the SQLAlchemy connection pool per process.
     db_pool_size: int = 20
     # Origins allowed to call the API from a browser (comma separated in LINDRA_ALLOWED_ORIGINS).
@@ -71,6 +74,7 @@ class Settings:
             "idempotency_retention_hours": _int("LINDRA_IDEMPOTENCY_RETENTION_HOURS", 72),
             "visit_grace_minutes": _int("LINDRA_VISIT_GRACE_MINUTES", 30),
             "housekeeping": os.environ.get("LINDRA_HOUSEKEEPING", "1") != "0",
+            "worker_metrics_port": _int("LINDRA_WORKER_METRICS_PORT", 0),
             "db_pool_size": _int("LINDRA_DB_POOL_SIZE", 20),
             "allowed_origins": tuple(
                 o.strip() for o in os.environ.get("LINDRA_ALLOWED_ORIGINS", "").split(",") if o.strip()

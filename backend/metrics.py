@@ -7,6 +7,7 @@ reports the same truth. Labels are route templates, codes and outcomes, never id
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from typing import Any
@@ -19,6 +20,7 @@ from backend.errors import Problem
 from backend.people.actor import PUBLIC
 
 REGISTRY = CollectorRegistry()
+WORKER_SCRAPE_SECONDS = 1.0
 
 REQUESTS = Counter("lindra_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=REGISTRY)
 LATENCY = Histogram(
@@ -28,13 +30,19 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
+# What the background work counts (`backend/worker.py`): in the worker process that `lindra serve`
+# starts, which serves them to its instance's /metrics on a loopback port; or in this process when the
+# work runs here.
+WORKER_REGISTRY = CollectorRegistry()
+WORKER_SCRAPE_SECONDS = 1.0
 ESCALATION_LATENESS = Histogram(
     "lindra_escalation_lateness_seconds",
     "How late a tier fired after its deadline",
     buckets=(0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 5.0, 10.0, 30.0),
-    registry=REGISTRY,
+    registry=WORKER_REGISTRY,
 )
-PUSHES = Counter("lindra_push_results", "Push attempts by outcome", ["outcome"], registry=REGISTRY)
+PUSHES = Counter("lindra_push_results", "Push attempts by outcome", ["outcome"], registry=WORKER_REGISTRY)
+WORKER_UP = Gauge("lindra_worker_up", "1 while this instance's background worker answers", registry=REGISTRY)
 OPEN_ALERTS = Gauge("lindra_open_alerts", "Alerts not yet resolved", ["status", "severity"], registry=REGISTRY)
 WEBSOCKET_CLIENTS = Gauge("lindra_websocket_clients", "Boards and phones connected to this instance", registry=REGISTRY)
 LISTENER_UP = Gauge("lindra_listener_connected", "1 while the LISTEN connection is up", registry=REGISTRY)
@@ -96,4 +104,21 @@ class MetricsController(Controller):
         WEBSOCKET_CLIENTS.set(hub.client_count)
         LISTENER_UP.set(1 if hub.connected else 0)
         LISTENER_RECONNECTS.set(hub.reconnects)
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        port = state.settings.worker_metrics_port
+        background = await _worker_metrics(port) if port else generate_latest(WORKER_REGISTRY)
+        WORKER_UP.set(1 if background else 0)
+        return Response(generate_latest(REGISTRY) + background, media_type=CONTENT_TYPE_LATEST)
+
+
+async def _worker_metrics(port: int) -> bytes:
+    """The worker's metrics from its loopback port; nothing if it does not answer within a second."""
+    try:
+        async with asyncio.timeout(WORKER_SCRAPE_SECONDS):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = await reader.read()
+            writer.close()
+    except (OSError, TimeoutError):
+        return b""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return body if head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200") else b""

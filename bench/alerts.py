@@ -637,7 +637,11 @@ async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: A
             if not await asyncio.to_thread(pipe.poll, 120) or pipe.recv() != "ready":
                 raise RuntimeError("the boards did not connect")
 
-        groups = {f"instance-{n}": _fixed([psutil.Process(i.pid)]) for n, i in enumerate(cluster.instances)}
+        groups = {}
+        for n, instance in enumerate(cluster.instances):
+            serving = psutil.Process(instance.pid)
+            groups[f"instance-{n}"] = _fixed([serving])
+            groups[f"worker-{n}"] = serving.children  # its background worker, asked each time (it may restart)
         server = await postmaster(url)
         if server is not None:
             groups["postgres"] = server.children  # backends come and go: asked each time

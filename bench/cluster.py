@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,9 @@ from typing import Self
 import psutil
 
 from backend.alerts.fcm_stub import FcmStub, RecordedRequest, write_service_account
+from backend.worker import free_port
 
 PROJECT = "lindra-cluster"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class StubProcess:
@@ -165,24 +158,43 @@ class Cluster:
         raise TimeoutError(f"instance on {instance.port} not ready; see {instance.log}")
 
     def kill(self, instance: Instance) -> None:
-        """A crash: SIGKILL, no shutdown code runs."""
+        """A crash of the instance's host: SIGKILL to it and its background worker, no shutdown code runs."""
         assert instance.process is not None
-        instance.process.send_signal(signal.SIGKILL)
+        self._signal_all(instance, signal.SIGKILL)
         instance.process.wait(timeout=10)
 
     def pause(self, instance: Instance) -> None:
-        """SIGSTOP: the process is frozen (its event loop blocked) until `resume`."""
-        assert instance.process is not None
-        instance.process.send_signal(signal.SIGSTOP)
+        """SIGSTOP: the instance and its worker are frozen (their event loops blocked) until `resume`."""
+        self._signal_all(instance, signal.SIGSTOP)
 
     def resume(self, instance: Instance) -> None:
-        assert instance.process is not None
-        instance.process.send_signal(signal.SIGCONT)
+        self._signal_all(instance, signal.SIGCONT)
+
+    def worker(self, instance: Instance) -> psutil.Process | None:
+        """The background worker `lindra serve` started for the instance (None while it restarts)."""
+        try:
+            children = psutil.Process(instance.pid).children()
+        except psutil.NoSuchProcess:
+            return None
+        return next((c for c in children if "worker" in c.cmdline()), None)
+
+    def _signal_all(self, instance: Instance, signum: int) -> None:
+        """The instance's process and its children (the worker `lindra serve` starts)."""
+        try:
+            children = psutil.Process(instance.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            children = []
+        for process in [psutil.Process(instance.pid), *children]:
+            try:
+                process.send_signal(signum)
+            except psutil.NoSuchProcess:
+                pass
 
     def rss(self, instance: Instance) -> int:
-        """The process's resident memory in bytes (0 once it has exited)."""
+        """The resident memory in bytes of the instance and its worker (0 once it has exited)."""
         try:
-            return int(psutil.Process(instance.pid).memory_info().rss)
+            serving = psutil.Process(instance.pid)
+            return sum(int(p.memory_info().rss) for p in [serving, *serving.children()])
         except psutil.Error:
             return 0
 

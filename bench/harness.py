@@ -15,7 +15,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import asyncpg
 import psutil
 
 from backend.db import migrate, start_embedded
+from backend.worker import free_port
 
 SECRET = "bench-secret-" + "x" * 40
 RAW = "raw asyncpg select + audit insert"
@@ -87,12 +87,6 @@ def scratch() -> tuple[Path, str]:
     return tmp, os.environ.get("DATABASE_URL") or start_embedded(tmp)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Served:
     url: str  # the base URL
@@ -102,7 +96,7 @@ class Served:
 @contextmanager
 def serving(url: str, user_id: uuid.UUID, workers: int) -> Iterator[Served]:
     """The application with its baselines on a loopback port, until the block ends."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "bench.server", url, SECRET, str(user_id), str(port), str(workers)]

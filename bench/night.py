@@ -716,6 +716,9 @@ class Watch:
             if instance.process is not None and instance.process.poll() is None:
                 self.memory[slot].append((now, instance.pid, self.cluster.rss(instance)))
                 groups[instance.pid] = "lindra instances"
+                worker = self.cluster.worker(instance)
+                if worker is not None:
+                    groups[worker.pid] = "lindra workers"
         postmaster = _postmaster(self.pgdata)
         if postmaster is not None:
             with contextlib.suppress(psutil.Error):

@@ -37,7 +37,8 @@ from backend.metrics import ESCALATION_LATENESS, PUSHES
 
 log = logging.getLogger("lindra.alerts")
 
-INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
+# Which instance fired a tier: a worker started by `lindra serve` is told its instance's name.
+INSTANCE = os.environ.get("LINDRA_INSTANCE") or f"{socket.gethostname()}:{os.getpid()}"
 PUSH_CHANNEL = "lindra_push"
 # Alerts one sweep moves at most; the next sweep, a second later, goes on.
 SWEEP_LIMIT = 500

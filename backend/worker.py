@@ -1,0 +1,162 @@
+"""The background work of an instance: the scheduled sweeps and jobs, and the push sender.
+
+`lindra serve` runs it in a child process of its own (`lindra worker`), restarted if it dies, so
+that firebase-admin's requests and the sweeps' bursts of tiers never hold the event loop that
+answers a nurse's raise or writes to the boards: the operating system gives the two processes a
+core each. Nothing passes between them but the database (rows, and NOTIFY after commit), which is
+all either ever trusted. A deployment may also run `lindra serve --no-worker` and `lindra worker`
+as separate services; the test client runs the same work inside the app (`background_work`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import start_http_server
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.alerts.engine import INSTANCE, PushSender
+from backend.alerts.push import make_gateway
+from backend.clock import Clock
+from backend.config import Settings
+from backend.db import make_engine, make_sessionmaker
+from backend.metrics import WORKER_REGISTRY
+from backend.scheduler import start_scheduler
+
+log = logging.getLogger("lindra.worker")
+
+# A worker that keeps dying is started again, but no more often than this.
+RESTART_AFTER_SECONDS = 1.0
+# How often an orphaned worker (its `lindra serve` killed) notices and stops.
+PARENT_CHECK_SECONDS = 0.2
+# The few connections the sweeps, the jobs and the push sender's claims and results need.
+WORKER_POOL_SIZE = 5
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def background_work(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
+) -> AsyncIterator[AsyncIOScheduler]:
+    """The scheduler (yielded) and the push sender, running until the block ends."""
+    scheduler = start_scheduler(sessions, settings, clock)
+    pushes = PushSender(settings.database_url, sessions, make_gateway(settings), clock)
+    pushes.start()
+    try:
+        yield scheduler
+    finally:
+        scheduler.shutdown(wait=False)
+        await pushes.stop()
+
+
+async def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
+    """Do the background work until SIGTERM or SIGINT, or until the process `parent_pid` is gone."""
+    engine = make_engine(settings.database_url, WORKER_POOL_SIZE)
+    metrics = None
+    if settings.worker_metrics_port:  # read by the instance's /metrics, never reached from outside
+        metrics, _ = start_http_server(settings.worker_metrics_port, addr="127.0.0.1", registry=WORKER_REGISTRY)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with background_work(make_sessionmaker(engine), settings, Clock()):
+            gc.collect()
+            gc.freeze()  # as in the app: keep the collector from walking what lives as long as the process
+            log.info("background worker running (sweeps, jobs, push sender)")
+            while not stop.is_set():
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    log.error("the instance that started this worker is gone; stopping")
+                    break
+                try:
+                    await asyncio.wait_for(stop.wait(), PARENT_CHECK_SECONDS)
+                except TimeoutError:
+                    pass
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
+        await engine.dispose()
+
+
+def run(settings: Settings, parent_pid: int | None = None) -> None:
+    """`run_worker` on uvloop when it is installed (as under uvicorn), else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run_worker(settings, parent_pid))
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run_worker(settings, parent_pid))
+
+
+class WorkerProcess:
+    """`lindra worker` as a child of `lindra serve`, started again whenever it exits until `stop`."""
+
+    def __init__(self, database_url: str, data_dir: Path, metrics_port: int) -> None:
+        self._command = [sys.executable, "-m", "backend.cli", "worker", "--parent", str(os.getpid())]
+        self._env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "LINDRA_DATA_DIR": str(data_dir),
+            "LINDRA_INSTANCE": INSTANCE,  # the worker names the tiers it fires after this instance
+            "LINDRA_WORKER_METRICS_PORT": str(metrics_port),
+        }
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # a restart and `stop` never cross
+        self._watch = threading.Thread(target=self._keep_running, name="worker-watch", daemon=True)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(self._command, env=self._env)
+        self._watch.start()
+
+    def _keep_running(self) -> None:
+        while True:
+            assert self._process is not None
+            started = time.monotonic()
+            code = self._process.wait()
+            if self._stopping.is_set():
+                return
+            log.error("background worker exited with code %s; starting it again", code)
+            self._stopping.wait(max(0.0, RESTART_AFTER_SECONDS - (time.monotonic() - started)))
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._process = subprocess.Popen(self._command, env=self._env)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, and SIGKILL if it has not stopped within `timeout`."""
+        with self._lock:
+            self._stopping.set()
+            process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
