@@ -20,7 +20,6 @@ from backend.errors import Problem
 from backend.people.actor import PUBLIC
 
 REGISTRY = CollectorRegistry()
-WORKER_SCRAPE_SECONDS = 1.0
 
 REQUESTS = Counter("lindra_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=REGISTRY)
 LATENCY = Histogram(

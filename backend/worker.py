@@ -1,11 +1,11 @@
 """The background work of an instance: the scheduled sweeps and jobs, and the push sender.
 
 `lindra serve` runs it in a child process of its own (`lindra worker`), restarted if it dies, so
-that firebase-admin's requests and the sweeps' bursts of tiers never hold the event loop that
-answers a nurse's raise or writes to the boards: the operating system gives the two processes a
-core each. Nothing passes between them but the database (rows, and NOTIFY after commit), which is
-all either ever trusted. A deployment may also run `lindra serve --no-worker` and `lindra worker`
-as separate services; the test client runs the same work inside the app (`background_work`).
+that a stall in firebase-admin or a sweep's burst of tiers never holds the event loop that answers
+a nurse's raise or writes to the boards, and the two may run on different cores. Nothing passes
+between them but the database (rows, and NOTIFY after commit), which is all either ever trusted.
+A deployment may also run `lindra serve --no-worker` and `lindra worker` as separate services;
+the test client runs the same work inside the app (`background_work`).
 """
 
 from __future__ import annotations
@@ -124,10 +124,6 @@ class WorkerProcess:
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # a restart and `stop` never cross
         self._watch = threading.Thread(target=self._keep_running, name="worker-watch", daemon=True)
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
         self._process = subprocess.Popen(self._command, env=self._env)
