@@ -74,7 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     worker = None
     if settings.housekeeping and not args.no_worker:
         settings = dataclasses.replace(settings, worker_metrics_port=free_port())
-        worker = WorkerProcess(settings.database_url, settings.data_dir, settings.worker_metrics_port)
+        worker = WorkerProcess(settings.database_url, settings.worker_metrics_port)
         worker.start()
     try:
         # log_config=None: uvicorn's own lines (access log included) go through our handler and format.

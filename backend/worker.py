@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import start_http_server
@@ -111,12 +110,11 @@ def run(settings: Settings, parent_pid: int | None = None) -> None:
 class WorkerProcess:
     """`lindra worker` as a child of `lindra serve`, started again whenever it exits until `stop`."""
 
-    def __init__(self, database_url: str, data_dir: Path, metrics_port: int) -> None:
+    def __init__(self, database_url: str, metrics_port: int) -> None:
         self._command = [sys.executable, "-m", "backend.cli", "worker", "--parent", str(os.getpid())]
         self._env = {
             **os.environ,
             "DATABASE_URL": database_url,
-            "LINDRA_DATA_DIR": str(data_dir),
             "LINDRA_INSTANCE": INSTANCE,  # the worker names the tiers it fires after this instance
             "LINDRA_WORKER_METRICS_PORT": str(metrics_port),
         }
