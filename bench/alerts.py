@@ -16,14 +16,16 @@ over the instances, in separate processes (so receiving every event on every boa
 a board the server closes reconnects and catches up, as a browser's does. Nurses raise `--rate`
 critical alerts a second for `--seconds` on an absolute schedule, spread over the instances.
 Meanwhile, at the same rate, one asyncpg connection inserts a row and NOTIFYs its id in a
-transaction while another LISTENs: the floor any raise -> board path stands on.
+transaction while another LISTENs: the floor any raise -> board path stands on; and, also at the
+same rate, a GET /health on the instances in turn (no login, no database): what any HTTP answer
+from these busy instances costs, the floor under the raise's own answer.
 
 Measured, from the moment just before a raise is sent:
 - raise -> board: the alert.raised frame on every board (p50/p99 over all alert x board pairs);
 - raise -> push: the first tier-0 request for the alert at the FCM stub;
 - escalation lateness: fired_at - due_at of tiers 1 and 2 (and, as the phones feel it, the first
   push of the tier at the stub - due_at), and that every alert fired exactly 3 tiers;
-- the raise's HTTP answer time, and the raw insert+NOTIFY -> LISTEN round trip;
+- the raise's HTTP answer time, the raw insert+NOTIFY -> LISTEN round trip and the bare GET's answer;
 - the CPU each part used while raising (instances, PostgreSQL, boards, the FCM stub, this process,
   the whole machine), and how late the board processes' loops woke: whether a figure is the
   code's or the queue for a core, and whether the boards kept up.
@@ -50,12 +52,12 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -85,6 +87,7 @@ WARM_UP_PER_INSTANCE = 2
 BASELINE_CHANNEL = "bench_round_trip"
 Planned = tuple[uuid.UUID, uuid.UUID, Reason]  # a raise to come: case, its district, reason
 BARS_MS = {"board": 50.0, "push": 100.0, "lateness": 1500.0}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -341,17 +344,34 @@ def plan(world: AlertWorld, count: int) -> list[Planned]:
     return [(*world.cases[i % len(world.cases)], reasons[i // len(world.cases)]) for i in range(count)]
 
 
-async def raise_paced(
-    clients: Sequence[httpx.AsyncClient], tokens: dict[uuid.UUID, str], raises: list[Planned], rate: float, start: float
-) -> list[Raised]:
-    """Raise i at `start + i / rate` (loop time), whatever the earlier answers take."""
+async def at_pace(count: int, rate: float, start: float, send: Callable[[int], Awaitable[T]]) -> list[T]:
+    """Start `send(i)` at `start + i / rate` (loop time), whatever the earlier answers take."""
     loop = asyncio.get_running_loop()
     tasks = []
-    for i, (case_id, district, reason) in enumerate(raises):
-        body = _body(case_id, reason)
+    for i in range(count):
         await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
-        tasks.append(asyncio.create_task(_raise(clients[i % len(clients)], tokens[district], body)))
+        tasks.append(asyncio.create_task(send(i)))
     return list(await asyncio.gather(*tasks))
+
+
+def raise_paced(
+    clients: Sequence[httpx.AsyncClient], tokens: dict[uuid.UUID, str], raises: list[Planned], rate: float, start: float
+) -> Awaitable[list[Raised]]:
+    """Raise i at `start + i / rate`, through the instances in turn."""
+    bodies = [(tokens[district], _body(case_id, reason)) for case_id, district, reason in raises]
+    return at_pace(len(raises), rate, start, lambda i: _raise(clients[i % len(clients)], *bodies[i]))
+
+
+async def _bare(client: httpx.AsyncClient) -> float:
+    """One GET /health (no login, no database): what any answer from a busy instance costs (ms)."""
+    sent_at = time.time()
+    await client.get("/health")
+    return (time.time() - sent_at) * 1000
+
+
+def bare_paced(clients: Sequence[httpx.AsyncClient], count: int, rate: float, start: float) -> Awaitable[list[float]]:
+    """The bare-endpoint baseline at the raises' pace, a quarter of a period after each raise."""
+    return at_pace(count, rate, start + 0.25 / rate, lambda i: _bare(clients[i % len(clients)]))
 
 
 async def round_trips(url: str, count: int, rate: float, start: float) -> tuple[list[float], int]:
@@ -558,6 +578,7 @@ def print_report(args: argparse.Namespace, result: dict[str, Any]) -> bool:
         ("tier 1-2: push at stub - due", f["tier_push_lateness"], "context", None),
         ("tier 1-2: push at stub - fired_at", f["sweep_to_push"], "context", None),
         ("raw insert+NOTIFY -> LISTEN", result["baseline"], "baseline", None),
+        ("bare GET /health answer", result["bare"], "baseline", None),
         ("raise HTTP answer", result["answers"], "context", None),
     ]
     print(
@@ -654,8 +675,11 @@ async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: A
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.5
         cpu = CpuUse(groups)
-        raising = raise_paced(clients, tokens, everything[:count], args.rate, start)
-        raises, (baseline, baseline_missing) = await asyncio.gather(raising, round_trips(url, count, args.rate, start))
+        raises, bare, (baseline, baseline_missing) = await asyncio.gather(
+            raise_paced(clients, tokens, everything[:count], args.rate, start),
+            bare_paced(clients, count, args.rate, start),
+            round_trips(url, count, args.rate, start),
+        )
         cores = cpu.cores()
         for client in clients:
             await client.aclose()
@@ -679,6 +703,7 @@ async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: A
         "raise_errors": len(raises) - len(raised),
         "answers": spread([r.answer_ms for r in raises]),
         "baseline": spread(baseline),
+        "bare": spread(bare),
         "baseline_missing": baseline_missing,
         "figures": figures(raised, boards, cluster.stub.sends(), world.tier_of_token, tier_rows),
         "board_closes": dict(Counter(close for b in boards for close in b["closes"])),
