@@ -6,9 +6,11 @@ instances at once (the database decides what is due; a second run finds nothing 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +23,9 @@ from backend.people.auth import purge_throttles
 from backend.visits.jobs import generate_visits, mark_missed_visits
 
 log = logging.getLogger("lindra.jobs")
+
+# How long a stop waits for the jobs running (a sweep's batch takes milliseconds).
+JOB_STOP_SECONDS = 5.0
 
 Job = Callable[[AsyncSession, Settings, datetime], Awaitable[int]]
 # A job that commits as it goes (the escalation sweep: a batch of due alerts per transaction).
@@ -66,24 +71,57 @@ async def run_sessions_job(
         log.error("%s failed: %s", name, type(exc).__name__)
 
 
-def start_scheduler(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> AsyncIOScheduler:
-    # Jobs log what they did themselves. APScheduler's line per run (four a second) is noise, and so
-    # is its warning that a sweep still running skipped the next second's: the running one goes on.
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    every: list[tuple[SessionsJob, str, float]] = [(_in_one_transaction(job), job.__name__, n) for job, n in JOBS]
-    every += [(job, job.__name__, n) for job, n in SESSIONS_JOBS]
-    for job, name, seconds in every:
-        scheduler.add_job(
-            run_sessions_job,
+class Scheduler(AsyncIOScheduler):
+    """APScheduler's asyncio scheduler with a stop that waits for the jobs running: a sweep in the
+    middle of its transaction commits or rolls back on its own instead of being cancelled mid-way
+    when the process stops (and logged as a failure)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> None:
+        super().__init__(timezone="UTC")
+        self._given = (sessions, settings, clock)
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def every(self, seconds: float, job: SessionsJob, name: str) -> None:
+        """Run `job` every `seconds`, one run at a time, and once at the start: catch up on whatever
+        was due while down. A run the loop gets to late still runs: late is better than never."""
+        self.add_job(
+            self._run,
             "interval",
             seconds=seconds,
-            args=[job, sessions, settings, clock, name],
+            args=[job, name],
             id=name,
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=None,  # late is better than never: run it when the loop gets to it
-            next_run_time=datetime.now(UTC),  # and once at start: catch up on whatever was due while down
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
         )
+
+    async def _run(self, job: SessionsJob, name: str) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            await run_sessions_job(job, *self._given, name)
+        finally:
+            self._running.discard(task)
+
+    async def stop(self) -> None:
+        """No job starts any more; those running get `JOB_STOP_SECONDS` to finish before the
+        shutdown (which cancels whatever still runs)."""
+        self.pause()
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=JOB_STOP_SECONDS)
+        self.shutdown(wait=False)
+
+
+def start_scheduler(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> Scheduler:
+    # Jobs log what they did themselves. APScheduler's line per run (four a second) is noise, and so
+    # is its warning that a sweep still running skipped the next second's: the running one goes on.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    scheduler = Scheduler(sessions, settings, clock)
+    for job, seconds in JOBS:
+        scheduler.every(seconds, _in_one_transaction(job), job.__name__)
+    for sessions_job, seconds in SESSIONS_JOBS:
+        scheduler.every(seconds, sessions_job, sessions_job.__name__)
     scheduler.start()
     return scheduler

@@ -23,7 +23,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,7 +32,7 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker
 from backend.metrics import WORKER_REGISTRY
-from backend.scheduler import start_scheduler
+from backend.scheduler import Scheduler, start_scheduler
 
 log = logging.getLogger("lindra.worker")
 
@@ -55,7 +54,7 @@ def free_port() -> int:
 @asynccontextmanager
 async def background_work(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
-) -> AsyncIterator[AsyncIOScheduler]:
+) -> AsyncIterator[Scheduler]:
     """The scheduler (yielded) and the push sender, running until the block ends."""
     scheduler = start_scheduler(sessions, settings, clock)
     pushes = PushSender(settings.database_url, sessions, make_gateway(settings), clock)
@@ -63,7 +62,7 @@ async def background_work(
     try:
         yield scheduler
     finally:
-        scheduler.shutdown(wait=False)
+        await scheduler.stop()
         await pushes.stop()
 
 

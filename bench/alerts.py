@@ -315,6 +315,7 @@ class Raised:
     status: int
     alert_id: str | None
     joined: bool
+    failure: str | None = None  # what a raise not answered 201 got: its status and problem title, or the error
 
 
 async def _raise(client: httpx.AsyncClient, token: str, body: bytes) -> Raised:
@@ -326,10 +327,13 @@ async def _raise(client: httpx.AsyncClient, token: str, body: bytes) -> Raised:
     sent_at = time.time()
     try:
         answer = await client.post("/mobile/v1/alerts", content=body, headers=headers)
-    except httpx.HTTPError:  # a timeout: counted as a failed raise
-        return Raised(sent_at, (time.time() - sent_at) * 1000, 0, None, False)
+    except httpx.HTTPError as exc:  # a timeout or a dropped connection: counted as a failed raise
+        return Raised(sent_at, (time.time() - sent_at) * 1000, 0, None, False, type(exc).__name__)
     answer_ms = (time.time() - sent_at) * 1000
-    alert = answer.json() if answer.status_code == 201 else {}
+    if answer.status_code != 201:
+        failure = f"{answer.status_code} {answer.text[:120]}"
+        return Raised(sent_at, answer_ms, answer.status_code, None, False, failure)
+    alert = answer.json()
     return Raised(sent_at, answer_ms, answer.status_code, alert.get("id"), bool(alert.get("joined")))
 
 
@@ -611,6 +615,8 @@ def print_report(args: argparse.Namespace, result: dict[str, Any]) -> bool:
     for name, count in checks.items():
         print(f"{name}: {count}")
         ok &= count == 0
+    for failure, count in result["raise_failures"].items():
+        print(f"  raise failed {count} x: {failure}")
     closes = ", ".join(f"{count} x {reason}" for reason, count in result["board_closes"].items()) or "none"
     print(f"board sockets the server closed (the boards reconnected and caught up): {closes}")
     cores = ", ".join(f"{name} {used:.2f}" for name, used in result["cpu_cores_while_raising"].items())
@@ -701,6 +707,7 @@ async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: A
         "alerts": len(raised),
         "achieved_rate": (len(raises) - 1) / (last - min(r.sent_at for r in raises)) if len(raises) > 1 else 0.0,
         "raise_errors": len(raises) - len(raised),
+        "raise_failures": dict(Counter(r.failure for r in raises if r.failure)),
         "answers": spread([r.answer_ms for r in raises]),
         "baseline": spread(baseline),
         "bare": spread(bare),

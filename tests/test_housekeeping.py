@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from datetime import timedelta
 
+import pytest
 from litestar import Litestar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.clock import Clock
 from backend.config import Settings
 from backend.idempotency import IdempotencyKey, purge_keys
-from backend.scheduler import run_job
+from backend.scheduler import Scheduler, run_job
 from tests.factories import World
 
 
@@ -53,3 +56,34 @@ def test_the_app_schedules_its_housekeeping(app: Litestar, client: object) -> No
     assert jobs == {"purge_throttles", "purge_keys", "generate_visits", "mark_missed_visits", "sweep", "watchdog"}
     every = {job.id: job.trigger.interval.total_seconds() for job in app.state.scheduler.get_jobs()}
     assert every["sweep"] <= 1  # a tier is due to the second: it fires within a second of its deadline, or less
+
+
+async def test_a_job_running_when_the_scheduler_stops_finishes_its_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: Clock,
+    world: World,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A process stopping mid-sweep used to cancel the sweep inside its transaction: rolled back, and
+    # logged as a failure. The stop now waits for it.
+    key = f"stop-{uuid.uuid4()}"
+    started = asyncio.Event()
+
+    async def slow_job(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> int:
+        async with sessions.begin() as session:
+            session.add(IdempotencyKey(user_id=world.nurse_a.user_id, key=key, fingerprint="x"))
+            await session.flush()
+            started.set()
+            await asyncio.sleep(0.5)
+        return 1
+
+    scheduler = Scheduler(sessions, settings, clock)
+    scheduler.every(3600, slow_job, "slow_job")
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), 5)
+    with caplog.at_level(logging.INFO, logger="lindra.jobs"):
+        await scheduler.stop()
+    async with sessions() as session:
+        assert await session.get(IdempotencyKey, (world.nurse_a.user_id, key)) is not None
+    assert [r.getMessage() for r in caplog.records] == ["slow_job: 1 rows"]
