@@ -72,7 +72,7 @@ from backend.people.tokens import AccessClaims, issue_access_token
 from backend.visits.models import Duty
 from backend.visits.shifts import shift_at
 from bench.cluster import Cluster, StubProcess
-from bench.harness import SECRET, create_database, drop_database, percentile, spread
+from bench.harness import SECRET, Pressure, create_database, drop_database, percentile, spread
 from bench.seed import DISTRICTS, MUNICIPALITY, seed
 
 UNIT = uuid.UUID("00000000-0000-4000-8000-0000000000b4")
@@ -621,6 +621,8 @@ def print_report(args: argparse.Namespace, result: dict[str, Any]) -> bool:
     print(f"board sockets the server closed (the boards reconnected and caught up): {closes}")
     cores = ", ".join(f"{name} {used:.2f}" for name, used in result["cpu_cores_while_raising"].items())
     print(f"CPU while raising, in cores of {os.cpu_count()}: {cores}")
+    stalled = result["stalled_pct_while_raising"]
+    print(f"while raising, some task waited for a core {stalled['cpu']} % of the time, for the disk {stalled['io']} %")
     w = result["board_processes"]
     print(
         f"board processes: loop lag p99 {w['lag_p99_ms']:.1f} ms, "
@@ -680,13 +682,13 @@ async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: A
         clients = [httpx.AsyncClient(base_url=i.url, timeout=30) for i in cluster.instances]
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.5
-        cpu = CpuUse(groups)
+        cpu, pressure = CpuUse(groups), Pressure()
         raises, bare, (baseline, baseline_missing) = await asyncio.gather(
             raise_paced(clients, tokens, everything[:count], args.rate, start),
             bare_paced(clients, count, args.rate, start),
             round_trips(url, count, args.rate, start),
         )
-        cores = cpu.cores()
+        cores, waited = cpu.cores(), pressure.percent()
         for client in clients:
             await client.aclose()
         raised = {r.alert_id: r.sent_at for r in raises if r.status == 201 and r.alert_id and not r.joined}
@@ -715,6 +717,7 @@ async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: A
         "figures": figures(raised, boards, cluster.stub.sends(), world.tier_of_token, tier_rows),
         "board_closes": dict(Counter(close for b in boards for close in b["closes"])),
         "cpu_cores_while_raising": cores,
+        "stalled_pct_while_raising": waited,
         "board_processes": {
             "lag_p99_ms": percentile(lags, 99),
             "lag_max_ms": max(lags, default=math.nan),

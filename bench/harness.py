@@ -126,7 +126,7 @@ def _ms(value: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-_MEDIANS = ("rps", "p50_ms", "p99_ms", "app_cpu_ms", "pg_cpu_ms")
+_MEDIANS = ("rps", "p50_ms", "p99_ms", "app_cpu_ms", "pg_cpu_ms", "cpu_wait_pct")
 
 
 def wrk(target: Target, seconds: int) -> dict[str, float]:
@@ -170,15 +170,42 @@ def _cpu_seconds(server_pid: int) -> tuple[float, float]:
     return app, postgres
 
 
+class Pressure:
+    """How much of a window some runnable task waited for a core, or some task for the disk (Linux's
+    pressure stall information, in % of the wall time): the queue a tail latency stands in."""
+
+    KINDS = ("cpu", "io")
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.first = {kind: self._stalled_us(kind) for kind in self.KINDS}
+
+    @staticmethod
+    def _stalled_us(kind: str) -> float:
+        try:
+            some = Path(f"/proc/pressure/{kind}").read_text().splitlines()[0]
+        except OSError:  # no PSI on this kernel
+            return math.nan
+        return float(some.rsplit("total=", 1)[1])
+
+    def percent(self) -> dict[str, float]:
+        wall_us = (time.monotonic() - self.began) * 1e6
+        return {kind: round((self._stalled_us(kind) - self.first[kind]) / wall_us * 100, 1) for kind in self.KINDS}
+
+
 def _costed(server: Served, target: Target, seconds: int) -> dict[str, float]:
-    """One wrk run, with the application's and PostgreSQL's CPU per answer (ms) over it."""
+    """One wrk run, with the application's and PostgreSQL's CPU per answer (ms) over it, and how
+    much of it some task waited for a core."""
     app_before, pg_before = _cpu_seconds(server.pid)
+    pressure = Pressure()
     result = wrk(target, seconds)
+    waited = pressure.percent()["cpu"]
     app_after, pg_after = _cpu_seconds(server.pid)
     answers = max(result["requests"], 1)
     return result | {
         "app_cpu_ms": (app_after - app_before) * 1000 / answers,
         "pg_cpu_ms": (pg_after - pg_before) * 1000 / answers,
+        "cpu_wait_pct": waited,
     }
 
 
@@ -212,18 +239,19 @@ def measure(server: Served, targets: dict[str, Target], seconds: int, repeat: in
 
 
 def print_table(heading: str, results: dict[str, dict[str, float]]) -> None:
-    """The figures as a Markdown table; `app`/`PG ms` is the CPU each spent per answer."""
+    """The figures as a Markdown table; `app`/`PG ms` is the CPU each spent per answer, `wait %` the
+    share of the run in which some runnable task waited for a core."""
     raw = results[RAW]["rps"]
     print(f"\n{heading}\n")
     print(
         f"| {'endpoint':38} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} | {'vs raw':>6} | "
-        f"{'app ms':>6} | {'PG ms':>6} | non-2xx |"
+        f"{'app ms':>6} | {'PG ms':>6} | {'wait %':>6} | non-2xx |"
     )
-    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 8}|---------|")
+    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 8}|---------|")
     for name, r in results.items():
         print(
             f"| {name:38} | {r['rps']:7.0f} | {r['p50_ms']:7.2f} | {r['p99_ms']:7.2f} | {r['rps'] / raw:6.2f} | "
-            f"{r['app_cpu_ms']:6.2f} | {r['pg_cpu_ms']:6.2f} | {r['errors']:7.0f} |"
+            f"{r['app_cpu_ms']:6.2f} | {r['pg_cpu_ms']:6.2f} | {r['cpu_wait_pct']:6.1f} | {r['errors']:7.0f} |"
         )
 
 
