@@ -72,7 +72,7 @@ from backend.people.tokens import AccessClaims, issue_access_token
 from backend.visits.models import Duty
 from backend.visits.shifts import shift_at
 from bench.cluster import Cluster, StubProcess
-from bench.harness import SECRET, Pressure, create_database, drop_database, percentile, spread
+from bench.harness import SECRET, Pressure, busy_seconds, create_database, drop_database, percentile, spread
 from bench.seed import DISTRICTS, MUNICIPALITY, seed
 
 UNIT = uuid.UUID("00000000-0000-4000-8000-0000000000b4")
@@ -468,11 +468,6 @@ def _fixed(processes: list[psutil.Process]) -> Callable[[], list[psutil.Process]
     return lambda: processes
 
 
-def _busy_seconds() -> float:
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
-
-
 class CpuUse:
     """CPU each part of the run used over a window, in cores (1.0 = one core busy all the time): on
     two shared cores, whether the figures measure the code or the queue for a core."""
@@ -480,7 +475,7 @@ class CpuUse:
     def __init__(self, groups: dict[str, Callable[[], list[psutil.Process]]]) -> None:
         self.groups = groups
         self.began = time.monotonic()
-        self.busy = _busy_seconds()
+        self.busy = busy_seconds()
         self.first = {name: _cpu_seconds(processes()) for name, processes in groups.items()}
 
     def cores(self) -> dict[str, float]:
@@ -489,7 +484,7 @@ class CpuUse:
             name: sum(s - self.first[name].get(pid, 0.0) for pid, s in _cpu_seconds(processes()).items())
             for name, processes in self.groups.items()
         }
-        used["machine"] = _busy_seconds() - self.busy
+        used["machine"] = busy_seconds() - self.busy
         return {name: round(seconds / wall, 2) for name, seconds in used.items()}
 
 
@@ -622,7 +617,10 @@ def print_report(args: argparse.Namespace, result: dict[str, Any]) -> bool:
     cores = ", ".join(f"{name} {used:.2f}" for name, used in result["cpu_cores_while_raising"].items())
     print(f"CPU while raising, in cores of {os.cpu_count()}: {cores}")
     stalled = result["stalled_pct_while_raising"]
-    print(f"while raising, some task waited for a core {stalled['cpu']} % of the time, for the disk {stalled['io']} %")
+    print(
+        f"while raising, some task waited for a core {stalled['cpu']} % of the time, for the disk {stalled['io']} %;"
+        f" the virtual machine's host took {stalled['steal']} % of the cores"
+    )
     w = result["board_processes"]
     print(
         f"board processes: loop lag p99 {w['lag_p99_ms']:.1f} ms, "

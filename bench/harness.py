@@ -126,7 +126,7 @@ def _ms(value: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-_MEDIANS = ("rps", "p50_ms", "p99_ms", "app_cpu_ms", "pg_cpu_ms", "cpu_wait_pct")
+_MEDIANS = ("rps", "p50_ms", "p99_ms", "app_cpu_ms", "pg_cpu_ms", "cpu_wait_pct", "steal_pct")
 
 
 def wrk(target: Target, seconds: int) -> dict[str, float]:
@@ -170,15 +170,30 @@ def _cpu_seconds(server_pid: int) -> tuple[float, float]:
     return app, postgres
 
 
+def busy_seconds() -> float:
+    """CPU seconds this machine's cores have run something: not idle, not waiting for the disk, not
+    taken by the virtual machine's host (steal), guest time not counted twice."""
+    times = psutil.cpu_times()
+    left_out = ("idle", "iowait", "steal", "guest", "guest_nice")
+    return float(sum(times) - sum(getattr(times, name, 0.0) for name in left_out))
+
+
+def _stolen_seconds() -> float:
+    """CPU seconds the virtual machine's host gave to others while this machine had work to run."""
+    return float(getattr(psutil.cpu_times(), "steal", 0.0))
+
+
 class Pressure:
     """How much of a window some runnable task waited for a core, or some task for the disk (Linux's
-    pressure stall information, in % of the wall time): the queue a tail latency stands in."""
+    pressure stall information, in % of the wall time): the queue a tail latency stands in; and the
+    share of the cores the virtual machine's host took away meanwhile (steal)."""
 
     KINDS = ("cpu", "io")
 
     def __init__(self) -> None:
         self.began = time.monotonic()
         self.first = {kind: self._stalled_us(kind) for kind in self.KINDS}
+        self.stolen = _stolen_seconds()
 
     @staticmethod
     def _stalled_us(kind: str) -> float:
@@ -189,8 +204,11 @@ class Pressure:
         return float(some.rsplit("total=", 1)[1])
 
     def percent(self) -> dict[str, float]:
-        wall_us = (time.monotonic() - self.began) * 1e6
-        return {kind: round((self._stalled_us(kind) - self.first[kind]) / wall_us * 100, 1) for kind in self.KINDS}
+        """`cpu` and `io`: % of the time some task waited; `steal`: % of the cores the host took."""
+        wall = time.monotonic() - self.began
+        waited = {kind: round((self._stalled_us(kind) - self.first[kind]) / wall / 1e4, 1) for kind in self.KINDS}
+        cores = os.cpu_count() or 1
+        return waited | {"steal": round((_stolen_seconds() - self.stolen) / (wall * cores) * 100, 1)}
 
 
 def _costed(server: Served, target: Target, seconds: int) -> dict[str, float]:
@@ -199,13 +217,14 @@ def _costed(server: Served, target: Target, seconds: int) -> dict[str, float]:
     app_before, pg_before = _cpu_seconds(server.pid)
     pressure = Pressure()
     result = wrk(target, seconds)
-    waited = pressure.percent()["cpu"]
+    stalled = pressure.percent()
     app_after, pg_after = _cpu_seconds(server.pid)
     answers = max(result["requests"], 1)
     return result | {
         "app_cpu_ms": (app_after - app_before) * 1000 / answers,
         "pg_cpu_ms": (pg_after - pg_before) * 1000 / answers,
-        "cpu_wait_pct": waited,
+        "cpu_wait_pct": stalled["cpu"],
+        "steal_pct": stalled["steal"],
     }
 
 
@@ -240,18 +259,20 @@ def measure(server: Served, targets: dict[str, Target], seconds: int, repeat: in
 
 def print_table(heading: str, results: dict[str, dict[str, float]]) -> None:
     """The figures as a Markdown table; `app`/`PG ms` is the CPU each spent per answer, `wait %` the
-    share of the run in which some runnable task waited for a core."""
+    share of the round in which some runnable task waited for a core, `steal %` the share of the
+    cores the virtual machine's host took away."""
     raw = results[RAW]["rps"]
     print(f"\n{heading}\n")
     print(
         f"| {'endpoint':38} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} | {'vs raw':>6} | "
-        f"{'app ms':>6} | {'PG ms':>6} | {'wait %':>6} | non-2xx |"
+        f"{'app ms':>6} | {'PG ms':>6} | {'wait %':>6} | {'steal %':>7} | non-2xx |"
     )
-    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 8}|---------|")
+    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 9}|---------|")
     for name, r in results.items():
         print(
             f"| {name:38} | {r['rps']:7.0f} | {r['p50_ms']:7.2f} | {r['p99_ms']:7.2f} | {r['rps'] / raw:6.2f} | "
-            f"{r['app_cpu_ms']:6.2f} | {r['pg_cpu_ms']:6.2f} | {r['cpu_wait_pct']:6.1f} | {r['errors']:7.0f} |"
+            f"{r['app_cpu_ms']:6.2f} | {r['pg_cpu_ms']:6.2f} | {r['cpu_wait_pct']:6.1f} | {r['steal_pct']:7.1f} | "
+            f"{r['errors']:7.0f} |"
         )
 
 

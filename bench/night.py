@@ -74,7 +74,7 @@ from backend.realtime import CATCH_UP_LIMIT
 from backend.visits.bedside import ESAS_R_ITEMS
 from backend.visits.shifts import shift_at
 from bench.cluster import Cluster, Instance
-from bench.harness import spread
+from bench.harness import busy_seconds, spread
 
 SECRET = "night-secret-" + "n" * 40
 TOKEN_MINUTES = 24 * 60  # the night's sessions outlive it; the phones do not renew
@@ -685,11 +685,6 @@ class Phone:
 # ---- watching the processes -------------------------------------------------------------------
 
 
-def _busy_seconds() -> float:
-    times = psutil.cpu_times()
-    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
-
-
 def _postmaster(pgdata: Path) -> psutil.Process | None:
     with contextlib.suppress(OSError, ValueError, psutil.Error):
         return psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
@@ -706,7 +701,7 @@ class Watch:
         self.memory: dict[int, list[tuple[float, int, int]]] = defaultdict(list)  # slot -> (time, pid, rss)
         self.cpu: dict[int, tuple[str, float, float]] = {}  # pid -> (group, first, last) CPU seconds
         self.loads: list[float] = []
-        self._busy = _busy_seconds()
+        self._busy = busy_seconds()
         self._began = time.monotonic()
 
     def sample(self) -> None:
@@ -740,7 +735,7 @@ class Watch:
         used: defaultdict[str, float] = defaultdict(float)
         for group, first, last in self.cpu.values():
             used[group] += last - first
-        machine = _busy_seconds() - self._busy
+        machine = busy_seconds() - self._busy
         cores = {group: round(seconds / wall, 2) for group, seconds in used.items()}
         cores["everything else on the machine"] = round(max(0.0, machine - sum(used.values())) / wall, 2)
         cores["the whole machine"] = round(machine / wall, 2)
