@@ -257,8 +257,13 @@ async def test_a_worker_that_dies_is_started_again_and_the_climb_goes_on(night: 
         assert {t["fired_by"].split(":")[1] for t in fired} == {str(night.a.pid)}
         restarted = night.cluster.worker(night.a)
         assert restarted is not None and restarted.pid != killed.pid
-        tokens = {s.body["message"]["token"] for s in night.sends_for(raised["id"]) if s.status == 200}
-        assert {night.tokens["nurse_a"], night.tokens["coordinator"]} <= tokens
+        # The tier is written first and its pushes sent after, by the new worker: wait for them to arrive.
+        wanted = {night.tokens["nurse_a"], night.tokens["coordinator"]}
+
+        def delivered() -> set[str]:
+            return {s.body["message"]["token"] for s in night.sends_for(raised["id"]) if s.status == 200}
+
+        assert await _wait_for(lambda: _async(wanted <= delivered()), 5), delivered()
     finally:
         night.cluster.resume(night.b)
     await night.post(night.a, night.world.nurse_a, f"/mobile/v1/alerts/{raised['id']}/acknowledge")
