@@ -212,8 +212,8 @@ class Pressure:
 
 
 def _costed(server: Served, target: Target, seconds: int) -> dict[str, float]:
-    """One wrk run, with the application's and PostgreSQL's CPU per answer (ms) over it, and how
-    much of it some task waited for a core."""
+    """One wrk run, with the application's and PostgreSQL's CPU per answer (ms) over it, how much
+    of it some task waited for a core, and the share of the cores the host took."""
     app_before, pg_before = _cpu_seconds(server.pid)
     pressure = Pressure()
     result = wrk(target, seconds)

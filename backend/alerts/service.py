@@ -170,7 +170,7 @@ def _raise_context(role: Role, severity: Severity) -> Executable:
     may see it; whether the client id reached an alert before (a retry); whether an alert is open for
     the reason (to join); the municipality's policy for the severity and its shift times (whom the
     first tier calls). Each round trip is a wait for PostgreSQL, and a raise is what must be fast;
-    built once per role and severity (building it took a fifth of a raise's time in Python)."""
+    built once per role and severity (building it anew cost some 0.2 ms of every raise)."""
     return (
         select(
             Case,
