@@ -95,6 +95,14 @@ async def world(sessions: async_sessionmaker[AsyncSession], settings: Settings, 
 
 
 @pytest.fixture
+async def neighbour(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock, world: World
+) -> World:
+    """The municipality next door to `world`, sharing its palliative unit and regional team."""
+    return await build_world(sessions, settings, clock, neighbour_of=world)
+
+
+@pytest.fixture
 def restore_clock(clock: Clock) -> Iterator[Clock]:
     """For tests that move time: put the clock back afterwards."""
     offset = clock.offset

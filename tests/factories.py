@@ -92,7 +92,12 @@ async def add_user(
     return Login(user.id, device.id, role, email, token)
 
 
-async def build_world(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> World:
+async def build_world(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock, neighbour_of: World | None = None
+) -> World:
+    """A municipality with two districts and one user of every role. With `neighbour_of`, the
+    municipality next door: served by the same palliative unit and regional team, as the
+    capital's municipalities share Afdeling for Lindring."""
     tag = uuid.uuid4().hex[:6]
     async with sessions() as session, session.begin():
         municipality = Organisation(kind="municipality", name=f"Kommune {tag}")
@@ -100,9 +105,14 @@ async def build_world(sessions: async_sessionmaker[AsyncSession], settings: Sett
         await session.flush()
         district_a = Organisation(kind="district", name=f"Distrikt A {tag}", parent_id=municipality.id)
         district_b = Organisation(kind="district", name=f"Distrikt B {tag}", parent_id=municipality.id)
-        unit = Organisation(kind="palliative_unit", name=f"Afdeling for Lindring {tag}")
-        team = Organisation(kind="palliative_team", name=f"Palliativt team {tag}")
-        session.add_all([district_a, district_b, unit, team])
+        session.add_all([district_a, district_b])
+        if neighbour_of is None:
+            unit = Organisation(kind="palliative_unit", name=f"Afdeling for Lindring {tag}")
+            team = Organisation(kind="palliative_team", name=f"Palliativt team {tag}")
+            session.add_all([unit, team])
+        else:
+            unit = await session.get_one(Organisation, neighbour_of.unit_id)
+            team = await session.get_one(Organisation, neighbour_of.team_id)
         await session.flush()
         session.add_all(
             [
@@ -121,6 +131,9 @@ async def build_world(sessions: async_sessionmaker[AsyncSession], settings: Sett
         await user("nurse_b", Role.NURSE, district_b.id, (district_b.id,))
         await user("coordinator", Role.COORDINATOR, municipality.id)
         await user("key_person", Role.KEY_PERSON, municipality.id)
-        await user("unit", Role.PALLIATIVE_UNIT, unit.id)
         await user("admin", Role.ADMIN, municipality.id)
+        if neighbour_of is None:
+            await user("unit", Role.PALLIATIVE_UNIT, unit.id)
+        else:
+            world.users["unit"] = neighbour_of.unit
     return world

@@ -1,0 +1,21 @@
+"""row-level security on the tables that hold health data
+
+Revision ID: 20261204_0011
+Revises: 20261204_0010
+Create Date: 2026-12-04 06:00:00
+"""
+
+from collections.abc import Sequence
+
+revision: str = "20261204_0011"
+down_revision: str | None = "20261204_0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
