@@ -206,6 +206,7 @@ class _Demo:
         town, streets = d.STREETS[district_id]
         citizen = Citizen(
             id=self.id(),
+            municipality_id=d.MUNICIPALITY_ID,
             cpr=_cpr(rng, born, female, self.cprs),
             name=name,
             address=f"{rng.choice(streets)} {rng.randint(1, 140)}, {rng.randint(1, 5)}. {rng.choice(d.SIDES)}, {town}",

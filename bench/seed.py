@@ -11,8 +11,8 @@ DISTRICTS = (uuid.UUID("00000000-0000-4000-8000-0000000000b2"), uuid.UUID("00000
 
 _CASES = """
 WITH people AS (
-    INSERT INTO citizens (id, cpr, name, address, phone)
-    SELECT gen_random_uuid(),
+    INSERT INTO citizens (id, municipality_id, cpr, name, address, phone)
+    SELECT gen_random_uuid(), $1,
            to_char(date '1935-01-01' + (n * 37) % 10000, 'DDMMYY') || lpad(((n % 4000) + 0)::text, 4, '0'),
            'Borger ' || n, 'Benchvej ' || n || ', 2200 København N', '+45 20 ' || lpad(n::text, 6, '0')
     FROM generate_series(1, $2::int) AS n

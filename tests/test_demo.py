@@ -197,7 +197,9 @@ async def test_reset_gives_a_fresh_database_with_the_same_demo(demo_url: str) ->
             user_id,
         )
         await conn.execute(
-            "INSERT INTO citizens (id, cpr, name, address) VALUES ($1, '0101501234', 'X', 'Y')", uuid.uuid4()
+            "INSERT INTO citizens (id, municipality_id, cpr, name, address) "
+            "SELECT $1, id, '0101501234', 'X', 'Y' FROM organisations LIMIT 1",
+            uuid.uuid4(),
         )
     finally:
         await conn.close()

@@ -82,12 +82,18 @@ class Indication(enum.StrEnum):
 
 
 class Citizen(Base):
-    """The person. The CPR number is stored here once and nowhere else."""
+    """The person as one municipality knows her. The CPR number is stored here and nowhere else.
+
+    A citizen belongs to the municipality that registered her: the same CPR in two municipalities
+    is two citizens, so that a lookup by CPR never finds, reveals or changes another's record.
+    """
 
     __tablename__ = "citizens"
+    __table_args__ = (UniqueConstraint("municipality_id", "cpr", name="uq_citizens_municipality_id_cpr"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    cpr: Mapped[str] = mapped_column(String(10), unique=True)
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    cpr: Mapped[str] = mapped_column(String(10))
     name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(300))
     phone: Mapped[str | None] = mapped_column(String(32))

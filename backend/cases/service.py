@@ -115,9 +115,17 @@ async def create_case(session: AsyncSession, actor: Actor, data: s.CaseCreate, t
             "A referral cannot be received in the future.",
             field="referral.received_on",
         )
-    citizen = (await session.scalars(select(Citizen).where(Citizen.cpr == number).with_for_update())).first()
+    citizen = (
+        await session.scalars(
+            select(Citizen)
+            .where(Citizen.municipality_id == actor.municipality_id, Citizen.cpr == number)
+            .with_for_update()
+        )
+    ).first()
     if citizen is None:
-        citizen = Citizen(cpr=number, name=data.name, address=data.address, phone=data.phone)
+        citizen = Citizen(
+            municipality_id=actor.municipality_id, cpr=number, name=data.name, address=data.address, phone=data.phone
+        )
         session.add(citizen)
         await session.flush()
     else:
