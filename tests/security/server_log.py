@@ -53,7 +53,8 @@ class ServerLog:
 
     async def wait_for(self, text: str, seconds: float = 5.0) -> str:
         """What was written since the start, once it holds `text` (or after `seconds`)."""
-        deadline = asyncio.get_running_loop().time() + seconds
-        while text not in (written := self.written()) and asyncio.get_running_loop().time() < deadline:
+        for _ in range(int(seconds / 0.05)):
+            if text in (written := self.written()):
+                return written
             await asyncio.sleep(0.05)
-        return written
+        return self.written()

@@ -59,13 +59,13 @@ async def test_a_token_sent_in_a_url_is_not_in_the_access_log(
     port = free_port()
     env = os.environ | {"DATABASE_URL": database_url, "LINDRA_SECRET_KEY": settings.secret_key}
     command = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--no-demo", "--no-worker"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    process = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     base = f"127.0.0.1:{port}"
     token = world.coordinator.token
     try:
         deadline = time.monotonic() + 60
         while await asyncio.to_thread(_get, f"http://{base}/health") != 200:
-            assert process.poll() is None and time.monotonic() < deadline, "lindra serve did not start"
+            assert process.returncode is None and time.monotonic() < deadline, "lindra serve did not start"
             await asyncio.sleep(0.2)
         assert await asyncio.to_thread(_get, f"http://{base}/cases?access_token={token}") == 400
         assert await asyncio.to_thread(_get, f"http://{base}/cases?x=1&access_token={token}#frag") == 400
@@ -75,7 +75,8 @@ async def test_a_token_sent_in_a_url_is_not_in_the_access_log(
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = await asyncio.to_thread(process.communicate, timeout=30)
+        async with asyncio.timeout(30):
+            output = (await process.communicate())[0].decode()
     assert '"GET /cases HTTP/1.1" 400' in output, "the access log is on, its lines carry the path"
     assert "/ws" in output
     leaked = token in output or token[-20:] in output or "access_token" in output or "token=" in output
