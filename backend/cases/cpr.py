@@ -1,4 +1,4 @@
-"""CPR numbers: validated by form (ten digits, a real birth date, the century rule), shown masked."""
+"""CPR numbers: validated by form (ten ASCII digits, a real birth date, the century rule), shown masked."""
 
 from __future__ import annotations
 
@@ -18,13 +18,23 @@ def century(year2: int, seventh: int) -> int:
     return 2000 if year2 <= 57 else 1800
 
 
+_ASCII_DIGITS = frozenset("0123456789")
+
+
 def normalise(raw: str) -> str:
-    """Accept `DDMMYYSSSS` or `DDMMYY-SSSS`; return the ten digits or raise InvalidCpr."""
-    digits = raw.strip()
+    """The ten ASCII digits of a CPR number as people type it, or InvalidCpr.
+
+    Spaces anywhere (pasted ones too) and one hyphen after the birth date (`DDMMYY-SSSS`) are the
+    separators people write and are dropped. Nothing else is: not a dot (`01.01.50` is more likely a
+    date typed into the wrong field), and no digit but 0-9. Python's `isdigit` also accepts
+    full-width, Arabic-Indic and superscript digits, which would make a second citizen of the
+    same person or fail later on `int`.
+    """
+    digits = "".join(raw.split())
     if len(digits) == 11 and digits[6] == "-":
         digits = digits[:6] + digits[7:]
-    if len(digits) != 10 or not digits.isdigit():
-        raise InvalidCpr("A CPR number is ten digits, written DDMMYYSSSS or DDMMYY-SSSS.")
+    if len(digits) != 10 or not _ASCII_DIGITS.issuperset(digits):
+        raise InvalidCpr("A CPR number is ten digits 0-9, written DDMMYYSSSS or DDMMYY-SSSS.")
     birth_date(digits)
     return digits
 

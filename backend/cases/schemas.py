@@ -16,7 +16,8 @@ Phone = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()-]
 ShortText = Annotated[str, Meta(min_length=1, max_length=500)]
 LongText = Annotated[str, Meta(min_length=1, max_length=10_000)]
 Icd10 = Annotated[str, Meta(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$", max_length=8)]
-CprInput = Annotated[str, Meta(min_length=10, max_length=11)]
+# Room for the spaces and hyphen people type; `backend.cases.cpr.normalise` decides what it holds.
+CprInput = Annotated[str, Meta(min_length=10, max_length=20)]
 
 
 class Input(Struct, forbid_unknown_fields=True, kw_only=True):

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import msgspec
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts.engine import stop_paging_for_case
@@ -104,6 +105,49 @@ def item_of(case: Case, citizen: Citizen, today: date) -> s.CaseListItem:
     return list_item(values | {"cpr": citizen.cpr, "name": citizen.name}, today)
 
 
+async def _own_citizen(session: AsyncSession, actor: Actor, number: str, data: s.CaseCreate) -> Citizen:
+    """The caller's municipality's citizen with this CPR, new or without an open case, locked.
+
+    Only the caller's municipality is looked in: another municipality's citizen of the same CPR is
+    another row, never found, changed or hinted at. The row is inserted with ON CONFLICT DO NOTHING
+    and then read locked, so a registration racing another for the same new CPR waits for it and
+    finds its case, instead of failing on the unique key (whose error puts the CPR in PostgreSQL's log).
+    """
+    inserted = await session.scalar(
+        pg_insert(Citizen)
+        .values(
+            id=uuid.uuid4(),
+            municipality_id=actor.municipality_id,
+            cpr=number,
+            name=data.name,
+            address=data.address,
+            phone=data.phone,
+        )
+        .on_conflict_do_nothing(index_elements=[Citizen.municipality_id, Citizen.cpr])
+        .returning(Citizen.id)
+    )
+    citizen = (
+        await session.scalars(
+            select(Citizen)
+            .where(Citizen.municipality_id == actor.municipality_id, Citizen.cpr == number)
+            .with_for_update()
+        )
+    ).one()
+    if inserted is not None:
+        return citizen
+    open_case = await session.scalar(select(Case.id).where(Case.citizen_id == citizen.id, Case.status != Status.CLOSED))
+    if open_case is not None:
+        raise Problem(
+            409,
+            "Citizen already has a case",
+            "This citizen already has an open case.",
+            field="cpr",
+            rule="one_open_case",
+        )
+    citizen.name, citizen.address, citizen.phone = data.name, data.address, data.phone
+    return citizen
+
+
 async def create_case(session: AsyncSession, actor: Actor, data: s.CaseCreate, today: date) -> s.CaseListItem:
     """A referral received: the citizen (found by CPR or new) gets a case in `referred`."""
     number = _cpr(data.cpr)
@@ -115,32 +159,7 @@ async def create_case(session: AsyncSession, actor: Actor, data: s.CaseCreate, t
             "A referral cannot be received in the future.",
             field="referral.received_on",
         )
-    citizen = (
-        await session.scalars(
-            select(Citizen)
-            .where(Citizen.municipality_id == actor.municipality_id, Citizen.cpr == number)
-            .with_for_update()
-        )
-    ).first()
-    if citizen is None:
-        citizen = Citizen(
-            municipality_id=actor.municipality_id, cpr=number, name=data.name, address=data.address, phone=data.phone
-        )
-        session.add(citizen)
-        await session.flush()
-    else:
-        open_case = await session.scalar(
-            select(Case.id).where(Case.citizen_id == citizen.id, Case.status != Status.CLOSED)
-        )
-        if open_case is not None:
-            raise Problem(
-                409,
-                "Citizen already has a case",
-                "This citizen already has an open case.",
-                field="cpr",
-                rule="one_open_case",
-            )
-        citizen.name, citizen.address, citizen.phone = data.name, data.address, data.phone
+    citizen = await _own_citizen(session, actor, number, data)
     first_contact_due, assessment_due = referral_deadlines(data.referral.received_on)
     case = Case(
         citizen_id=citizen.id,
