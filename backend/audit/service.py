@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, text
+import asyncpg
+from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +16,8 @@ from backend.audit.schemas import AuditEntryOut, AuditPage
 from backend.cases.models import Case
 from backend.errors import not_found
 from backend.people.actor import Actor
-from backend.people.models import Organisation, OrganisationServes, User
+from backend.people.administered import Administered, administered
+from backend.people.models import User
 
 # Built once: every change writes a row through it.
 _RECORD = text(
@@ -69,6 +71,40 @@ async def record_case_reads(session: AsyncSession, actor: Actor, action: str, ca
     )
 
 
+def _visible(reach: Administered) -> ColumnElement[bool]:
+    """The entries an administrator may read.
+
+    A municipality's administrator: every entry about one of its cases, whoever wrote it (her
+    citizens' records read by the palliative unit's staff are hers to know of), and entries about
+    no case that are by, and about, its own users. A provider's administrator: the entries by her
+    own staff (in every municipality they serve), about nobody else; she has no cases.
+    """
+    ours = reach.user_ids()
+    people = and_(
+        AuditEntry.user_id.in_(ours),
+        or_(AuditEntry.subject_user_id.is_(None), AuditEntry.subject_user_id.in_(ours)),
+    )
+    if reach.municipality_id is None:
+        return people
+    our_cases = select(Case.id).where(Case.municipality_id == reach.municipality_id)
+    return or_(AuditEntry.case_id.in_(our_cases), and_(AuditEntry.case_id.is_(None), people))
+
+
+# The same rows from a plain asyncpg connection (the hot reads that skip the ORM).
+_CASE_READS_PG = """
+    INSERT INTO audit_log (user_id, role, action, case_id, request_id)
+    SELECT $1, $2, $3, shown.case_id, $4 FROM unnest($5::uuid[]) AS shown(case_id)
+"""
+
+
+async def record_case_reads_pg(
+    pg: asyncpg.Connection, actor: Actor, action: str, case_ids: Sequence[uuid.UUID]
+) -> None:
+    """`record_case_reads` in one statement on a plain connection; awaited before the answer leaves."""
+    if case_ids:
+        await pg.execute(_CASE_READS_PG, actor.user_id, actor.role.value, action, actor.request_id, list(case_ids))
+
+
 async def entries(
     session: AsyncSession,
     actor: Actor,
@@ -78,34 +114,25 @@ async def entries(
     before_id: int | None = None,
     limit: int = 100,
 ) -> AuditPage:
-    """An administrator reads who did what to a case of her municipality, or what one of its staff did.
+    """An administrator reads who did what to a case of her municipality, or what one of the
+    people she manages did (`backend.people.administered`); another's case or person is a 404.
 
-    Newest first, a page at a time. Reading the log is itself logged.
+    Newest first, a page at a time, only entries within her reach (`_visible`). Reading the log is
+    itself logged.
     """
-    municipality = actor.municipality_id
+    reach = administered(actor)
     if case_id is not None:
-        found = await session.scalar(select(Case.id).where(Case.id == case_id, Case.municipality_id == municipality))
-        if found is None:
-            raise not_found("case")
-    if user_id is not None:
-        served = select(OrganisationServes.provider_id).where(OrganisationServes.municipality_id == municipality)
         found = await session.scalar(
-            select(User.id)
-            .join(Organisation, Organisation.id == User.organisation_id)
-            .where(
-                User.id == user_id,
-                or_(
-                    Organisation.id == municipality,
-                    Organisation.parent_id == municipality,
-                    Organisation.id.in_(served),
-                ),
-            )
+            select(Case.id).where(Case.id == case_id, Case.municipality_id == reach.municipality_id)
         )
         if found is None:
-            raise not_found("user")
+            raise not_found("case")
+    if user_id is not None and await session.scalar(reach.user_ids().where(User.id == user_id)) is None:
+        raise not_found("user")
     query = (
         select(AuditEntry, User.full_name)
         .join(User, User.id == AuditEntry.user_id)
+        .where(_visible(reach))
         .order_by(AuditEntry.id.desc())
         .limit(limit + 1)
     )

@@ -1,7 +1,8 @@
 """People: one's own profile and devices, the organisations one works with, and user administration.
 
-An administrator manages the users of her municipality (the municipality and its districts) and
-never reads health records; every change she makes is written to the audit log in the same
+An administrator manages the users of her municipality (the municipality and its districts), or
+of the palliative unit or team she works for, and never reads health records (whom she manages:
+`backend.people.administered`); every change she makes is written to the audit log in the same
 transaction. Logging in and tokens live in `backend.people.auth`.
 """
 
@@ -13,14 +14,20 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from msgspec import UNSET
-from sqlalchemy import delete, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import record
 from backend.errors import Problem, not_found
 from backend.people import schemas as s
 from backend.people.actor import Actor
+from backend.people.administered import (
+    administered,
+    check_role_and_organisation,
+    checked_districts,
+    insert_user,
+    managed_user,
+)
 from backend.people.auth import hash_password, normalised_email, release_push_token, revoke_devices
 from backend.people.models import (
     Device,
@@ -161,12 +168,6 @@ async def staff(session: AsyncSession, actor: Actor) -> list[s.StaffOut]:
 # ---- user administration ----------------------------------------------------------------------
 
 
-def _admin_municipality(actor: Actor) -> uuid.UUID:
-    if actor.municipality_id is None:
-        raise Problem(403, "Forbidden", "Only a municipality's administrator manages users.", rule="municipality")
-    return actor.municipality_id
-
-
 async def _district_ids(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
     rows = await session.execute(
         select(UserDistrict.user_id, UserDistrict.district_id)
@@ -196,38 +197,17 @@ def _user_out(user: User, district_ids: list[uuid.UUID]) -> s.UserOut:
 
 
 async def list_users(session: AsyncSession, actor: Actor) -> list[s.UserOut]:
-    """The users of the administrator's municipality and its districts, by name; deleted ones left out."""
-    municipality = _admin_municipality(actor)
+    """The users the administrator manages, by name; deleted ones left out."""
     users = list(
         await session.scalars(
             select(User)
             .join(Organisation, Organisation.id == User.organisation_id)
-            .where(
-                or_(Organisation.id == municipality, Organisation.parent_id == municipality),
-                User.deleted_at.is_(None),
-            )
+            .where(administered(actor).organisations(), User.deleted_at.is_(None))
             .order_by(User.full_name, User.id)
         )
     )
     districts = await _district_ids(session, [u.id for u in users])
     return [_user_out(u, districts.get(u.id, [])) for u in users]
-
-
-async def _managed_user(session: AsyncSession, municipality: uuid.UUID, user_id: uuid.UUID) -> User:
-    """A live user of the administrator's municipality, locked for the change; otherwise 404."""
-    user = await session.scalar(
-        select(User)
-        .join(Organisation, Organisation.id == User.organisation_id)
-        .where(
-            User.id == user_id,
-            User.deleted_at.is_(None),
-            or_(Organisation.id == municipality, Organisation.parent_id == municipality),
-        )
-        .with_for_update(of=User)
-    )
-    if user is None:
-        raise not_found("user")
-    return user
 
 
 def _clean_name(full_name: str) -> str:
@@ -242,66 +222,6 @@ def _check_email(email: str) -> None:
         raise Problem(
             422, "Invalid e-mail", "This does not look like an e-mail address.", field="email", rule="email_shape"
         )
-
-
-async def _check_organisation(
-    session: AsyncSession, municipality: uuid.UUID, role: Role, organisation_id: uuid.UUID, field: str
-) -> None:
-    """Palliative unit staff belong to a unit serving the municipality; everyone else to the
-    municipality itself or one of its districts."""
-    organisation = await session.get(Organisation, organisation_id)
-    if role is Role.PALLIATIVE_UNIT:
-        serves = await session.scalar(
-            select(OrganisationServes.provider_id).where(
-                OrganisationServes.provider_id == organisation_id,
-                OrganisationServes.municipality_id == municipality,
-            )
-        )
-        if organisation is None or organisation.kind != OrganisationKind.PALLIATIVE_UNIT or serves is None:
-            raise Problem(
-                422,
-                "Organisation not allowed",
-                "Palliative unit staff must belong to a palliative unit that serves your municipality.",
-                field=field,
-                rule="unit_serves_municipality",
-            )
-        return
-    ours = organisation is not None and (
-        organisation.id == municipality
-        or (organisation.kind == OrganisationKind.DISTRICT and organisation.parent_id == municipality)
-    )
-    if not ours:
-        raise Problem(
-            422,
-            "Organisation not allowed",
-            f"A {role.value} must belong to your municipality or one of its districts.",
-            field=field,
-            rule="organisation_in_municipality",
-        )
-
-
-async def _checked_districts(
-    session: AsyncSession, municipality: uuid.UUID, district_ids: list[uuid.UUID]
-) -> list[uuid.UUID]:
-    wanted = list(dict.fromkeys(district_ids))
-    found = set(
-        await session.scalars(
-            select(Organisation.id).where(
-                Organisation.id.in_(wanted),
-                Organisation.kind == OrganisationKind.DISTRICT,
-                Organisation.parent_id == municipality,
-            )
-        )
-    )
-    if found != set(wanted):
-        raise Problem(
-            422,
-            "District not allowed",
-            "Every district must be one of your municipality's districts.",
-            field="district_ids",
-            rule="district_in_municipality",
-        )
-    return wanted
 
 
 def _check_nurse_districts(role: Role, district_ids: list[uuid.UUID]) -> None:
@@ -320,39 +240,29 @@ async def _set_districts(session: AsyncSession, user_id: uuid.UUID, district_ids
     session.add_all([UserDistrict(user_id=user_id, district_id=d) for d in district_ids])
 
 
-def _email_taken() -> Problem:
-    return Problem(
-        409, "E-mail in use", "Another user already has this e-mail address.", field="email", rule="unique_email"
-    )
-
-
 async def create_user(session: AsyncSession, actor: Actor, now: datetime, data: s.UserCreate) -> s.UserOut:
-    """Add a user to the administrator's municipality, after checking where she may work."""
-    municipality = _admin_municipality(actor)
+    """Add a user to an organisation the administrator manages, after checking where she may work.
+
+    An address in use anywhere gets one answer, after the same work as a free one (see
+    `backend.people.administered`)."""
+    reach = administered(actor)
     email = normalised_email(data.email)
     _check_email(email)
     full_name = _clean_name(data.full_name)
-    await _check_organisation(session, municipality, data.role, data.organisation_id, "organisation_id")
-    districts = await _checked_districts(session, municipality, data.district_ids)
+    await check_role_and_organisation(session, reach, data.role, data.organisation_id)
+    districts = await checked_districts(session, reach, data.district_ids)
     _check_nurse_districts(data.role, districts)
-    if await session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
-        raise _email_taken()
-    user = User(
+    user = await insert_user(
+        session,
         email=email,
         password_hash=await hash_password(data.password),
         full_name=full_name,
-        role=data.role.value,
+        role=data.role,
         organisation_id=data.organisation_id,
         phone=data.phone,
         palliative_skilled=data.palliative_skilled,
-        language="da",
-        created_at=now,
+        now=now,
     )
-    session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # the same e-mail created at the same moment by someone else
-        raise _email_taken() from exc
     await _set_districts(session, user.id, districts)
     await record(
         session,
@@ -366,20 +276,20 @@ async def create_user(session: AsyncSession, actor: Actor, now: datetime, data: 
 
 async def update_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, data: s.UserUpdate) -> s.UserOut:
     """Change what was sent, nothing else. An administrator cannot change her own role."""
-    municipality = _admin_municipality(actor)
-    user = await _managed_user(session, municipality, user_id)
+    reach = administered(actor)
+    user = await managed_user(session, reach, user_id)
     changed: list[str] = []
     role = Role(user.role)
     if data.role is not UNSET and data.role is not role:
         if user.id == actor.user_id:
             raise Problem(409, "Own role", "You cannot change your own role.", field="role", rule="not_self")
-        await _check_organisation(session, municipality, data.role, user.organisation_id, "role")
+        await check_role_and_organisation(session, reach, data.role, user.organisation_id)
         role = data.role
         user.role = role.value
         changed.append("role")
     districts = (await _district_ids(session, [user.id])).get(user.id, [])
     if data.district_ids is not UNSET:
-        districts = await _checked_districts(session, municipality, data.district_ids)
+        districts = await checked_districts(session, reach, data.district_ids)
         await _set_districts(session, user.id, districts)
         changed.append("district_ids")
     _check_nurse_districts(role, districts)
@@ -403,8 +313,7 @@ async def update_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, d
 async def delete_user(session: AsyncSession, actor: Actor, now: datetime, user_id: uuid.UUID) -> s.UserOut:
     """Soft delete: the row stays for the audit trail and the cases that name her, but she can no
     longer log in and every device she has is signed out at once."""
-    municipality = _admin_municipality(actor)
-    user = await _managed_user(session, municipality, user_id)
+    user = await managed_user(session, administered(actor), user_id)
     if user.id == actor.user_id:
         raise Problem(409, "Own account", "You cannot delete your own account.", rule="not_self")
     user.deleted_at = now
@@ -419,8 +328,7 @@ async def revoke_user_devices(
     session: AsyncSession, actor: Actor, now: datetime, user_id: uuid.UUID
 ) -> s.DevicesRevoked:
     """Sign a user out everywhere (a lost phone she cannot name, a shared password)."""
-    municipality = _admin_municipality(actor)
-    user = await _managed_user(session, municipality, user_id)
+    user = await managed_user(session, administered(actor), user_id)
     revoked = await revoke_devices(session, now, "admin_revoked", user_id=user.id)
     await record(
         session, actor, "user.devices.revoke", subject_user_id=user.id, detail={"devices_revoked": len(revoked)}
