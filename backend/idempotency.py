@@ -76,7 +76,7 @@ class Write:
     async def once(self, body: object, result_type: type[T], produce: Callable[[], Awaitable[T]]) -> T:
         """`run_once` for this request: its method, path and body are the fingerprint."""
         request_print = fingerprint(self.method, self.path, body)
-        return await run_once(self.db, self.actor.user_id, self.key, request_print, result_type, produce)
+        return await run_once(self.db, self.actor, self.key, request_print, result_type, produce)
 
 
 def provide_write(
@@ -91,8 +91,20 @@ _CLAIM = text(
     "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES (:user_id, :key, :fingerprint) "
     "ON CONFLICT DO NOTHING RETURNING key"
 )
-_STORED = text("SELECT fingerprint, response FROM idempotency_keys WHERE user_id = :user_id AND key = :key").columns(
-    fingerprint=String, response=JSONB
+_STORED = text(
+    "SELECT fingerprint, response, created_at FROM idempotency_keys WHERE user_id = :user_id AND key = :key"
+).columns(fingerprint=String, response=JSONB)
+# A replay shows the first answer again: a read of the cases that answer was about. Those are the
+# cases the first request's audit rows name, found as the rows its user wrote in its transaction
+# (`at` and the key's `created_at` are both that transaction's now(); the (user_id, at) index finds them).
+_AUDIT_REPLAY = text(
+    """
+    INSERT INTO audit_log (user_id, role, action, case_id, request_id)
+    SELECT DISTINCT CAST(:user_id AS uuid), CAST(:role AS text), 'idempotent.replay', a.case_id,
+                    CAST(:request_id AS text)
+    FROM audit_log a
+    WHERE a.user_id = CAST(:user_id AS uuid) AND a.at = :answered_at AND a.case_id IS NOT NULL
+    """
 )
 _ANSWER = text("UPDATE idempotency_keys SET response = :response WHERE user_id = :user_id AND key = :key").bindparams(
     bindparam("response", type_=JSONB)
@@ -101,14 +113,15 @@ _ANSWER = text("UPDATE idempotency_keys SET response = :response WHERE user_id =
 
 async def run_once(
     session: AsyncSession,
-    user_id: uuid.UUID,
+    actor: Actor,
     key: str,
     request_fingerprint: str,
     result_type: type[T],
     produce: Callable[[], Awaitable[T]],
 ) -> T:
-    """Run `produce` the first time `key` is seen for this user; afterwards return its first answer."""
-    ids = {"user_id": user_id, "key": key}
+    """Run `produce` the first time `key` is seen for this user; afterwards return its first answer,
+    audited as a read of the cases it was about."""
+    ids = {"user_id": actor.user_id, "key": key}
     claimed = await session.execute(_CLAIM, {**ids, "fingerprint": request_fingerprint})
     if claimed.first() is None:
         stored = (await session.execute(_STORED, ids)).one()
@@ -119,6 +132,8 @@ async def run_once(
                 "This Idempotency-Key was already used for a different request.",
                 field="Idempotency-Key",
             )
+        replay = {"user_id": actor.user_id, "role": actor.role.value, "request_id": actor.request_id}
+        await session.execute(_AUDIT_REPLAY, {**replay, "answered_at": stored.created_at})
         return msgspec.convert(stored.response, result_type, strict=False)
     result = await produce()
     await session.execute(_ANSWER, {**ids, "response": msgspec.to_builtins(result)})

@@ -45,6 +45,7 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from backend.audit.sent_events import SentEventsAudit
 from backend.clock import Clock
 from backend.errors import Problem
 from backend.events import CHANNEL
@@ -342,6 +343,8 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         # Who calls, kept while this hub's connection hears every change to it (see `KnownActors`).
         self.actors = KnownActors()
+        # Every event a socket is sent is a read of its case (see `SentEventsAudit`).
+        self.audit = SentEventsAudit(pool)
 
     @property
     def client_count(self) -> int:
@@ -358,11 +361,13 @@ class Hub:
         assert self._listener is not None
         self._last_id = int(await self._listener.fetchval("SELECT coalesce(max(id), 0) FROM events"))
         self._tasks = [asyncio.create_task(self._supervise()), asyncio.create_task(self._dispatch())]
+        self.audit.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.audit.stop()
         for client in tuple(self._clients):
             client.close(Close.SERVICE_RESTART, "server restarting; reconnect")
         self._clients.clear()
@@ -481,15 +486,23 @@ class Hub:
             after = last = events[-1].id
 
     def _fan_out(self, events: list[EventFrame]) -> None:
-        """Offer each new event to the clients that may see it; never waits on a socket."""
+        """Offer each new event to the clients that may see it; never waits on a socket (nor on the
+        audit rows of what each was sent, written in the background)."""
+        sent: dict[Client, list[EventFrame]] = {}
         for event in sorted(events, key=lambda e: e.id):
             if not self._dispatched.add(event.id):
                 continue
             self._last_id = max(self._last_id, event.id)
             frame = _frame(event)
             for client in tuple(self._clients):
-                if visible(client.actor, event) and not client.offer(event.id, frame):
+                if not visible(client.actor, event):
+                    continue
+                if client.offer(event.id, frame):
+                    sent.setdefault(client, []).append(event)
+                else:
                     self._clients.discard(client)
+        for client, its_events in sent.items():
+            self.audit.sent(client.actor, its_events)
 
 
 # The endpoint
@@ -598,6 +611,7 @@ class _Conversation:
             frames = [
                 frame for n in range(0, len(frames), BUNDLE_MAX) for frame in _bundled(frames[n : n + BUNDLE_MAX])
             ]
+        self.hub.audit.sent(client.actor, missed)
         for frame in frames:
             await self.socket.send_text(frame)
         await self.socket.send_text(_frame(Ready(newest, complete)))

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 import asyncpg
 import msgspec
 
+from backend.audit import service as audit
 from backend.cases.access import Positional, scope_sql
 from backend.errors import Problem, not_found
 from backend.people.actor import Actor
@@ -117,7 +118,8 @@ _times_seen: dict[uuid.UUID, ShiftTimes] = {}
 async def shift_board(
     pg: asyncpg.Connection, actor: Actor, selector: str, district_id: uuid.UUID | None, now: datetime
 ) -> s.ShiftBoard:
-    """A shift's visits across the municipality's districts (or one), in window order, counted by state."""
+    """A shift's visits across the municipality's districts (or one), in window order, counted by state;
+    each case shown is an audited read."""
     municipality = actor.municipality_id
     if municipality is None:
         raise not_found("municipality")
@@ -134,6 +136,8 @@ async def shift_board(
         times = actual
     if not row.district_known:
         raise Problem(422, "Unknown district", "The district is not one of your municipality's.", field="district_id")
+    # After the statement, which may run twice when the shift times changed: only the cases shown.
+    await audit.record_case_reads_pg(pg, actor, "visit.board", list(dict.fromkeys(v.case_id for v in row.visits)))
     return s.ShiftBoard(
         shift=s.ShiftOut(day=chosen.day, kind=chosen.kind, starts=chosen.starts, ends=chosen.ends),
         district_id=district_id,
@@ -267,15 +271,19 @@ async def timeline(
 
 # ---- flags ------------------------------------------------------------------------------------
 
+# The flags shown and their audit rows (one per case) are one statement.
 _FLAGS_SQL = """
+WITH f AS (SELECT case_flags.*, cases.district_id,
+                  row_number() OVER (ORDER BY {order}) AS n
+           FROM case_flags JOIN cases ON cases.id = case_flags.case_id
+           WHERE ({scope}) AND {where}
+           ORDER BY {order} LIMIT {limit}),
+     audit AS (INSERT INTO audit_log (user_id, role, action, case_id, request_id)
+               SELECT DISTINCT {user_id}::uuid, {role}, 'case.flags.list', f.case_id, {request_id} FROM f)
 SELECT COALESCE(json_agg(json_build_object(
     'id', f.id, 'case_id', f.case_id, 'district_id', f.district_id, 'kind', f.kind, 'detail', f.detail,
     'raised_at', f.raised_at, 'resolved_at', f.resolved_at, 'resolved_by', f.resolved_by) ORDER BY f.n), '[]')::text
-FROM (SELECT case_flags.*, cases.district_id,
-             row_number() OVER (ORDER BY {order}) AS n
-      FROM case_flags JOIN cases ON cases.id = case_flags.case_id
-      WHERE ({scope}) AND {where}
-      ORDER BY {order} LIMIT {limit}) AS f
+FROM f
 """
 
 _decode_flags = msgspec.json.Decoder(list[s.FlagOut]).decode
@@ -284,11 +292,20 @@ _decode_flags = msgspec.json.Decoder(list[s.FlagOut]).decode
 async def list_flags(
     pg: asyncpg.Connection, actor: Actor, open_only: bool, district_id: uuid.UUID | None, limit: int
 ) -> s.FlagList:
-    """Open flags, oldest first (the longest waiting on top); or resolved ones, the latest resolved first."""
+    """Open flags, oldest first (the longest waiting on top); or resolved ones, the latest resolved first.
+    Each case shown is an audited read."""
     bind = Positional()
     where = ["case_flags.resolved_at IS NULL" if open_only else "case_flags.resolved_at IS NOT NULL"]
     if district_id is not None:
         where.append(f"cases.district_id = {bind(district_id)}")
     order = "case_flags.raised_at, case_flags.id" if open_only else "case_flags.resolved_at DESC, case_flags.id DESC"
-    sql = _FLAGS_SQL.format(scope=scope_sql(actor, bind), where=" AND ".join(where), order=order, limit=int(limit))
+    sql = _FLAGS_SQL.format(
+        scope=scope_sql(actor, bind),
+        where=" AND ".join(where),
+        order=order,
+        limit=int(limit),
+        user_id=bind(actor.user_id),
+        role=bind(actor.role.value),
+        request_id=bind(actor.request_id),
+    )
     return s.FlagList(items=_decode_flags(await pg.fetchval(sql, *bind.values)))
