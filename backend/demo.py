@@ -1,4 +1,5 @@
-"""The demo municipality: fictional staff and about forty home-death cases, loaded once.
+"""The demo municipality: fictional staff and about forty home-death cases, loaded once, beside
+a smaller neighbour sharing its palliative unit and regional team.
 
 `load_demo(url)` adds it unless it is already there; `load_demo(url, reset=True)` first
 drops and re-migrates the whole schema (the audit log refuses DELETE and TRUNCATE, and a reset
@@ -10,31 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import demo_data as d
-from backend.cases.models import (
-    ActionPlan,
-    Application,
-    Case,
-    Citizen,
-    HomeDeathWish,
-    Indication,
-    Medicine,
-    Place,
-    Relative,
-    StatusNote,
-    Wish,
-)
+from backend.cases.models import Case, Citizen
 from backend.cases.workdays import add_working_days, is_working_day
-from backend.clock import COPENHAGEN, Clock
+from backend.clock import Clock
 from backend.db import make_engine, make_sessionmaker, migrate
+from backend.demo_records import CaseRecords, phone
 from backend.demo_visits import add_demo_visits
 from backend.people.models import Organisation, OrganisationServes, Role, User, UserDistrict
 
@@ -59,10 +47,11 @@ async def load_demo(database_url: str, reset: bool = False) -> bool:
 
 
 def print_logins() -> None:
-    names = {d.MUNICIPALITY_ID: d.MUNICIPALITY_NAME, **dict(d.DISTRICTS), **{i: n for i, _, n in d.PROVIDERS}}
+    names = {m.id: m.name for m in d.MUNICIPALITIES} | {i: n for m in d.MUNICIPALITIES for i, n in m.districts}
+    names |= {i: n for i, _, n in d.PROVIDERS}
     print(f"Demo logins (password for all: {d.PASSWORD})")
     print(f"  {'e-mail':<40} {'role':<16} district / organisation")
-    for local, _name, role, org, _skilled in d.USERS:
+    for local, _name, role, org, _skilled in d.ALL_USERS:
         print(f"  {local + '@' + d.EMAIL_DOMAIN:<40} {role.value:<16} {names[org]}")
 
 
@@ -101,28 +90,13 @@ def _cpr(rng: random.Random, born: date, female: bool, used: set[str]) -> str:
             return cpr
 
 
-def _phone(rng: random.Random) -> str:
-    return f"+45 {rng.randint(20, 61)}{rng.randint(10, 99)} {rng.randint(1000, 9999)}"
-
-
-class _Demo:
+class _Demo(CaseRecords):
     def __init__(self, session: AsyncSession, now: datetime) -> None:
-        self.session = session
-        self.now = now
-        self.today = now.astimezone(COPENHAGEN).date()
-        self.rng = random.Random(d.SEED)
+        super().__init__(session, now)
         self.cprs: set[str] = set()
         self.names: set[str] = set()
         self.users: dict[str, User] = {}
-        self.terminal_seen = 0
-        self.children_seen = 0
-
-    def id(self) -> uuid.UUID:
-        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
-
-    def at(self, day: date, hour: int, minute: int = 0) -> datetime:
-        """A Copenhagen time of day, never later than now."""
-        return min(self.now, datetime(day.year, day.month, day.day, hour, minute, tzinfo=COPENHAGEN))
+        self.municipality = d.MUNICIPALITIES[0]  # the one whose cases are being made
 
     def name(self, female: bool) -> tuple[str, str]:
         """A full name not used before, and its surname."""
@@ -134,31 +108,42 @@ class _Demo:
                 return name, surname
 
     async def build(self) -> None:
-        self.session.add(Organisation(id=d.MUNICIPALITY_ID, kind="municipality", name=d.MUNICIPALITY_NAME))
-        await self.session.flush()
-        for org_id, name in d.DISTRICTS:
-            self.session.add(Organisation(id=org_id, kind="district", name=name, parent_id=d.MUNICIPALITY_ID))
+        for municipality in d.MUNICIPALITIES:
+            self.session.add(Organisation(id=municipality.id, kind="municipality", name=municipality.name))
+            await self.session.flush()
+            for org_id, name in municipality.districts:
+                self.session.add(Organisation(id=org_id, kind="district", name=name, parent_id=municipality.id))
         for org_id, kind, name in d.PROVIDERS:
             self.session.add(Organisation(id=org_id, kind=kind, name=name))
         await self.session.flush()
         self.session.add_all(
-            OrganisationServes(provider_id=p, municipality_id=d.MUNICIPALITY_ID) for p, _, _ in d.PROVIDERS
+            OrganisationServes(provider_id=p, municipality_id=m.id) for m in d.MUNICIPALITIES for p, _, _ in d.PROVIDERS
         )
-        await self._users()
+        # Each municipality's people, then its cases: what the random draws make of Copenhagen
+        # does not depend on its neighbour.
+        password_hash = PasswordHasher().hash(d.PASSWORD)
+        for municipality in d.MUNICIPALITIES:
+            self.municipality = municipality
+            await self._users(municipality.users, password_hash)
+            await self._cases()
+        await self._users(d.PROVIDER_ADMINS, password_hash)
+        await self.session.flush()
+        await add_demo_visits(self.session, self.users, self.now)
+
+    async def _cases(self) -> None:
+        """The municipality's cases: so many of each status and timeliness, shuffled."""
         n = 0
-        for status, counts in d.CASE_PLAN.items():
+        for status, counts in self.municipality.case_plan.items():
             plan = [timeliness for timeliness, count in counts.items() for _ in range(count)]
             self.rng.shuffle(plan)
             phases = d.PHASES_BY_STATUS[status]
             for j, timeliness in enumerate(plan):
                 await self._case(n, j, status, phases[j % len(phases)], timeliness)
                 n += 1
-        await self.session.flush()
-        await add_demo_visits(self.session, self.users, self.now)
 
-    async def _users(self) -> None:
-        password_hash = PasswordHasher().hash(d.PASSWORD)
-        for local, name, role, org, skilled in d.USERS:
+    async def _users(self, rows: tuple[d.UserRow, ...], password_hash: str) -> None:
+        added = []
+        for local, name, role, org, skilled in rows:
             user = User(
                 id=self.id(),
                 email=f"{local}@{d.EMAIL_DOMAIN}",
@@ -166,13 +151,14 @@ class _Demo:
                 full_name=name,
                 role=role.value,
                 organisation_id=org,
-                phone=_phone(self.rng),
+                phone=phone(self.rng),
                 palliative_skilled=skilled,
             )
             self.session.add(user)
             self.users[local] = user
+            added.append(user)
         await self.session.flush()
-        for user in self.users.values():
+        for user in added:
             if user.role == Role.NURSE:
                 self.session.add(UserDistrict(user_id=user.id, district_id=user.organisation_id))
 
@@ -195,31 +181,31 @@ class _Demo:
 
     async def _case(self, n: int, j: int, status: str, phase: str, timeliness: str) -> None:
         """The n-th case, the j-th of its status."""
-        rng = self.rng
-        district_id, district_name = d.DISTRICTS[n % 2]
+        rng, municipality = self.rng, self.municipality
+        district_id, district_name = municipality.districts[n % len(municipality.districts)]
         nurses = [u for u in self.users.values() if u.role == Role.NURSE and u.organisation_id == district_id]
         nurse = rng.choice(nurses)
-        key_person = self.users[f"noegleperson{n % 2 + 1}"]
+        key_person = self.users[municipality.key_persons[n % len(municipality.key_persons)]]
         female = rng.random() < 0.5
         born = date(1930, 1, 1) + timedelta(days=rng.randint(0, (date(1965, 12, 31) - date(1930, 1, 1)).days))
         name, surname = self.name(female)
         town, streets = d.STREETS[district_id]
         citizen = Citizen(
             id=self.id(),
-            municipality_id=d.MUNICIPALITY_ID,
+            municipality_id=municipality.id,
             cpr=_cpr(rng, born, female, self.cprs),
             name=name,
             address=f"{rng.choice(streets)} {rng.randint(1, 140)}, {rng.randint(1, 5)}. {rng.choice(d.SIDES)}, {town}",
-            phone=_phone(rng),
+            phone=phone(rng),
         )
         sex = "f" if female else "m"
         diagnosis, icd10, department, _ = rng.choice([x for x in d.DIAGNOSES if x[3] in ("", sex)])
         received, contact, assessed = self._referral(timeliness, status in ("deceased", "closed"))
-        gp_name, gp_phone = d.GPS[rng.randrange(3) + 3 * (n % 2)]
+        gp_name, gp_phone = d.GPS[district_id][rng.randrange(3)]
         case = Case(
             id=self.id(),
             citizen_id=citizen.id,
-            municipality_id=d.MUNICIPALITY_ID,
+            municipality_id=municipality.id,
             district_id=district_id,
             diagnosis=diagnosis,
             icd10=icd10,
@@ -258,184 +244,3 @@ class _Demo:
             self._action_plan(case, phase, assessed, nurse, key_person, gp_name, district_name)
         self._notes(case, status, phase, contact, nurse, key_person)
         await self.session.flush()
-
-    def _terminal(self, case: Case, seen: date, status: str) -> None:
-        rng = self.rng
-        case.terminal_declared_on = min(self.today, seen + timedelta(days=rng.randint(-3, 10)))
-        case.terminal_grant = rng.choice((Application.GRANTED, Application.GRANTED, Application.APPLIED)).value
-        case.carers_leave = rng.choices(tuple(Application), weights=(2, 2, 3, 1))[0].value
-        if status in ("active", "admitted") and self.terminal_seen % 2:
-            case.unit_referred_at = self.at(case.terminal_declared_on, 11, rng.randint(0, 59))
-
-    def _wishes(
-        self,
-        case: Case,
-        nurse: User,
-        contact: date | None,
-        assessed: date | None,
-        death: tuple[HomeDeathWish, Place] | None,
-    ) -> None:
-        """One talk about wishes, or two (undecided first) to show the history."""
-        if contact is None:
-            return
-        rng = self.rng
-        final = death[0] if death else rng.choices(tuple(HomeDeathWish), weights=(6, 2, 2))[0]
-        talks = [(contact, HomeDeathWish.UNDECIDED)] if rng.random() < 0.35 and assessed else []
-        talks.append((assessed or contact, final))
-        elsewhere = death[1] if death else rng.choice((Place.HOSPICE, Place.PALLIATIVE_UNIT, Place.HOSPITAL))
-        for day, wish in talks:
-            death_place = {HomeDeathWish.YES: Place.HOME, HomeDeathWish.NO: elsewhere}.get(wish)
-            self.session.add(
-                Wish(
-                    id=self.id(),
-                    case_id=case.id,
-                    dies_at_home=wish.value,
-                    preferred_place_of_care=Place.HOME.value,
-                    preferred_place_of_death=death_place.value if death_place else None,
-                    discussed_on=day,
-                    discussed_with=rng.choice(d.DISCUSSED_WITH),
-                    recorded_by=nurse.id,
-                    recorded_at=self.at(day, 13),
-                )
-            )
-        case.home_death_wish = final.value
-
-    def _death(self, case: Case, after: date, place: Place) -> None:
-        rng = self.rng
-        day = min(self.today - timedelta(days=1), after + timedelta(days=rng.randint(4, 30)))
-        case.died_at = self.at(day, rng.randint(0, 23), rng.randint(0, 59))
-        case.death_place = place.value
-        case.death_present = rng.choice(d.DEATH_PRESENT)
-        case.gp_informed = place != Place.HOME or rng.random() < 0.8
-
-    def _medicine(self, case: Case, nurse: User, contact: date | None, phase: str) -> None:
-        """Anticipatory medicine, recorded from the first visit on; terminal cases show the gaps in turn."""
-        rng = self.rng
-        if phase == "terminal":
-            problem, affected = d.MEDICINE_GAPS[self.terminal_seen % len(d.MEDICINE_GAPS)]
-            self.terminal_seen += 1
-            indications = [i for i in Indication if not (problem == "missing" and i in affected)]
-        elif phase == "late" and rng.random() < 0.6:
-            problem, affected, indications = "ok", (), [Indication.PAIN, Indication.NAUSEA]
-        else:
-            return
-        if contact is None:
-            return
-        seen = max(contact, case.terminal_declared_on or contact)
-        for indication in indications:
-            expires = self.today + timedelta(days=rng.randint(60, 300))
-            if indication in affected and problem == "expiring":
-                expires = self.today + timedelta(days=rng.randint(1, 6))
-            elif indication in affected and problem == "expired":
-                expires = self.today - timedelta(days=rng.randint(1, 20))
-            drug, strength = d.MEDICINES[indication]
-            self.session.add(
-                Medicine(
-                    id=self.id(),
-                    case_id=case.id,
-                    indication=indication.value,
-                    drug=drug,
-                    strength=strength,
-                    quantity=f"{rng.choice((3, 5, 5, 10))} ampuller",
-                    expires_on=expires,
-                    recorded_by=nurse.id,
-                    recorded_at=self.at(seen, 15),
-                    removed_at=case.died_at,  # taken away when the citizen died
-                )
-            )
-
-    def _relatives(self, case: Case, n: int, born: date, surname: str) -> None:
-        rng = self.rng
-        rows: list[dict[str, Any]] = []
-        if rng.random() < 0.7:
-            partner = rng.choice(("ægtefælle", "ægtefælle", "samlever"))
-            rows.append(
-                {
-                    "name": f"{rng.choice(d.FEMALE_NAMES + d.MALE_NAMES)} {surname}",
-                    "relation": partner,
-                    "primary_contact": True,
-                    "lives_with_citizen": True,
-                    "consent_to_information": True,
-                }
-            )
-        if rng.random() < 0.6:
-            rows.append(
-                {
-                    "name": f"{rng.choice(d.FEMALE_NAMES)} {surname}",
-                    "relation": "datter",
-                    "birth_year": born.year + rng.randint(22, 34),
-                    "primary_contact": not rows,
-                    "consent_to_information": True,
-                }
-            )
-        if n % 5 == 2:
-            support = d.CHILD_SUPPORT[self.children_seen % len(d.CHILD_SUPPORT)]
-            self.children_seen += 1
-            talks = rng.choice(d.TALKS_WITH_CHILD) if support or rng.random() < 0.3 else None
-            rows.append(
-                {
-                    "name": f"{rng.choice(d.MALE_NAMES)} {surname}",
-                    "relation": "søn" if born.year >= 1962 else "barnebarn",
-                    "birth_year": self.today.year - rng.randint(6, 16),
-                    "lives_with_citizen": born.year >= 1962,
-                    "support_offered": support,
-                    "talks_with_child": talks,
-                }
-            )
-        for row in rows:
-            self.session.add(Relative(id=self.id(), case_id=case.id, phone=_phone(rng), **row))
-
-    def _action_plan(
-        self, case: Case, phase: str, assessed: date, nurse: User, key_person: User, gp_name: str, district_name: str
-    ) -> None:
-        needs, purpose = d.ACTION_PLANS[phase]
-        parts = [
-            {"part": "Symptomlindring og ordination af PN-medicin", "responsible": gp_name},
-            {"part": "Sygepleje dag, aften og nat", "responsible": district_name},
-            {"part": "Koordinering og fast kontaktperson", "responsible": nurse.full_name},
-            {"part": "Samtaler med pårørende og børn", "responsible": key_person.full_name},
-        ]
-        if case.palliative_team_id:
-            parts.append({"part": "Specialiseret palliativ rådgivning", "responsible": d.PROVIDERS[0][2]})
-        self.session.add(
-            ActionPlan(
-                id=self.id(),
-                case_id=case.id,
-                version=1,
-                needs=needs,
-                purpose=purpose,
-                place="Eget hjem",
-                responsibilities=parts,
-                other_departments=case.hospital_department,
-                evaluate_on=assessed + timedelta(days=14),
-                evaluated_by=nurse.full_name,
-                created_by=nurse.id,
-                created_at=self.at(assessed, 14, 30),
-            )
-        )
-
-    def _notes(self, case: Case, status: str, phase: str, contact: date | None, nurse: User, key_person: User) -> None:
-        if contact is None:
-            return
-        later = {
-            "active": ["night"] if phase == "terminal" else [],
-            "admitted": ["admitted"],
-            "deceased": ["died_home" if case.death_place == Place.HOME else "died_hospital"],
-            "closed": ["closed"],
-        }
-        keys = [phase, *later.get(status, [])]
-        # The first note at the first contact, the others spread up to the death or recent days.
-        end = self.today - timedelta(days=self.rng.randint(0, 6))
-        last = max(contact, case.died_at.astimezone(COPENHAGEN).date() if case.died_at else end)
-        for k, key in enumerate(keys):
-            day = contact + (last - contact) * k // max(1, len(keys) - 1)
-            author = key_person if key == "admitted" else nurse
-            self.session.add(
-                StatusNote(
-                    id=self.id(),
-                    case_id=case.id,
-                    text=d.NOTES[key],
-                    author_id=author.id,
-                    created_at=self.at(day, 8 + 2 * k, self.rng.randint(0, 59)),
-                )
-            )

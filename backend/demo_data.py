@@ -1,11 +1,14 @@
-"""The demo municipality's fixed tables: organisations, logins, names and clinical texts.
+"""The demo municipalities' fixed tables: organisations, logins, names and clinical texts.
 
-Every person here is fictional. `backend.demo` turns these tables into rows.
+Copenhagen is the demo; Frederiksberg, a smaller neighbour served by the same palliative unit and
+regional team, is there to show (and test) that nothing crosses from one to the other. Every person
+here is fictional. `backend.demo` turns these tables into rows.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from backend.cases.models import HomeDeathWish, Indication, Place, ReferralSource
 from backend.people.models import Role
@@ -19,6 +22,8 @@ NORREBRO_ID = uuid.UUID("00000000-0000-4000-8000-000000000002")
 AMAGER_ID = uuid.UUID("00000000-0000-4000-8000-000000000003")
 TEAM_ID = uuid.UUID("00000000-0000-4000-8000-000000000004")
 UNIT_ID = uuid.UUID("00000000-0000-4000-8000-000000000005")
+NEIGHBOUR_ID = uuid.UUID("00000000-0000-4000-8000-000000000006")
+FREDERIKSBERG_ID = uuid.UUID("00000000-0000-4000-8000-000000000007")
 
 MUNICIPALITY_NAME = "Københavns Kommune (demo)"
 # (id, kind, name); the districts belong to the municipality, the two providers serve it.
@@ -33,7 +38,8 @@ PROVIDERS = (
 
 # (e-mail local part, full name, role, organisation, palliative skilled)
 # A nurse's organisation is her district, and she is placed in that district.
-USERS = (
+UserRow = tuple[str, str, Role, uuid.UUID, bool]
+USERS: tuple[UserRow, ...] = (
     ("sygeplejerske.norrebro1", "Mette Kjærgaard", Role.NURSE, NORREBRO_ID, True),
     ("sygeplejerske.norrebro2", "Jonas Bech", Role.NURSE, NORREBRO_ID, False),
     ("sygeplejerske.norrebro3", "Aisha Rahimi", Role.NURSE, NORREBRO_ID, True),
@@ -48,6 +54,17 @@ USERS = (
     ("palliativt.team", "Peter Brink, overlæge", Role.PALLIATIVE_UNIT, TEAM_ID, True),
     ("admin", "Demo Administrator", Role.ADMIN, MUNICIPALITY_ID, False),
 )
+# The unit's own administrator: she manages its staff, who serve both municipalities.
+PROVIDER_ADMINS: tuple[UserRow, ...] = (("admin.lindring", "Lindring Administrator", Role.ADMIN, UNIT_ID, False),)
+NEIGHBOUR_NAME = "Frederiksberg Kommune (demo)"
+NEIGHBOUR_DISTRICTS = ((FREDERIKSBERG_ID, "Frederiksberg hjemmesygepleje"),)
+NEIGHBOUR_USERS: tuple[UserRow, ...] = (
+    ("sygeplejerske.frederiksberg1", "Maja Winther", Role.NURSE, FREDERIKSBERG_ID, True),
+    ("sygeplejerske.frederiksberg2", "Emil Saxtorph", Role.NURSE, FREDERIKSBERG_ID, False),
+    ("koordinator.frederiksberg", "Susanne Falk", Role.COORDINATOR, NEIGHBOUR_ID, False),
+    ("noegleperson.frederiksberg", "Tove Rask", Role.KEY_PERSON, NEIGHBOUR_ID, True),
+    ("admin.frederiksberg", "Frederiksberg Administrator", Role.ADMIN, NEIGHBOUR_ID, False),
+)
 
 # How many cases of each status have which referral timeliness (shuffled, seeded):
 #   on_time / late                         first contact and assessment met on time / after the deadline
@@ -60,6 +77,49 @@ CASE_PLAN = {
     "deceased": {"on_time": 4, "late": 2},
     "closed": {"on_time": 3, "late": 1},
 }
+NEIGHBOUR_CASE_PLAN = {
+    "referred": {"contact_soon": 1},
+    "active": {"on_time": 2, "late": 1},
+    "deceased": {"on_time": 1},
+    "closed": {"on_time": 1},
+}
+
+
+@dataclass(frozen=True)
+class Municipality:
+    """One demo municipality: its districts, cases, and who is on its roster."""
+
+    id: uuid.UUID
+    name: str
+    districts: tuple[tuple[uuid.UUID, str], ...]
+    users: tuple[UserRow, ...]  # its own, and for Copenhagen the providers' staff too
+    case_plan: dict[str, dict[str, int]]
+    key_persons: tuple[str, ...]  # e-mail local parts; the cases take them in turn
+    coordinators: tuple[str, str]  # on the roster by day and evening, and by night
+
+
+MUNICIPALITIES = (
+    Municipality(
+        MUNICIPALITY_ID,
+        MUNICIPALITY_NAME,
+        DISTRICTS,
+        USERS,
+        CASE_PLAN,
+        ("noegleperson1", "noegleperson2"),
+        ("koordinator1", "koordinator2"),
+    ),
+    Municipality(
+        NEIGHBOUR_ID,
+        NEIGHBOUR_NAME,
+        NEIGHBOUR_DISTRICTS,
+        NEIGHBOUR_USERS,
+        NEIGHBOUR_CASE_PLAN,
+        ("noegleperson.frederiksberg",),
+        ("koordinator.frederiksberg", "koordinator.frederiksberg"),
+    ),
+)
+ALL_USERS = USERS + NEIGHBOUR_USERS + PROVIDER_ADMINS
+
 # Referral sources in turn: hospitals refer most, then GPs.
 SOURCES = tuple(
     ReferralSource(s)
@@ -110,15 +170,26 @@ SIDES = ("th.", "tv.")  # which door on the landing
 STREETS = {
     NORREBRO_ID: ("2200 København N", "Nørrebrogade Jagtvej Blågårdsgade Fælledvej Rantzausgade".split()),
     AMAGER_ID: ("2300 København S", "Amagerbrogade Holmbladsgade Englandsvej Øresundsvej Italiensvej".split()),
+    FREDERIKSBERG_ID: ("2000 Frederiksberg", "Gammel Kongevej Falkoner Allé Godthåbsvej Howitzvej Smallegade".split()),
 }
-GPS = (
-    ("Læge Line Bach, Lægehuset Nørrebro", "+45 3535 0101"),
-    ("Læge Omar Haddad, Lægerne Jagtvej", "+45 3535 0202"),
-    ("Læge Karen Mølby, Fælledvejens Lægehus", "+45 3535 0303"),
-    ("Læge Søren Vang, Amager Lægecenter", "+45 3258 0404"),
-    ("Læge Ida Kirk, Lægerne Holmbladsgade", "+45 3258 0505"),
-    ("Læge Thomas Berg, Sundby Lægehus", "+45 3258 0606"),
-)
+# Each district's general practitioners.
+GPS = {
+    NORREBRO_ID: (
+        ("Læge Line Bach, Lægehuset Nørrebro", "+45 3535 0101"),
+        ("Læge Omar Haddad, Lægerne Jagtvej", "+45 3535 0202"),
+        ("Læge Karen Mølby, Fælledvejens Lægehus", "+45 3535 0303"),
+    ),
+    AMAGER_ID: (
+        ("Læge Søren Vang, Amager Lægecenter", "+45 3258 0404"),
+        ("Læge Ida Kirk, Lægerne Holmbladsgade", "+45 3258 0505"),
+        ("Læge Thomas Berg, Sundby Lægehus", "+45 3258 0606"),
+    ),
+    FREDERIKSBERG_ID: (
+        ("Læge Anders Juul, Lægehuset Falkoner", "+45 3834 0707"),
+        ("Læge Nadia Sørensen, Lægerne Godthåbsvej", "+45 3834 0808"),
+        ("Læge Hans Krag, Gammel Kongevejs Lægehus", "+45 3834 0909"),
+    ),
+}
 
 # indication -> (drug, strength); all given subcutaneously
 MEDICINES = {

@@ -48,27 +48,32 @@ async def add_demo_visits(session: AsyncSession, users: dict[str, User], now: da
     await session.flush()
     # From the start of the running shift, so its earlier windows exist too (and may be missed).
     await generate(session, shift_at(now).starts)
+    for municipality in d.MUNICIPALITIES:
+        await _roster(session, users, municipality, now)
     nurses = {
         district: [u for u in users.values() if u.role == Role.NURSE and u.organisation_id == district]
-        for district, _ in d.DISTRICTS
+        for municipality in d.MUNICIPALITIES
+        for district, _ in municipality.districts
     }
-    await _roster(session, users, nurses, now)
     turns = {district: itertools.cycle(staff) for district, staff in nurses.items()}
     visits = (await session.scalars(select(Visit).order_by(Visit.window_start, Visit.id))).all()
     for visit in visits:
         visit.assigned_to = next(turns[visit.district_id]).id
 
 
-async def _roster(
-    session: AsyncSession, users: dict[str, User], nurses: dict[uuid.UUID, list[User]], now: datetime
-) -> None:
+async def _roster(session: AsyncSession, users: dict[str, User], municipality: d.Municipality, now: datetime) -> None:
     """Each district's nurses on every shift (one skilled in palliation on call), a coordinator and a key person."""
     today = now.astimezone(COPENHAGEN).date()
+    day_coordinator, night_coordinator = municipality.coordinators
+    nurses = {
+        district: [u for u in users.values() if u.role == Role.NURSE and u.organisation_id == district]
+        for district, _ in municipality.districts
+    }
     for offset, kind in itertools.product(range(-1, ROSTER_DAYS), ShiftKind):
         day = today + timedelta(days=offset)
         duties: list[tuple[User, Duty, uuid.UUID | None]] = [
-            (users["koordinator1" if kind != ShiftKind.NIGHT else "koordinator2"], Duty.COORDINATOR, None),
-            (users["noegleperson1"], Duty.KEY_PERSON, None),
+            (users[day_coordinator if kind != ShiftKind.NIGHT else night_coordinator], Duty.COORDINATOR, None),
+            (users[municipality.key_persons[0]], Duty.KEY_PERSON, None),
         ]
         for district, staff in nurses.items():
             duties += [(nurse, Duty.NURSE, district) for nurse in staff]
@@ -76,7 +81,7 @@ async def _roster(
             duties.append((on_call, Duty.ON_CALL_NURSE, district))
         session.add_all(
             RosterEntry(
-                municipality_id=d.MUNICIPALITY_ID,
+                municipality_id=municipality.id,
                 shift_date=day,
                 shift_kind=kind.value,
                 user_id=user.id,

@@ -77,7 +77,7 @@ def cpr_valid_in_form(cpr: str) -> bool:
 
 
 async def test_demo_covers_every_phase_status_source_and_district(demo_url: str) -> None:
-    cases = await _fetch(demo_url, "SELECT * FROM cases")
+    cases = await _fetch(demo_url, "SELECT * FROM cases WHERE municipality_id = $1", demo_data.MUNICIPALITY_ID)
     assert len(cases) == 40
     assert {c["phase"] for c in cases} == set(Phase)
     assert {c["status"] for c in cases} == set(Status)
@@ -103,7 +103,7 @@ async def test_demo_covers_every_phase_status_source_and_district(demo_url: str)
 
 async def test_every_cpr_is_valid_in_form(demo_url: str) -> None:
     cprs = [r[0] for r in await _fetch(demo_url, "SELECT cpr FROM citizens")]
-    assert len(cprs) == 40
+    assert len(cprs) == 40 + 6
     assert all(cpr_valid_in_form(cpr) for cpr in cprs)
     assert all(normalise(cpr) == cpr for cpr in cprs)  # the service's own validator accepts them
 
@@ -154,7 +154,9 @@ async def test_medicine_gaps_in_terminal_cases(demo_url: str) -> None:
         """SELECT c.id, array_remove(array_agg(DISTINCT m.indication), NULL) AS indications,
                   min(m.expires_on) AS first_expiry
            FROM cases c LEFT JOIN anticipatory_medicines m ON m.case_id = c.id AND m.removed_at IS NULL
-           WHERE c.phase = 'terminal' AND c.status IN ('referred', 'active', 'admitted') GROUP BY c.id""",
+           WHERE c.phase = 'terminal' AND c.status IN ('referred', 'active', 'admitted') AND c.municipality_id = $1
+           GROUP BY c.id""",
+        demo_data.MUNICIPALITY_ID,
     )
     assert any(set(r["indications"]) < set(Indication) for r in rows)  # something missing
     assert any(today <= r["first_expiry"] <= today + timedelta(days=7) for r in rows)  # expiring soon
@@ -214,7 +216,7 @@ def test_print_logins_lists_every_demo_login(capsys: pytest.CaptureFixture[str])
     print_logins()
     out = capsys.readouterr().out
     assert demo_data.PASSWORD in out
-    for local, *_ in demo_data.USERS:
+    for local, *_ in demo_data.ALL_USERS:
         assert f"{local}@{demo_data.EMAIL_DOMAIN}" in out
 
 
@@ -223,7 +225,13 @@ def test_print_logins_lists_every_demo_login(capsys: pytest.CaptureFixture[str])
     [
         ("sygeplejerske.norrebro1", "nurse", {"district_ids": [str(demo_data.NORREBRO_ID)]}),
         ("koordinator1", "coordinator", {"municipality_id": str(demo_data.MUNICIPALITY_ID)}),
-        ("lindring", "palliative_unit", {"served_municipality_ids": [str(demo_data.MUNICIPALITY_ID)]}),
+        (
+            "lindring",
+            "palliative_unit",
+            {"served_municipality_ids": [str(demo_data.MUNICIPALITY_ID), str(demo_data.NEIGHBOUR_ID)]},
+        ),
+        ("koordinator.frederiksberg", "coordinator", {"municipality_id": str(demo_data.NEIGHBOUR_ID)}),
+        ("admin.lindring", "admin", {"municipality_id": None}),
     ],
 )
 async def test_a_demo_login_works_through_the_app(demo_url: str, local: str, role: str, scope: dict[str, Any]) -> None:
@@ -267,3 +275,51 @@ async def test_a_demo_nurse_has_a_shift_of_visits_and_the_coordinator_a_roster(d
     assert all(v["tasks"] for v in visits)
     assert coverage.status_code == 200, coverage.text
     assert coverage.json()["gap_count"] == 0, coverage.json()
+
+
+async def test_the_neighbour_has_its_own_cases_and_people_and_shares_the_unit(demo_url: str) -> None:
+    neighbour = demo_data.NEIGHBOUR_ID
+    cases = await _fetch(demo_url, "SELECT district_id, status FROM cases WHERE municipality_id = $1", neighbour)
+    assert len(cases) == sum(sum(kinds.values()) for kinds in demo_data.NEIGHBOUR_CASE_PLAN.values())
+    assert {c["district_id"] for c in cases} == {demo_data.FREDERIKSBERG_ID}
+    assert {c["status"] for c in cases} == set(demo_data.NEIGHBOUR_CASE_PLAN)
+    owners = await _fetch(
+        demo_url,
+        "SELECT DISTINCT cases.municipality_id = citizens.municipality_id FROM cases "
+        "JOIN citizens ON citizens.id = cases.citizen_id",
+    )
+    assert [r[0] for r in owners] == [True]  # every case's citizen is of the case's municipality
+    served = await _fetch(demo_url, "SELECT provider_id FROM organisation_serves WHERE municipality_id = $1", neighbour)
+    assert {s[0] for s in served} == {demo_data.TEAM_ID, demo_data.UNIT_ID}
+    people = await _fetch(
+        demo_url,
+        "SELECT u.role FROM users u JOIN organisations o ON o.id = u.organisation_id "
+        "WHERE o.id = $1 OR o.parent_id = $1",
+        neighbour,
+    )
+    assert {p[0] for p in people} == {"nurse", "coordinator", "key_person", "admin"}
+
+
+async def test_each_demo_admin_manages_her_own_organisation_only(demo_url: str) -> None:
+    app = create_app(Settings(database_url=demo_url, secret_key="x" * 40, db_pool_size=2, housekeeping=False))
+    async with AsyncTestClient(app=app) as client:
+
+        async def users_of(local: str) -> set[str]:
+            login = await client.post(
+                "/auth/login",
+                json={
+                    "email": f"{local}@{demo_data.EMAIL_DOMAIN}",
+                    "password": demo_data.PASSWORD,
+                    "device": {"platform": "web", "app_version": "demo"},
+                },
+            )
+            token = login.json()["access_token"]
+            listed = await client.get("/admin/users", headers={"Authorization": f"Bearer {token}"})
+            assert listed.status_code == 200, listed.text
+            return {u["email"].split("@")[0] for u in listed.json()}
+
+        assert await users_of("admin.lindring") == {"lindring", "admin.lindring"}
+        frederiksberg = {local for local, *_ in demo_data.NEIGHBOUR_USERS}
+        assert await users_of("admin.frederiksberg") == frederiksberg
+        copenhagen = await users_of("admin")
+    assert not copenhagen & (frederiksberg | {"lindring", "admin.lindring", "palliativt.team"})
