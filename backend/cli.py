@@ -1,12 +1,14 @@
-"""`lindra serve | worker | migrate | demo`: the one entry point a municipality needs."""
+"""`lindra serve | worker | migrate | demo | admin create`: the one entry point a municipality needs."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import getpass
 import signal
 import sys
+import uuid
 from pathlib import Path
 
 from backend.config import Settings
@@ -45,6 +47,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     loaded = asyncio.run(load_demo(settings.database_url, reset=args.reset))
     print("Demo municipality loaded." if loaded else "Demo data already present (use --reset to reload).")
     print_logins()
+    return 0
+
+
+def _new_password() -> str | None:
+    """Typed twice at a terminal (never echoed, never an argument `ps` would show), or one line on
+    stdin; None when the two typed differ."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Password for the new administrator: ")
+    return password if getpass.getpass("The same again: ") == password else None
+
+
+def cmd_admin_create(args: argparse.Namespace) -> int:
+    """The first administrator of a palliative unit, regional team or new municipality."""
+    from backend.clock import Clock
+    from backend.people.operator import OperatorError, create_admin
+
+    password = _new_password()
+    if password is None:
+        print("No administrator created: the two passwords differ.", file=sys.stderr)
+        return 1
+    settings = _settings(args)
+    migrate(settings.database_url)
+    try:
+        user_id = asyncio.run(
+            create_admin(settings.database_url, args.organisation, args.email, args.name, password, Clock().now())
+        )
+    except OperatorError as error:
+        print(f"No administrator created: {error}", file=sys.stderr)
+        return 1
+    print(f"Administrator {user_id} created; she signs in as {args.email}.")
     return 0
 
 
@@ -131,6 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--reset", action="store_true", help="delete all data first, then load the demo")
     demo.add_argument("--data-dir", default=None)
     demo.set_defaults(func=cmd_demo)
+
+    admin = sub.add_parser("admin", help="administrators the API cannot make").add_subparsers(
+        dest="admin_command", required=True
+    )
+    create = admin.add_parser(
+        "create", help="create an organisation's first administrator (the password is read from the terminal)"
+    )
+    create.add_argument("--organisation", type=uuid.UUID, required=True, help="municipality, unit or team id")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True, help="her full name")
+    create.add_argument("--data-dir", default=None)
+    create.set_defaults(func=cmd_admin_create)
 
     args = parser.parse_args(argv)
     return int(args.func(args))
