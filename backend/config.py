@@ -53,6 +53,8 @@ class Settings:
     # Bearer token Prometheus must send to /metrics; empty leaves /metrics open (keep it behind the proxy).
     metrics_token: str = ""
     fcm_credentials: str = ""
+    # Indicators leave out counts under this (and those that would give one back): no one is singled out.
+    indicator_min_count: int = 5
     # Base URL of an FCM-compatible endpoint instead of Google's (the local stub in tests and benches).
     fcm_url: str = ""
     # Per-request timeout for FCM and its OAuth token endpoint.
@@ -81,6 +83,7 @@ class Settings:
             ),
             "metrics_token": os.environ.get("LINDRA_METRICS_TOKEN", ""),
             "fcm_credentials": os.environ.get("LINDRA_FCM_CREDENTIALS", ""),
+            "indicator_min_count": _int("LINDRA_INDICATOR_MIN_COUNT", 5),
             "fcm_url": os.environ.get("LINDRA_FCM_URL", ""),
             "fcm_timeout_seconds": float(os.environ.get("LINDRA_FCM_TIMEOUT_SECONDS") or 5.0),
         }

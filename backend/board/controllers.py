@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated
 
 from litestar import Controller, Response, get
+from litestar.datastructures import State
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,11 +36,13 @@ class IndicatorController(Controller):
         db: AsyncSession,
         actor: Actor,
         clock: Clock,
+        state: State,
         first_day: FirstDay,
         last_day: LastDay,
         district_id: uuid.UUID | None = None,
     ) -> s.Indicators:
-        return await figures.indicators(db, actor, first_day, last_day, district_id, clock.today())
+        min_count = state.settings.indicator_min_count
+        return await figures.indicators(db, actor, first_day, last_day, district_id, clock.today(), min_count)
 
     @get("/indicators.csv", opt={"roles": INDICATOR_READERS}, summary="The same indicators as CSV: indicator,key,value")
     async def indicators_csv(
@@ -47,11 +50,13 @@ class IndicatorController(Controller):
         db: AsyncSession,
         actor: Actor,
         clock: Clock,
+        state: State,
         first_day: FirstDay,
         last_day: LastDay,
         district_id: uuid.UUID | None = None,
     ) -> Response[str]:
-        found = await figures.indicators(db, actor, first_day, last_day, district_id, clock.today())
+        min_count = state.settings.indicator_min_count
+        found = await figures.indicators(db, actor, first_day, last_day, district_id, clock.today(), min_count)
         name = f"lindra-indicators-{first_day.isoformat()}-{last_day.isoformat()}.csv"
         return Response(
             figures.as_csv(found),

@@ -3,6 +3,7 @@
 The figures the city reports (domain.md, quality indicators): computed by PostgreSQL in one
 statement over the municipality's rows (or one district's), never by walking cases in Python.
 Aggregates name no case, so the administrator may read them too; the read is still audited.
+Small counts are suppressed before they leave (backend.board.suppression).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from backend.alerts.models import AlertStatus, Outcome
 from backend.alerts.service import ADMITTED, AT_HOME
 from backend.audit import service as audit
 from backend.board import schemas as s
+from backend.board.suppression import protect
 from backend.cases.models import Place, ReferralSource
 from backend.clock import COPENHAGEN
 from backend.errors import Problem, not_found
@@ -133,8 +135,8 @@ SELECT json_build_object(
 
 
 class _Referrals(msgspec.Struct):
-    total: int
-    by_source: dict[ReferralSource, int]
+    total: int | None
+    by_source: dict[ReferralSource, int | None]
     first_contact: s.DeadlineFigures
     assessment: s.DeadlineFigures
 
@@ -170,8 +172,10 @@ async def indicators(
     last_day: date,
     district_id: uuid.UUID | None,
     today: date,
+    min_count: int,
 ) -> s.Indicators:
     """The period's figures for the actor's municipality, or one of its districts; one audit row.
+    Counts under `min_count`, and those that would give one back, are null (`protect`).
 
     Times to acknowledge and to the bedside are seconds from the alert's arrival at the server.
     Median and 90th percentile are PostgreSQL's `percentile_cont`: the sorted values' linear
@@ -202,20 +206,25 @@ async def indicators(
         "district_id": str(district_id) if district_id else None,
     }
     await audit.record(session, actor, "indicators.read", detail=detail)
-    share = row.referrals.assessment.met_share
+    figures = msgspec.to_builtins(row)
+    suppressed = protect(figures, min_count)
+    referrals = msgspec.convert(figures["referrals"], _Referrals)
+    share = referrals.assessment.met_share
     return s.Indicators(
         first_day=first_day,
         last_day=last_day,
         district_id=district_id,
         as_of=today,
-        deaths=row.deaths,
-        alerts=row.alerts,
-        visits=row.visits,
+        min_count=min_count,
+        suppressed=suppressed,
+        deaths=msgspec.convert(figures["deaths"], s.DeathFigures),
+        alerts=msgspec.convert(figures["alerts"], s.AlertFigures),
+        visits=msgspec.convert(figures["visits"], s.VisitFigures),
         referrals=s.ReferralFigures(
-            total=row.referrals.total,
-            by_source=row.referrals.by_source,
-            first_contact=row.referrals.first_contact,
-            assessment=row.referrals.assessment,
+            total=referrals.total,
+            by_source=referrals.by_source,
+            first_contact=referrals.first_contact,
+            assessment=referrals.assessment,
             target=ASSESSMENT_TARGET,
             meets_target=None if share is None else share >= ASSESSMENT_TARGET,
         ),
@@ -231,14 +240,25 @@ def _rows(prefix: str, value: Any) -> Iterator[tuple[str, str]]:
         yield prefix, "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
+# The CSV's own words on what is left out (Danish: the city's staff read it).
+SUPPRESSION_NOTE = (
+    "Tal under {n} er udeladt (tom værdi), og det samme er tal, som de udeladte kunne regnes ud fra, "
+    "så ingen enkelt borger kan genkendes."
+)
+
+
 def as_csv(figures: s.Indicators) -> str:
-    """`indicator,key,value`: one row per figure, e.g. `deaths,died_where_wished_share,0.5`."""
+    """`indicator,key,value`: one row per figure, e.g. `deaths,died_where_wished_share,0.5`; a
+    suppressed figure has an empty value, and the `suppression` rows say so."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["indicator", "key", "value"])
     data = msgspec.to_builtins(figures)
     for name in ("from", "to", "district_id", "as_of"):
         writer.writerow(["period", name, "" if data[name] is None else data[name]])
+    writer.writerow(["suppression", "min_count", figures.min_count])
+    writer.writerow(["suppression", "suppressed", figures.suppressed])
+    writer.writerow(["suppression", "note", SUPPRESSION_NOTE.format(n=figures.min_count)])
     for indicator in ("deaths", "alerts", "visits", "referrals"):
         for key, value in _rows("", data[indicator]):
             writer.writerow([indicator, key, value])

@@ -2,7 +2,9 @@
 
 Indicators are aggregates only: counts, shares and seconds, never a case id or a name, so an
 administrator may read them. Every count keyed by an enum (places, outcomes, sources) has every
-key, zero when nothing fell there, so a chart needs no gaps filled in.
+key, zero when nothing fell there, so a chart needs no gaps filled in. A count is null when it
+was suppressed: under `min_count`, or able to give such a count back (backend.board.suppression);
+so is a share or a duration made of it.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from backend.cases.models import Indication, Phase, Place, ReferralSource, Statu
 
 
 class DeathFigures(Struct, kw_only=True):
-    total: int
-    by_place: dict[Place, int]
+    total: int | None
+    by_place: dict[Place, int | None]
     # Whose newest recorded wish names a preferred place of death.
-    with_wish: int
-    died_where_wished: int
+    with_wish: int | None
+    died_where_wished: int | None
     # died_where_wished / with_wish; null when nobody had a wish.
     died_where_wished_share: float | None
 
@@ -33,17 +35,17 @@ class DeathFigures(Struct, kw_only=True):
 class Durations(Struct, kw_only=True):
     """Seconds from the alert's arrival; median and p90 by linear interpolation, null when count is 0."""
 
-    count: int
+    count: int | None
     median_seconds: float | None
     p90_seconds: float | None
 
 
 class AlertFigures(Struct, kw_only=True):
-    raised: int
-    resolved: int
-    by_outcome: dict[Outcome, int]
-    at_home: int  # managed at home, died at home, or a false alarm
-    admitted: int  # a palliative stay or a hospital admission
+    raised: int | None
+    resolved: int | None
+    by_outcome: dict[Outcome, int | None]
+    at_home: int | None  # managed at home, died at home, or a false alarm
+    admitted: int | None  # a palliative stay or a hospital admission
     at_home_share: float | None  # at_home / resolved
     time_to_acknowledge: Durations
     time_to_bedside: Durations
@@ -52,26 +54,26 @@ class AlertFigures(Struct, kw_only=True):
 class VisitFigures(Struct, kw_only=True):
     """Planned-kind visits only (ad-hoc and acute visits were never planned)."""
 
-    planned: int  # every planned-kind visit whose window starts in the period
-    done: int
-    missed: int
-    cancelled: int
-    open: int  # still planned or under way
+    planned: int | None  # every planned-kind visit whose window starts in the period
+    done: int | None
+    missed: int | None
+    cancelled: int | None
+    open: int | None  # still planned or under way
     done_share: float | None  # done / (planned - cancelled)
 
 
 class DeadlineFigures(Struct, kw_only=True):
-    met: int  # on or before the due day
-    met_late: int
-    overdue: int  # not met and the due day has passed
-    not_due: int  # not met, due today or later
-    decided: int  # met + met_late + overdue
+    met: int | None  # on or before the due day
+    met_late: int | None
+    overdue: int | None  # not met and the due day has passed
+    not_due: int | None  # not met, due today or later
+    decided: int | None  # met + met_late + overdue
     met_share: float | None  # met / decided
 
 
 class ReferralFigures(Struct, kw_only=True):
-    total: int
-    by_source: dict[ReferralSource, int]
+    total: int | None
+    by_source: dict[ReferralSource, int | None]
     first_contact: DeadlineFigures
     assessment: DeadlineFigures
     # The national aim: 90 % get their needs assessed within the deadline (assessment.met_share).
@@ -85,6 +87,9 @@ class Indicators(Struct, kw_only=True):
     district_id: uuid.UUID | None
     # The Copenhagen day deadlines were judged on (overdue or not yet due).
     as_of: date
+    # Counts under this are suppressed, with the counts that would give them back: `suppressed` of them.
+    min_count: int
+    suppressed: int
     deaths: DeathFigures
     alerts: AlertFigures
     visits: VisitFigures

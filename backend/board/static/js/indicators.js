@@ -57,6 +57,9 @@ export async function downloadCsv(board) {
 }
 
 const percent = (share) => (share == null ? "–" : `${formatNumber(share * 100)} %`);
+// A count left out so that no one can be singled out (backend/board/suppression.py) is null.
+const count = (n) => (n == null ? "–" : String(n));
+const countRow = (label, value, cls = "") => ({ label, value: value ?? 0, text: count(value), cls });
 
 function minutes(seconds) {
   if (seconds == null) return "–";
@@ -73,32 +76,34 @@ export function renderIndicators(board) {
 
   render(
     byId("ind-body"),
+    h("p", { class: "muted", id: "ind-suppression" }, t("ind.suppression", { n: figures.min_count })),
     block(
       "ind.deaths",
       [
-        keyFigure(String(deaths.total), t("ind.deathsTotal")),
-        keyFigure(percent(deaths.died_where_wished_share), t("ind.whereWished", { n: deaths.died_where_wished, of: deaths.with_wish })),
+        keyFigure(count(deaths.total), t("ind.deathsTotal")),
+        keyFigure(
+          percent(deaths.died_where_wished_share),
+          t("ind.whereWished", { n: count(deaths.died_where_wished), of: count(deaths.with_wish) }),
+        ),
       ],
       barChart({
         title: t("ind.byPlace"),
-        rows: PLACES.map((p) => ({ label: word("place", p), value: deaths.by_place[p] ?? 0, cls: p === "home" ? "good" : "" })),
+        rows: PLACES.map((p) => countRow(word("place", p), deaths.by_place[p], p === "home" ? "good" : "")),
       }),
     ),
     block(
       "ind.alerts",
       [
-        keyFigure(String(alerts.raised), t("ind.raised")),
-        keyFigure(percent(alerts.at_home_share), t("ind.atHome", { n: alerts.at_home, of: alerts.resolved })),
+        keyFigure(count(alerts.raised), t("ind.raised")),
+        keyFigure(percent(alerts.at_home_share), t("ind.atHome", { n: count(alerts.at_home), of: count(alerts.resolved) })),
         keyFigure(minutes(alerts.time_to_acknowledge.median_seconds), t("ind.toAck")),
         keyFigure(minutes(alerts.time_to_bedside.median_seconds), t("ind.toBedside")),
       ],
       barChart({
         title: t("ind.byOutcome"),
-        rows: OUTCOMES.map((o) => ({
-          label: word("outcome", o),
-          value: alerts.by_outcome[o] ?? 0,
-          cls: o === "palliative_stay" || o === "admitted_to_hospital" ? "bad" : "good",
-        })),
+        rows: OUTCOMES.map((o) =>
+          countRow(word("outcome", o), alerts.by_outcome[o], o === "palliative_stay" || o === "admitted_to_hospital" ? "bad" : "good"),
+        ),
       }),
       barChart({
         title: t("ind.responseTimes"),
@@ -112,12 +117,17 @@ export function renderIndicators(board) {
     ),
     block(
       "ind.visits",
-      [keyFigure(percent(visits.done_share), t("ind.visitsDone", { n: visits.done, of: visits.planned - visits.cancelled }))],
+      [
+        keyFigure(
+          percent(visits.done_share),
+          t("ind.visitsDone", { n: count(visits.done), of: count(visits.cancelled == null ? null : visits.planned - visits.cancelled) }),
+        ),
+      ],
       shareChart({
         title: t("ind.visitStates"),
         rows: [
           {
-            label: t("ind.plannedVisits", { n: visits.planned }),
+            label: t("ind.plannedVisits", { n: count(visits.planned) }),
             segments: [
               { key: "done", label: word("state", "done"), value: visits.done },
               { key: "missed", label: word("state", "missed"), value: visits.missed },
@@ -131,14 +141,14 @@ export function renderIndicators(board) {
     block(
       "ind.referrals",
       [
-        keyFigure(String(referrals.total), t("ind.referralsTotal")),
+        keyFigure(count(referrals.total), t("ind.referralsTotal")),
         keyFigure(
           percent(referrals.assessment.met_share),
           t("ind.assessedInTime", { target: percent(referrals.target) }),
           { true: "good", false: "bad" }[referrals.meets_target] ?? "",
         ),
       ],
-      barChart({ title: t("ind.bySource"), rows: SOURCES.map((src) => ({ label: word("source", src), value: referrals.by_source[src] ?? 0 })) }),
+      barChart({ title: t("ind.bySource"), rows: SOURCES.map((src) => countRow(word("source", src), referrals.by_source[src])) }),
       shareChart({
         title: t("ind.deadlines"),
         target: referrals.target,
@@ -155,7 +165,7 @@ export function renderIndicators(board) {
           ],
         })),
       }),
-      h("p", { class: "muted" }, t("ind.notDue", { a: referrals.first_contact.not_due, b: referrals.assessment.not_due })),
+      h("p", { class: "muted" }, t("ind.notDue", { a: count(referrals.first_contact.not_due), b: count(referrals.assessment.not_due) })),
     ),
   );
 }

@@ -333,4 +333,5 @@ export const da = {
   "ind.metLate": "For sent",
   "ind.overdue": "Overskredet",
   "ind.notDue": "Endnu ikke forfaldne: første kontakt {a}, behovsvurdering {b}.",
+  "ind.suppression": "Tal under {n} vises ikke (–), og heller ikke tal, som de udeladte kan regnes ud fra, så ingen enkelt borger kan genkendes.",
 };

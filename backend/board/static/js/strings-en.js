@@ -333,4 +333,5 @@ export const en = {
   "ind.metLate": "Late",
   "ind.overdue": "Overdue",
   "ind.notDue": "Not yet due: first contact {a}, needs assessment {b}.",
+  "ind.suppression": "Counts under {n} are not shown (–), nor are counts from which a hidden one could be worked out, so that no single citizen can be recognised.",
 };
