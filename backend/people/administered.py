@@ -40,7 +40,6 @@ from backend.people.models import Organisation, OrganisationKind, Role, User
 
 MUNICIPAL_ROLES = frozenset({Role.NURSE, Role.COORDINATOR, Role.KEY_PERSON, Role.ADMIN})
 PROVIDER_ROLES = frozenset({Role.PALLIATIVE_UNIT, Role.ADMIN})
-PROVIDER_KINDS = frozenset({OrganisationKind.PALLIATIVE_UNIT, OrganisationKind.PALLIATIVE_TEAM})
 
 
 @dataclass(frozen=True)
