@@ -28,6 +28,7 @@ from backend.board.page import board_page
 from backend.cases.controllers import CASE_CONTROLLERS
 from backend.clock import Clock
 from backend.config import Settings
+from backend.contract import document_problems, operation_id
 from backend.db import make_engine, make_pool, make_sessionmaker
 from backend.deps import authenticate, provide_actor, provide_clock, provide_db, provide_pg, provide_read
 from backend.errors import EXCEPTION_HANDLERS
@@ -179,6 +180,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),
             security=[{"bearer": []}],
+            operation_id_creator=operation_id,
             # Served from the package, not a CDN: the page works on a network without internet.
             render_plugins=[
                 SwaggerRenderPlugin(
@@ -195,4 +197,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
     app.state.settings = settings
     app.state.clock = clock or Clock()
     check_every_route_is_guarded(app)
+    document_problems(app)
     return app

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from litestar import Controller, MediaType, Response, get, post
 from litestar.openapi import ResponseSpec
-from litestar.params import HeaderParameter
+from litestar.params import Body, HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import service as alerts
@@ -24,6 +24,7 @@ from backend.deps import Read
 from backend.idempotency import Write
 from backend.people.actor import Actor
 from backend.visits import bedside, my_shift, sync
+from mobile_api import examples
 from mobile_api import schemas as m
 
 MOBILE = {"roles": CARE_GIVERS}
@@ -69,25 +70,37 @@ class VisitController(Controller):
     tags = ["mobile v1"]
 
     @post("/check-in", opt=MOBILE, status_code=200, summary="Check in at the door (server and device time)")
-    async def check_in(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.CheckIn) -> m.VisitState:
+    async def check_in(
+        self,
+        write: Write,
+        clock: Clock,
+        visit_id: uuid.UUID,
+        data: Annotated[m.CheckIn, Body(examples=examples.CHECK_IN)],
+    ) -> m.VisitAttendance:
         return await write.once(
-            data, m.VisitState, lambda: bedside.check_in(write.db, write.actor, visit_id, data, clock.now())
+            data, m.VisitAttendance, lambda: bedside.check_in(write.db, write.actor, visit_id, data, clock.now())
         )
 
     @post("/check-out", opt=MOBILE, status_code=200, summary="Check out when leaving")
-    async def check_out(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.CheckOut) -> m.VisitState:
+    async def check_out(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.CheckOut) -> m.VisitAttendance:
         return await write.once(
-            data, m.VisitState, lambda: bedside.check_out(write.db, write.actor, visit_id, data, clock.now())
+            data, m.VisitAttendance, lambda: bedside.check_out(write.db, write.actor, visit_id, data, clock.now())
         )
 
     @post("/scores", opt=MOBILE, summary="Record symptom scores (ESAS-r built in)")
-    async def scores(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.ScoresIn) -> m.ScoresOut:
+    async def record_scores(
+        self,
+        write: Write,
+        clock: Clock,
+        visit_id: uuid.UUID,
+        data: Annotated[m.ScoresIn, Body(examples=examples.SCORES)],
+    ) -> m.ScoresOut:
         return await write.once(
             data, m.ScoresOut, lambda: bedside.record_scores(write.db, write.actor, visit_id, data, clock.now())
         )
 
     @post("/medicine-given", opt=MOBILE, summary="Record as-needed medicine given")
-    async def medicine_given(
+    async def record_medicine_given(
         self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.MedicineGivenIn
     ) -> m.MedicineGivenOut:
         return await write.once(
@@ -97,13 +110,15 @@ class VisitController(Controller):
         )
 
     @post("/notes", opt=MOBILE, summary="Write a note (append-only: a correction points at the note it corrects)")
-    async def note(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.NoteIn) -> m.NoteOut:
+    async def add_note(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.NoteIn) -> m.NoteOut:
         return await write.once(
             data, m.NoteOut, lambda: bedside.add_note(write.db, write.actor, visit_id, data, clock.now())
         )
 
     @post("/death", opt=MOBILE, summary="Record a death at home at this visit; the visit is checked out")
-    async def death(self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.DeathAtVisitIn) -> m.DeathAtVisitOut:
+    async def record_death_at_visit(
+        self, write: Write, clock: Clock, visit_id: uuid.UUID, data: m.DeathAtVisitIn
+    ) -> m.DeathAtVisitOut:
         return await write.once(
             data,
             m.DeathAtVisitOut,
@@ -121,7 +136,7 @@ class BedsideController(Controller):
         status_code=200,
         summary="Record the effect of as-needed medicine given",
     )
-    async def effect(
+    async def record_medicine_effect(
         self, write: Write, clock: Clock, medicine_given_id: uuid.UUID, data: m.EffectIn
     ) -> m.MedicineGivenOut:
         return await write.once(
@@ -140,7 +155,9 @@ class BedsideController(Controller):
             "Resending an operation changes nothing and answers its stored result (replayed: true)."
         ),
     )
-    async def sync_batch(self, db: AsyncSession, actor: Actor, clock: Clock, data: m.SyncIn) -> m.SyncOut:
+    async def sync_batch(
+        self, db: AsyncSession, actor: Actor, clock: Clock, data: Annotated[m.SyncIn, Body(examples=examples.SYNC)]
+    ) -> m.SyncOut:
         return await sync.apply_batch(db, actor, data, clock.now())
 
 
@@ -154,7 +171,9 @@ class AlertController(Controller):
     tags = ["mobile v1"]
 
     @post("/alerts", opt=MOBILE, summary="Raise an alert at the bedside (a retry with the same client_id is one raise)")
-    async def raise_alert(self, write: Write, clock: Clock, data: AlertRaiseIn) -> AlertOut:
+    async def raise_alert(
+        self, write: Write, clock: Clock, data: Annotated[AlertRaiseIn, Body(examples=examples.RAISE)]
+    ) -> AlertOut:
         return await write.once(
             data, AlertOut, lambda: alerts.raise_alert(write.db, write.actor, data, Source.PHONE, clock.now())
         )
@@ -169,7 +188,7 @@ class AlertController(Controller):
         status_code=200,
         summary="Acknowledge, on the way, at the bedside, or reopen",
     )
-    async def act(self, write: Write, clock: Clock, alert_id: uuid.UUID, action: alerts.Action) -> AlertOut:
+    async def act_on_alert(self, write: Write, clock: Clock, alert_id: uuid.UUID, action: alerts.Action) -> AlertOut:
         return await write.once(
             None, AlertOut, lambda: alerts.act(write.db, write.actor, alert_id, action, clock.now())
         )
@@ -180,7 +199,7 @@ class AlertController(Controller):
         status_code=200,
         summary="The phone confirms a push arrived (unconfirmed pushes are sent again after a minute)",
     )
-    async def received(self, write: Write, clock: Clock, notification_id: uuid.UUID) -> ReceiptOut:
+    async def confirm_push_received(self, write: Write, clock: Clock, notification_id: uuid.UUID) -> ReceiptOut:
         return await write.once(
             None, ReceiptOut, lambda: alerts.confirm_receipt(write.db, write.actor, notification_id, clock.now())
         )

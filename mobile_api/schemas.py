@@ -20,7 +20,7 @@ from backend.cases.schemas import Input, LongText, ShortText
 # ---- my shift ---------------------------------------------------------------------------------
 
 
-class ShiftOut(Struct, kw_only=True):
+class MyShiftTimes(Struct, kw_only=True):
     day: date  # the Copenhagen date the shift starts on
     kind: str  # day | evening | night
     starts: datetime
@@ -105,7 +105,7 @@ class ShiftVisit(Struct, kw_only=True):
 
 
 class MyShift(Struct, kw_only=True):
-    shift: ShiftOut
+    shift: MyShiftTimes
     visits: list[ShiftVisit]  # in window order
 
 
@@ -128,7 +128,7 @@ class CheckOut(Input, kw_only=True):
     position: Position | None = None
 
 
-class VisitState(Struct, kw_only=True):
+class VisitAttendance(Struct, kw_only=True):
     id: uuid.UUID
     status: str
     checked_in_at: datetime | None  # server time
@@ -244,7 +244,7 @@ class DeathRecorded(Struct, kw_only=True):
 
 class DeathAtVisitOut(Struct, kw_only=True):
     death: DeathRecorded
-    visit: VisitState
+    visit: VisitAttendance
 
 
 # ---- offline sync -----------------------------------------------------------------------------

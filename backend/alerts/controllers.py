@@ -36,7 +36,12 @@ class AlertController(Controller):
     ) -> s.AlertListOut:
         return await service.list_alerts(db, actor, resolved_hours)
 
-    @post("/", opt={"roles": CARE_GIVERS}, summary="Raise an alert from the board (e.g. after a relative's call)")
+    @post(
+        "/",
+        opt={"roles": CARE_GIVERS},
+        operation_id="raiseAlertFromBoard",
+        summary="Raise an alert from the board (e.g. after a relative's call)",
+    )
     async def raise_alert(self, write: Write, clock: Clock, data: s.AlertRaiseIn) -> s.AlertOut:
         return await write.once(
             data, s.AlertOut, lambda: service.raise_alert(write.db, write.actor, data, Source.BOARD, clock.now())
@@ -52,7 +57,12 @@ class AlertController(Controller):
     ) -> s.LedgerOut:
         return await service.ledger(db, actor, starts, ends)
 
-    @get("/{alert_id:uuid}", opt={"roles": CLINICAL_ROLES}, summary="An alert with its tiers fired and whom it called")
+    @get(
+        "/{alert_id:uuid}",
+        opt={"roles": CLINICAL_ROLES},
+        operation_id="getAlertForBoard",
+        summary="An alert with its tiers fired and whom it called",
+    )
     async def get_alert(self, db: AsyncSession, actor: Actor, alert_id: uuid.UUID) -> s.AlertDetailOut:
         return await service.get_alert(db, actor, alert_id)
 
@@ -60,6 +70,7 @@ class AlertController(Controller):
         "/{alert_id:uuid}/{action:str}",
         opt={"roles": CLINICAL_ROLES},
         status_code=200,
+        operation_id="actOnAlertFromBoard",
         summary="Acknowledge, on the way, at the bedside, reopen, or escalate now (coordinator)",
     )
     async def act(self, write: Write, clock: Clock, alert_id: uuid.UUID, action: Action) -> s.AlertOut:
@@ -78,7 +89,13 @@ class AlertController(Controller):
             data, s.AlertOut, lambda: service.hand_over(write.db, write.actor, alert_id, data, clock.now())
         )
 
-    @post("/{alert_id:uuid}/resolve", opt={"roles": CLINICAL_ROLES}, status_code=200, summary="Resolve with an outcome")
+    @post(
+        "/{alert_id:uuid}/resolve",
+        opt={"roles": CLINICAL_ROLES},
+        status_code=200,
+        operation_id="resolveAlertFromBoard",
+        summary="Resolve with an outcome",
+    )
     async def resolve(self, write: Write, clock: Clock, alert_id: uuid.UUID, data: s.ResolveIn) -> s.AlertOut:
         return await write.once(
             data, s.AlertOut, lambda: service.resolve(write.db, write.actor, alert_id, data, clock.now())
@@ -106,7 +123,12 @@ class PolicyController(Controller):
     async def get_policies(self, db: AsyncSession, actor: Actor) -> s.PoliciesOut:
         return await policies.get_policies(db, actor)
 
-    @get("/coverage", opt={"roles": MUNICIPAL_STAFF}, summary="Shifts and districts where a tier would find nobody")
+    @get(
+        "/coverage",
+        opt={"roles": MUNICIPAL_STAFF},
+        operation_id="getAlertCoverage",
+        summary="Shifts and districts where a tier would find nobody",
+    )
     async def coverage(
         self, db: AsyncSession, actor: Actor, clock: Clock, hours: Annotated[int, Parameter(ge=1, le=168)] = 24
     ) -> s.AlertCoverageOut:

@@ -174,9 +174,9 @@ def _position(position: m.Position | None) -> dict[str, float] | None:
     return msgspec.to_builtins(position) if position is not None else None
 
 
-def visit_state(visit: Visit) -> m.VisitState:
+def visit_state(visit: Visit) -> m.VisitAttendance:
     """Where the visit stands, with both clocks: the server's decides, the phone's tells when it happened."""
-    return m.VisitState(
+    return m.VisitAttendance(
         id=visit.id,
         status=visit.status,
         checked_in_at=visit.checked_in_at,
@@ -191,7 +191,7 @@ def visit_state(visit: Visit) -> m.VisitState:
 
 async def check_in(
     session: AsyncSession, actor: Actor, visit_id: uuid.UUID, data: m.CheckIn, now: datetime
-) -> m.VisitState:
+) -> m.VisitAttendance:
     """The nurse is at the door. A visit marked missed can still be checked in (she came late)."""
     visit, case = await visit_for_change(session, actor, visit_id)
     not_in_future(data.device_time, now, "device_time")
@@ -218,7 +218,7 @@ async def _check_out(
     device_time: datetime,
     position: m.Position | None,
     now: datetime,
-) -> m.VisitState:
+) -> m.VisitAttendance:
     not_in_future(device_time, now, "device_time")
     if visit.status == VisitStatus.DONE:
         raise Problem(409, "Already checked out", "This visit is already checked out.", rule="already_checked_out")
@@ -245,7 +245,7 @@ async def _check_out(
 
 async def check_out(
     session: AsyncSession, actor: Actor, visit_id: uuid.UUID, data: m.CheckOut, now: datetime
-) -> m.VisitState:
+) -> m.VisitAttendance:
     """The nurse leaves; a terminal case without its anticipatory medicine is flagged on the way out."""
     visit, case = await visit_for_change(session, actor, visit_id)
     return await _check_out(session, actor, visit, case, data.device_time, data.position, now)

@@ -99,7 +99,13 @@ class CaseFlagController(Controller):
     ) -> s.FlagList:
         return await reads.list_flags(read.pg, read.actor, open, district_id, limit)
 
-    @post("/{flag_id:uuid}/resolve", opt=MANAGERS, status_code=200, summary="Mark a flag as dealt with")
+    @post(
+        "/{flag_id:uuid}/resolve",
+        opt=MANAGERS,
+        status_code=200,
+        operation_id="resolveCaseFlag",
+        summary="Mark a flag as dealt with",
+    )
     async def resolve(self, write: Write, clock: Clock, flag_id: uuid.UUID) -> s.FlagOut:
         return await write.once(
             None, s.FlagOut, lambda: service.resolve_flag(write.db, write.actor, flag_id, clock.now())

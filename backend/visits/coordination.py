@@ -47,7 +47,7 @@ def visit_out(visit: Visit, assignee: PersonRef | None, now: datetime) -> s.Visi
         district_id=visit.district_id,
         kind=VisitKind(visit.kind),
         status=VisitStatus(visit.status),
-        state=s.VisitState.OVERDUE if overdue else s.VisitState(visit.status),
+        state=s.BoardVisitState.OVERDUE if overdue else s.BoardVisitState(visit.status),
         shift_date=visit.shift_date,
         shift_kind=ShiftKind(visit.shift_kind),
         window_start=visit.window_start,

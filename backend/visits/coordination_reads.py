@@ -139,7 +139,7 @@ async def shift_board(
     # After the statement, which may run twice when the shift times changed: only the cases shown.
     await audit.record_case_reads_pg(pg, actor, "visit.board", list(dict.fromkeys(v.case_id for v in row.visits)))
     return s.ShiftBoard(
-        shift=s.ShiftOut(day=chosen.day, kind=chosen.kind, starts=chosen.starts, ends=chosen.ends),
+        shift=s.BoardShiftOut(day=chosen.day, kind=chosen.kind, starts=chosen.starts, ends=chosen.ends),
         district_id=district_id,
         counts=row.counts,
         visits=row.visits,

@@ -52,7 +52,12 @@ class RosterController(Controller):
     ) -> s.RosterOut:
         return await roster.get_roster(db, actor, first, last)
 
-    @get("/coverage", opt={"roles": MUNICIPAL_STAFF}, summary="Gaps in the roster for the hours ahead")
+    @get(
+        "/coverage",
+        opt={"roles": MUNICIPAL_STAFF},
+        operation_id="getRosterCoverage",
+        summary="Gaps in the roster for the hours ahead",
+    )
     async def coverage(
         self, db: AsyncSession, actor: Actor, clock: Clock, hours: Annotated[int, Parameter(ge=1, le=168)] = 24
     ) -> s.CoverageOut:

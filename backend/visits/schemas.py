@@ -19,7 +19,7 @@ from backend.visits.models import ShiftKind, VisitKind, VisitStatus
 Instant = Annotated[datetime, Meta(tz=True)]
 
 
-class VisitState(enum.StrEnum):
+class BoardVisitState(enum.StrEnum):
     """A visit as the coordinator sees it: its status, and `overdue` for a planned visit past its window
     that the missed-visit sweep has not yet marked missed."""
 
@@ -78,7 +78,7 @@ class VisitOut(Struct, kw_only=True):
     district_id: uuid.UUID
     kind: VisitKind
     status: VisitStatus
-    state: VisitState
+    state: BoardVisitState
     shift_date: date
     shift_kind: ShiftKind
     window_start: datetime
@@ -94,7 +94,7 @@ class VisitOut(Struct, kw_only=True):
     updated_at: datetime
 
 
-class ShiftOut(Struct, kw_only=True):
+class BoardShiftOut(Struct, kw_only=True):
     day: date  # the Copenhagen date the shift starts on
     kind: ShiftKind
     starts: datetime
@@ -114,7 +114,7 @@ class StateCounts(Struct, kw_only=True):
 
 
 class ShiftBoard(Struct, kw_only=True):
-    shift: ShiftOut
+    shift: BoardShiftOut
     district_id: uuid.UUID | None
     counts: StateCounts
     visits: list[VisitOut]
@@ -133,7 +133,7 @@ class VisitEntry(_Entry, kw_only=True, tag="visit"):
 
     kind: VisitKind
     status: VisitStatus
-    state: VisitState
+    state: BoardVisitState
     window_start: datetime
     window_end: datetime
     assignee: PersonRef | None
