@@ -56,7 +56,9 @@ async def add_demo_visits(session: AsyncSession, users: dict[str, User], now: da
         for district, _ in municipality.districts
     }
     turns = {district: itertools.cycle(staff) for district, staff in nurses.items()}
-    visits = (await session.scalars(select(Visit).order_by(Visit.window_start, Visit.id))).all()
+    # Only the demo's own: a database may hold other municipalities' visits too.
+    demo_visits = select(Visit).where(Visit.district_id.in_(list(nurses)))
+    visits = (await session.scalars(demo_visits.order_by(Visit.window_start, Visit.id))).all()
     for visit in visits:
         visit.assigned_to = next(turns[visit.district_id]).id
 

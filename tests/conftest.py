@@ -7,7 +7,9 @@ municipality through `world`, so they can run against one database without clean
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +24,10 @@ from backend.app import create_app
 from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker, migrate, start_embedded
+from backend.logs import CHATTY_LOGGERS, strip_query_strings
 from tests.factories import World, build_world
+from tests.security.logscan import RunLog
+from tests.security.server_log import ServerLog
 
 
 def _server_url(tmp_root: Path) -> str:
@@ -108,3 +113,29 @@ def restore_clock(clock: Clock) -> Iterator[Clock]:
     offset = clock.offset
     yield clock
     clock.offset = offset
+
+
+# ---- the log of the run, scanned at its end (tests/security/test_log_scan.py) -----------------
+
+RUN_LOG = Path(tempfile.mkdtemp(prefix="lindra-run-log-")) / "app.log"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every log record of the run is kept in RUN_LOG; the server's lines carry no query strings,
+    as in `lindra serve`."""
+    config.addinivalue_line("markers", "last_of_run: runs after every other test of the run (the log scan)")
+    RunLog(RUN_LOG).install()
+    strip_query_strings()
+    for chatty in CHATTY_LOGGERS:  # the test client's httpx too: it logs every URL it is asked for
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked last_of_run go last; the others keep their order (the sort is stable)."""
+    items.sort(key=lambda item: item.get_closest_marker("last_of_run") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def server_log_of_run(server_url: str) -> ServerLog:
+    """PostgreSQL's log from the run's first test on."""
+    return await ServerLog.since_now(server_url)

@@ -7,18 +7,21 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from litestar import Litestar
 
 
 @asynccontextmanager
-async def serving(app: Litestar) -> AsyncIterator[tuple[str, int]]:
-    """Serve `app` until the block ends; yields (host, port)."""
+async def serving(app: Litestar, *, access_log: bool = False) -> AsyncIterator[tuple[str, int]]:
+    """Serve `app` until the block ends; yields (host, port). With `access_log`, uvicorn logs each
+    request and socket through the process's logging, as `lindra serve` has it do."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     host, port = sock.getsockname()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3))
+    logs: dict[str, Any] = {"log_config": None, "log_level": "info"} if access_log else {"log_level": "warning"}
+    server = uvicorn.Server(uvicorn.Config(app, timeout_graceful_shutdown=3, access_log=access_log, **logs))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):
