@@ -12,18 +12,6 @@ from litestar.openapi.spec import Example
 VISIT = "6f1c2b7e-8d3a-4c55-9e0b-2a7d41c9e5f3"
 CASE = "0b9d6c1e-3f4a-4e2b-8c7d-5a1e9f2b3c4d"
 
-LOGIN = [
-    Example(
-        summary="A nurse signs in her phone",
-        value={
-            "email": "sygeplejerske.norrebro1@demo.lindra.dk",
-            "password": "lindra-demo-2026",
-            "device": {"platform": "android", "app_version": "3.4.1", "push_token": "fcm-token-from-the-phone"},
-            "device_key": "b2f0c8e4a1d94e7f9c3b5a6d7e8f9a0b",
-        },
-    )
-]
-
 CHECK_IN = [
     Example(
         summary="At the door, with the phone's clock and position",
