@@ -21,6 +21,8 @@ from backend.cases.schemas import Input, LongText, ShortText
 
 
 class MyShiftTimes(Struct, kw_only=True):
+    """The shift my-shift answers for: its Copenhagen date and kind, and when it starts and ends."""
+
     day: date  # the Copenhagen date the shift starts on
     kind: str  # day | evening | night
     starts: datetime
@@ -129,6 +131,8 @@ class CheckOut(Input, kw_only=True):
 
 
 class VisitAttendance(Struct, kw_only=True):
+    """A visit after a check-in or check-out: its status and when the nurse came and left."""
+
     id: uuid.UUID
     status: str
     checked_in_at: datetime | None  # server time
@@ -300,6 +304,7 @@ class SyncResult(Struct, kw_only=True):
     client_op_id: str | None
     # applied: done. conflict: the visit was reassigned, handed back or cancelled meanwhile; kept
     # for the coordinator, nothing changed. rejected: bad input or a broken rule; nothing changed.
+    # failed (status 500): our fault, nothing changed and nothing kept; send it again.
     outcome: str
     status: int  # the HTTP status the single endpoint would have answered
     # True when this operation was received before: the stored first result is returned, nothing changes.

@@ -95,6 +95,8 @@ class VisitOut(Struct, kw_only=True):
 
 
 class BoardShiftOut(Struct, kw_only=True):
+    """The shift a coordinator's visit board shows."""
+
     day: date  # the Copenhagen date the shift starts on
     kind: ShiftKind
     starts: datetime
