@@ -39,6 +39,7 @@ from backend.metrics import MetricsController, metrics_middleware
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
 from backend.realtime import Hub, events_socket
+from backend.row_scope import SYSTEM
 from backend.visits.routes import VISIT_ROUTES
 from backend.worker import background_work
 from mobile_api.controllers import MOBILE_CONTROLLERS
@@ -129,16 +130,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url, settings.db_pool_size)
+        engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_role or None)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
-        app.state.pool = await make_pool(settings.database_url, settings.db_pool_size)
+        app.state.pool = await make_pool(settings.database_url, settings.db_pool_size, settings.db_role or None)
         app.state.hub = Hub(settings.database_url, app.state.pool)
         await app.state.hub.start()
         background = AsyncExitStack()
         if settings.housekeeping:
             app.state.scheduler = await background.enter_async_context(
-                background_work(app.state.sessions, settings, app.state.clock)
+                background_work(make_sessionmaker(engine, SYSTEM), settings, app.state.clock)
             )
         # Everything loaded so far lives as long as the process: keep the collector from walking it
         # again and again, which shows as long pauses in the slowest percentile of answers.

@@ -8,6 +8,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backend.row_scope import APP_ROLE
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -47,6 +49,9 @@ class Settings:
     worker_metrics_port: int = 0
     # Size of the SQLAlchemy connection pool per process.
     db_pool_size: int = 20
+    # The database role the connections act as, which row-level security binds (backend/row_scope.py).
+    # Not read from the environment; empty (the URL's user) only to measure the wall's cost (bench/cases.py).
+    db_role: str = APP_ROLE
     # Origins allowed to call the API from a browser (comma separated in LINDRA_ALLOWED_ORIGINS).
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     # Path to a Firebase service-account JSON; empty means pushes are only logged (the demo).

@@ -18,6 +18,8 @@ from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
 
+from backend.row_scope import APP_ROLE, NONE, RowScope, ScopedConnection, adopt_acquirers_scope, session_info
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -31,8 +33,9 @@ def async_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
-def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
-    """One engine per process; sessions borrow its connections."""
+def make_engine(url: str, pool_size: int = 20, role: str | None = APP_ROLE) -> AsyncEngine:
+    """One engine per process; sessions borrow its connections. They act as `role`, which row
+    security binds (None: as the URL's user, for what only the owner may do)."""
     # No pre-ping: it costs a round trip per checkout; a dead connection fails its statement and is replaced.
     # JSON columns go through msgspec, several times faster than the json module at a batch's rows.
     return create_async_engine(
@@ -42,6 +45,7 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         pool_recycle=1800,
         json_serializer=json_text,
         json_deserializer=msgspec.json.decode,
+        connect_args={"server_settings": {"role": role}} if role else {},
     )
 
 
@@ -65,28 +69,39 @@ def _forget_memo(session: Session, _transaction: SessionTransaction) -> None:
     session.info.pop(_MEMO, None)
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: AsyncEngine, scope: RowScope = NONE) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose transactions see the health rows of `scope` (see backend/row_scope.py)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=session_info(scope))
 
 
-async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction per use case: commits when the work succeeds, rolls back on any error."""
-    async with sessions() as session, session.begin():
+async def transaction(sessions: async_sessionmaker[AsyncSession], scope: RowScope) -> AsyncIterator[AsyncSession]:
+    """One transaction per use case, in `scope`: commits when the work succeeds, rolls back on any error."""
+    async with sessions(info=session_info(scope)) as session, session.begin():
         yield session
 
 
-async def make_pool(url: str, size: int) -> asyncpg.Pool:
+async def make_pool(url: str, size: int, role: str | None = APP_ROLE) -> asyncpg.Pool:
     """Plain asyncpg connections for the hot read paths (who is asking, the case page, the list).
 
     These skip the ORM's session machinery, which costs more than the queries themselves; each
     such use case is a single statement, its audit row included, so it needs no transaction.
+    They act as `role` (None: the URL's user), in the row scope of whoever acquires them.
     """
-    return await asyncpg.create_pool(url, min_size=2, max_size=size, reset=_keep_session)
+    return await asyncpg.create_pool(
+        url,
+        min_size=2,
+        max_size=size,
+        reset=_keep_session,
+        setup=adopt_acquirers_scope,
+        connection_class=ScopedConnection,
+        server_settings={"role": role} if role else None,
+    )
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Nothing to reset: these connections never SET, LISTEN or take advisory locks, and asyncpg
-    still rolls back any open transaction. Skipping the reset query saves a round trip per request."""
+    """Nothing to reset: these connections never LISTEN or take advisory locks, their one setting
+    (the row scope) is made the next acquirer's on acquire, and asyncpg still rolls back any open
+    transaction. Skipping the reset query saves a round trip per request."""
 
 
 # What PostgreSQL writes to its log must never hold a CPR number, a name or a token (the same

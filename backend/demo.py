@@ -25,6 +25,7 @@ from backend.db import make_engine, make_sessionmaker, migrate
 from backend.demo_records import CaseRecords, phone
 from backend.demo_visits import add_demo_visits
 from backend.people.models import Organisation, OrganisationServes, Role, User, UserDistrict
+from backend.row_scope import SYSTEM
 
 # Serialises concurrent loads (two app instances starting at once) on one database.
 _LOCK_KEY = 0x11D4A_DE30
@@ -36,7 +37,7 @@ async def load_demo(database_url: str, reset: bool = False) -> bool:
         await _recreate_schema(database_url)
     engine = make_engine(database_url, pool_size=1)
     try:
-        async with make_sessionmaker(engine)() as session, session.begin():
+        async with make_sessionmaker(engine, SYSTEM)() as session, session.begin():  # a whole municipality
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
             if await session.get(Organisation, d.MUNICIPALITY_ID) is not None:
                 return False
@@ -56,7 +57,7 @@ def print_logins() -> None:
 
 
 async def _recreate_schema(database_url: str) -> None:
-    engine = make_engine(database_url, pool_size=1)
+    engine = make_engine(database_url, pool_size=1, role=None)  # the schema's owner drops it
     try:
         async with engine.begin() as conn:
             await conn.execute(text("DROP SCHEMA public CASCADE"))

@@ -22,17 +22,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.clock import COPENHAGEN, Clock
 from backend.db import transaction
 from backend.people.actor import PUBLIC, Actor, allowed_roles, bearer_claims, check_role
+from backend.row_scope import NONE, RowScope, acquire, of_actor
 
 
-async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed after the handler succeeds, rolled back if it raises."""
-    async for session in transaction(state.sessions):
+def row_scope(request: Request[Any, Any, Any]) -> RowScope:
+    """The health rows this request's connections may see: its actor's, none before a login."""
+    actor: Actor | None = getattr(request.state, "actor", None)
+    return NONE if actor is None else of_actor(actor)
+
+
+async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, in its actor's row scope: committed after the handler
+    succeeds, rolled back if it raises."""
+    async for session in transaction(state.sessions, row_scope(request)):
         yield session
 
 
-async def provide_pg(state: State) -> AsyncIterator[asyncpg.Connection]:
-    """A plain connection for single-statement reads, returned to the pool after the request."""
-    async with state.pool.acquire() as connection:
+async def provide_pg(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection for single-statement reads, in the actor's row scope, returned to the
+    pool after the request."""
+    async with acquire(state.pool, row_scope(request)) as connection:
         yield connection
 
 

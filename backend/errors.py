@@ -1,4 +1,16 @@
-"""RFC 9457 problem details for every error, naming the field or the rule that was broken."""
+"""RFC 9457 problem details for every error, naming the field or the rule that was broken.
+
+400 or 422, by one rule:
+- 400 when the request does not parse into the documented shape: not JSON, nested too deeply, a
+  missing or unknown field, a wrong type or format, a value out of its documented bounds (length,
+  range, pattern, enum), and what the edge refuses for every route (`backend.wire`: a date-time
+  without its UTC offset, a date outside 1900-2199, a control character in text, an integer past
+  64 bits). The safety net under the edge says the same: a value the database or Python could not
+  take (a data error, an overflow) is a 400, never a 500.
+- 422 when every value is well-formed but the request breaks a rule of the service: a relation
+  between fields (`to` before `from`, a period too long), a date judged against today, a state
+  or reference that does not allow it, an Idempotency-Key used for another request.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +20,7 @@ from http import HTTPStatus
 from typing import Any
 
 import asyncpg
+from asyncpg.exceptions._base import DataError as ArgumentError  # a query argument asyncpg cannot encode
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -100,7 +113,7 @@ def _public_name(request: Request[Any, Any, Any], key: str) -> str:
 
 _MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_NAMED = re.compile(r"(unknown|required) field `(?P<name>[^`]+)`")
+_NAMED = re.compile(r"(unknown|required|invalid) field `(?P<name>[^`]+)`", re.IGNORECASE)
 
 
 def body_field(message: str) -> str:
@@ -139,12 +152,36 @@ def _database_unavailable(exc: BaseException | None) -> bool:
     return False
 
 
+# A value the request sent that PostgreSQL or Python could not take: out of a column's range, a
+# character the database cannot store, a date that overflows when converted, JSON nested too deep to
+# decode. The edge (`backend.wire`) refuses these by name; this is the net under it.
+_INPUT_FAULTS = (asyncpg.DataError, ArgumentError, OverflowError, RecursionError)
+
+
+def input_fault(exc: BaseException | None) -> BaseException | None:
+    """The value fault behind an exception, if it is one (400, not 500): the request's, not ours."""
+    while exc is not None:
+        if isinstance(exc, _INPUT_FAULTS):
+            return exc
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return None
+
+
 def internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Never a stack trace or SQL in the body; the log keeps the type only (values may be personal).
 
+    A value the database or Python could not take is the request's fault: 400, nothing saved.
     The database being away is said as 503 with Retry-After, so a phone retries (with the same
     Idempotency-Key) instead of giving up: nothing was saved.
     """
+    fault = input_fault(exc)
+    if fault is not None:
+        log.warning("refused %s on %s %s", type(fault).__name__, request.method, request.scope.get("route_handler"))
+        if isinstance(fault, RecursionError):
+            detail, field = "The body is nested too deeply to read; nothing was saved.", "$"
+        else:
+            detail, field = "A value is beyond what the service can store or compute with; nothing was saved.", None
+        return _response(_body(request, 400, "Invalid request", detail, field=field, rule="value_out_of_range"))
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope.get("route_handler"))
     if _database_unavailable(exc):
         body = _body(request, 503, "Service Unavailable", "The database is not reachable just now; nothing was saved.")

@@ -2,7 +2,9 @@
 
 Phones and browsers retry. The key row is inserted in the same transaction as the change it
 guards, so either both exist or neither does; a concurrent duplicate waits on the key's row lock
-and then answers from it.
+and then answers from it. A replay answers the first answer's status and body, and says it is a
+replay with the header `Idempotency-Replayed: true` (a phone that lost the first answer learns
+that its raise was already made, not made twice).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from litestar import Request
 from litestar.params import HeaderParameter
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import ForeignKey, String, bindparam, delete, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +31,9 @@ from backend.orm import Base, now_column
 from backend.people.actor import Actor
 
 T = TypeVar("T")
+
+REPLAYED_HEADER = "Idempotency-Replayed"
+_REPLAYED = "lindra.idempotent_replay"  # set in the request's scope state when its answer is a replay
 
 
 class IdempotencyKey(Base):
@@ -72,18 +78,40 @@ class Write:
     key: str
     method: str
     path: str
+    state: dict[str, Any]  # the request's scope state: a replay is marked there for its answer's header
 
     async def once(self, body: object, result_type: type[T], produce: Callable[[], Awaitable[T]]) -> T:
         """`run_once` for this request: its method, path and body are the fingerprint."""
         request_print = fingerprint(self.method, self.path, body)
-        return await run_once(self.db, self.actor, self.key, request_print, result_type, produce)
+        result, replayed = await run_once(self.db, self.actor, self.key, request_print, result_type, produce)
+        if replayed:
+            self.state[_REPLAYED] = True
+        return result
 
 
 def provide_write(
     request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, idempotency_key: IdempotencyKeyHeader
 ) -> Write:
     """The `write` dependency: only for an authenticated caller (`actor`) who sent an Idempotency-Key."""
-    return Write(db, actor, idempotency_key, request.method, request.url.path)
+    return Write(db, actor, idempotency_key, request.method, request.url.path, request.scope.setdefault("state", {}))
+
+
+def replay_header_middleware(app: ASGIApp) -> ASGIApp:
+    """Mark a replayed answer with `Idempotency-Replayed: true` (it keeps the first answer's status)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_marked(message: Message) -> None:
+            if message["type"] == "http.response.start" and scope.get("state", {}).get(_REPLAYED):
+                message["headers"] = [*message.get("headers", []), (REPLAYED_HEADER.lower().encode(), b"true")]
+            await send(message)
+
+        await app(scope, receive, send_marked)
+
+    return middleware
 
 
 # Written out once (every write passes here); the values are bound per call.
@@ -118,9 +146,9 @@ async def run_once(
     request_fingerprint: str,
     result_type: type[T],
     produce: Callable[[], Awaitable[T]],
-) -> T:
+) -> tuple[T, bool]:
     """Run `produce` the first time `key` is seen for this user; afterwards return its first answer,
-    audited as a read of the cases it was about."""
+    audited as a read of the cases it was about. The answer, and whether it is a replay."""
     ids = {"user_id": actor.user_id, "key": key}
     claimed = await session.execute(_CLAIM, {**ids, "fingerprint": request_fingerprint})
     if claimed.first() is None:
@@ -134,10 +162,10 @@ async def run_once(
             )
         replay = {"user_id": actor.user_id, "role": actor.role.value, "request_id": actor.request_id}
         await session.execute(_AUDIT_REPLAY, {**replay, "answered_at": stored.created_at})
-        return msgspec.convert(stored.response, result_type, strict=False)
+        return msgspec.convert(stored.response, result_type, strict=False), True
     result = await produce()
     await session.execute(_ANSWER, {**ids, "response": msgspec.to_builtins(result)})
-    return result
+    return result, False
 
 
 async def purge_keys(session: AsyncSession, settings: Settings, now: datetime) -> int:

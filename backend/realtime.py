@@ -52,6 +52,7 @@ from backend.events import CHANNEL
 from backend.people.actor import ACTORS_CHANNEL, PUBLIC, Actor, KnownActors, load_actor
 from backend.people.models import Role
 from backend.people.tokens import AccessClaims, read_access_token
+from backend.row_scope import SYSTEM, acquire, startup_settings
 
 log = logging.getLogger("lindra.realtime")
 
@@ -391,8 +392,9 @@ class Hub:
     # The listening connection
 
     async def _connect(self) -> None:
+        # It reads the newest event id of every municipality: the system's row scope, named when connecting.
         connection = await asyncpg.connect(
-            self._url, timeout=5, server_settings={"application_name": "lindra realtime"}
+            self._url, timeout=5, server_settings={"application_name": "lindra realtime"} | startup_settings(SYSTEM)
         )
         lost = self._lost = asyncio.Event()
         connection.add_termination_listener(lambda _connection: self._on_lost(lost))
@@ -460,7 +462,7 @@ class Hub:
             ids, self._pending = self._pending, set()
             catch_up, self._catch_up_due = self._catch_up_due, False
             try:
-                async with self.pool.acquire() as connection:
+                async with acquire(self.pool, SYSTEM) as connection:  # every municipality's events
                     if catch_up:
                         await self._catch_up(connection)
                     if ids:
@@ -604,7 +606,7 @@ class _Conversation:
     async def _catch_up(self, client: Client, last_event_id: int | None) -> None:
         """Send the missed events, then `ready`. The client is already subscribed, so an event
         committed meanwhile is held back and sent after, unless the catch-up had it."""
-        async with self.hub.pool.acquire() as connection:
+        async with acquire(self.hub.pool, SYSTEM) as connection:  # `backlog` scopes it to the client
             newest, missed, complete = await backlog(connection, client.actor, last_event_id)
         frames = [_frame(event) for event in missed]
         if client.bundle:

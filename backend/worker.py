@@ -32,6 +32,7 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker
 from backend.metrics import WORKER_REGISTRY
+from backend.row_scope import SYSTEM
 from backend.scheduler import Scheduler, start_scheduler
 
 log = logging.getLogger("lindra.worker")
@@ -55,7 +56,8 @@ def free_port() -> int:
 async def background_work(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
 ) -> AsyncIterator[Scheduler]:
-    """The scheduler (yielded) and the push sender, running until the block ends."""
+    """The scheduler (yielded) and the push sender, running until the block ends. Their work spans
+    municipalities: `sessions` act in the system row scope (`make_sessionmaker(engine, SYSTEM)`)."""
     scheduler = start_scheduler(sessions, settings, clock)
     pushes = PushSender(settings.database_url, sessions, make_gateway(settings), clock)
     pushes.start()
@@ -68,7 +70,7 @@ async def background_work(
 
 async def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
     """Do the background work until SIGTERM or SIGINT, or until the process `parent_pid` is gone."""
-    engine = make_engine(settings.database_url, WORKER_POOL_SIZE)
+    engine = make_engine(settings.database_url, WORKER_POOL_SIZE, settings.db_role or None)
     metrics = None
     if settings.worker_metrics_port:  # read by the instance's /metrics, never reached from outside
         metrics, _ = start_http_server(settings.worker_metrics_port, addr="127.0.0.1", registry=WORKER_REGISTRY)
@@ -77,7 +79,7 @@ async def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with background_work(make_sessionmaker(engine), settings, Clock()):
+        async with background_work(make_sessionmaker(engine, SYSTEM), settings, Clock()):
             gc.collect()
             gc.freeze()  # as in the app: keep the collector from walking what lives as long as the process
             log.info("background worker running (sweeps, jobs, push sender)")

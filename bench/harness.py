@@ -44,6 +44,7 @@ class Target:
     headers: dict[str, str]
     script: str | None = None
     threads: int = 1
+    served: Served | None = None  # a second server of the run, if not `measure`'s own
 
 
 def arguments(description: str) -> argparse.ArgumentParser:
@@ -94,12 +95,14 @@ class Served:
 
 
 @contextmanager
-def serving(url: str, user_id: uuid.UUID, workers: int) -> Iterator[Served]:
-    """The application with its baselines on a loopback port, until the block ends."""
+def serving(url: str, user_id: uuid.UUID, workers: int, row_security: bool = True) -> Iterator[Served]:
+    """The application with its baselines on a loopback port, until the block ends. Without
+    `row_security` it acts as the URL's user, as before row security (a superuser: not bound)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "bench.server", url, SECRET, str(user_id), str(port), str(workers)]
+        [sys.executable, "-m", "bench.server", url, SECRET, str(user_id), str(port), str(workers)],
+        env=os.environ | {"BENCH_ROW_SECURITY": "1" if row_security else "0"},
     )
     try:
         deadline = time.monotonic() + 30
@@ -244,12 +247,12 @@ def measure(server: Served, targets: dict[str, Target], seconds: int, repeat: in
     medians of the timings and CPU costs, and the sums of the answers, errors and counts."""
     for target in targets.values():
         wrk(target, 2)
-        settle(server.url)
+        settle((target.served or server).url)
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     for _ in range(repeat):
         for name, target in targets.items():
-            rounds[name].append(_costed(server, target, seconds))
-            settle(server.url)
+            rounds[name].append(_costed(target.served or server, target, seconds))
+            settle((target.served or server).url)
     return {
         name: {key: statistics.median(r[key] for r in runs) for key in _MEDIANS}
         | {key: sum(r.get(key, 0) for r in runs) for key in {k for r in runs for k in r} - set(_MEDIANS)}

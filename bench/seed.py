@@ -6,6 +6,8 @@ import uuid
 
 import asyncpg
 
+from backend.row_scope import SYSTEM, startup_settings
+
 MUNICIPALITY = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
 DISTRICTS = (uuid.UUID("00000000-0000-4000-8000-0000000000b2"), uuid.UUID("00000000-0000-4000-8000-0000000000b3"))
 
@@ -83,7 +85,7 @@ RETURNING user_id, id
 async def seed(url: str, cases: int) -> tuple[uuid.UUID, uuid.UUID]:
     """Create the benchmark municipality with `cases` cases, each with wishes, medicine, relatives and
     notes, and a coordinator with a device. Returns (user id, device id) to mint a token for."""
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, server_settings=startup_settings(SYSTEM))
     try:
         async with conn.transaction():
             await conn.execute(

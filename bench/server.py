@@ -6,6 +6,7 @@ row in one transaction with raw asyncpg: what the framework and the ORM must be 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import uuid
@@ -40,13 +41,16 @@ async def raw(state: State, case_id: uuid.UUID) -> dict[str, str]:
     return {"id": str(row["id"]), "status": row["status"], "name": row["name"]}
 
 
-def build(database_url: str, secret: str, bench_user: uuid.UUID) -> Litestar:
-    app = create_app(Settings.from_env(database_url=database_url, secret_key=secret))
+def build(database_url: str, secret: str, bench_user: uuid.UUID, row_security: bool = True) -> Litestar:
+    """The application, acting as its own role (`row_security`) or as the URL's user."""
+    settings = Settings.from_env(database_url=database_url, secret_key=secret)
+    app = create_app(settings if row_security else dataclasses.replace(settings, db_role=""))
     app.register(bare)
     app.register(raw)
 
     async def open_pool(app: Litestar) -> None:
-        app.state.raw_pool = await make_pool(database_url, 20)  # the same pool the application reads through
+        # The pool the application reads through, as the URL's user: the raw baseline asks no row scope.
+        app.state.raw_pool = await make_pool(database_url, 20, role=None)
         app.state.bench_user = bench_user
 
     app.on_startup.append(open_pool)
@@ -56,7 +60,9 @@ def build(database_url: str, secret: str, bench_user: uuid.UUID) -> Litestar:
 def from_environment() -> Litestar:
     """The app for uvicorn's worker processes, configured by the parent through the environment."""
     env = os.environ
-    return build(env["BENCH_DATABASE_URL"], env["BENCH_SECRET"], uuid.UUID(env["BENCH_USER"]))
+    return build(
+        env["BENCH_DATABASE_URL"], env["BENCH_SECRET"], uuid.UUID(env["BENCH_USER"]), env.get("BENCH_ROW_SECURITY") != "0"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from backend.clock import COPENHAGEN
+from backend.row_scope import SYSTEM, startup_settings
 from backend.visits.models import ShiftKind
 from backend.visits.shifts import shift, shift_at
 from bench.seed import DISTRICTS, MUNICIPALITY, seed
@@ -151,7 +152,7 @@ async def seed_visits(url: str, cases: int = 500, now: datetime | None = None) -
     today = now.astimezone(COPENHAGEN).date()
     days = [today + timedelta(days=offset) for offset in range(-HISTORY_DAYS, 2)]
     shifts = [shift(day, kind) for day in days for kind in ShiftKind]
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, server_settings=startup_settings(SYSTEM))
     try:
         async with conn.transaction():
             await conn.execute("UPDATE cases SET status = 'active' WHERE municipality_id = $1", MUNICIPALITY)

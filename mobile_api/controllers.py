@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import service as alerts
 from backend.alerts.models import Source
-from backend.alerts.schemas import AlertDetailOut, AlertOut, AlertRaiseIn, ReceiptOut
+from backend.alerts.schemas import AlertDetailOut, AlertOut, AlertRaiseIn, HandOverIn, ReceiptOut, ResolveIn
 from backend.cases.access import CARE_GIVERS
 from backend.clock import Clock
 from backend.deps import Read
@@ -191,6 +191,28 @@ class AlertController(Controller):
     async def act_on_alert(self, write: Write, clock: Clock, alert_id: uuid.UUID, action: alerts.Action) -> AlertOut:
         return await write.once(
             None, AlertOut, lambda: alerts.act(write.db, write.actor, alert_id, action, clock.now())
+        )
+
+    @post(
+        "/alerts/{alert_id:uuid}/resolve",
+        opt=MOBILE,
+        status_code=200,
+        summary="Resolve the alert one holds with its outcome, at the bedside (the board's rules)",
+    )
+    async def resolve_alert(self, write: Write, clock: Clock, alert_id: uuid.UUID, data: ResolveIn) -> AlertOut:
+        return await write.once(
+            data, AlertOut, lambda: alerts.resolve(write.db, write.actor, alert_id, data, clock.now())
+        )
+
+    @post(
+        "/alerts/{alert_id:uuid}/hand-over",
+        opt=MOBILE,
+        status_code=200,
+        summary="Hand the alert one holds to a colleague (the board's rules)",
+    )
+    async def hand_over_alert(self, write: Write, clock: Clock, alert_id: uuid.UUID, data: HandOverIn) -> AlertOut:
+        return await write.once(
+            data, AlertOut, lambda: alerts.hand_over(write.db, write.actor, alert_id, data, clock.now())
         )
 
     @post(

@@ -24,6 +24,7 @@ from backend.app import create_app
 from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker, migrate, start_embedded
+from backend.row_scope import SYSTEM
 from backend.logs import CHATTY_LOGGERS, strip_query_strings
 from tests.factories import World, build_world
 from tests.security.logscan import RunLog
@@ -87,9 +88,10 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 @pytest.fixture(scope="session")
 async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Direct database access for setting up worlds and checking what was (not) written."""
+    """Direct database access for setting up worlds and checking what was (not) written, across
+    municipalities: as the application's role, in the system row scope."""
     engine = make_engine(database_url, pool_size=3)
-    yield make_sessionmaker(engine)
+    yield make_sessionmaker(engine, SYSTEM)
     await engine.dispose()
 
 

@@ -19,6 +19,7 @@ from backend.clock import Clock
 from backend.idempotency import Write
 from backend.people.actor import Actor
 from backend.people.models import Role
+from backend.wire import checked
 
 MUNICIPAL_STAFF = frozenset({Role.NURSE, Role.COORDINATOR, Role.KEY_PERSON, Role.ADMIN})
 ADMINS = frozenset({Role.ADMIN})
@@ -55,7 +56,7 @@ class AlertController(Controller):
         starts: Annotated[datetime, QueryParameter(name="from")],
         ends: Annotated[datetime, QueryParameter(name="to")],
     ) -> s.LedgerOut:
-        return await service.ledger(db, actor, starts, ends)
+        return await service.ledger(db, actor, checked(starts, "from"), checked(ends, "to"))
 
     @get(
         "/{alert_id:uuid}",

@@ -713,14 +713,15 @@ ADMITTED = (Outcome.PALLIATIVE_STAY.value, Outcome.ADMITTED_TO_HOSPITAL.value)
 
 
 async def ledger(session: AsyncSession, actor: Actor, starts: datetime, ends: datetime) -> s.LedgerOut:
-    """Per alert raised in the period: time to acknowledge and to the bedside, outcome; per case, admissions avoided."""
-    if ends <= starts or ends - starts > timedelta(days=366):
-        raise Problem(400, "Invalid period", "`to` must be after `from`, at most a year later.", field="to")
+    """Per alert received in the period (`from` and `to` both included, as every period of the API):
+    time to acknowledge and to the bedside, outcome; per case, admissions avoided."""
+    if ends < starts or ends - starts > timedelta(days=366):
+        raise Problem(422, "Invalid period", "`to` must not be before `from`, at most a year later.", field="to")
     alerts = (
         await session.scalars(
             select(Alert)
             .join(Case, Case.id == Alert.case_id)
-            .where(case_scope(actor), Alert.received_at >= starts, Alert.received_at < ends)
+            .where(case_scope(actor), Alert.received_at >= starts, Alert.received_at <= ends)
             .order_by(Alert.received_at)
         )
     ).all()

@@ -13,9 +13,10 @@ from backend.audit import service
 from backend.audit.schemas import AuditPage
 from backend.people.actor import Actor
 from backend.people.models import Role
+from backend.wire import INT64
 
 ADMINS = frozenset({Role.ADMIN})
-BeforeId = Annotated[int | None, Parameter(ge=1, description="The next_before_id of the previous page")]
+BeforeId = Annotated[int | None, Parameter(ge=1, le=INT64, description="The next_before_id of the previous page")]
 Limit = Annotated[int, Parameter(ge=1, le=500)]
 
 

@@ -18,6 +18,7 @@ from backend.cases.access import CASE_MANAGERS, CLINICAL_ROLES
 from backend.clock import Clock
 from backend.people.actor import Actor
 from backend.people.models import Role
+from backend.wire import checked
 
 # Aggregates name nobody: the administrator reads them too; a nurse's view is her own district's cases.
 INDICATOR_READERS = CASE_MANAGERS | {Role.ADMIN}
@@ -42,6 +43,7 @@ class IndicatorController(Controller):
         district_id: uuid.UUID | None = None,
     ) -> s.Indicators:
         min_count = state.settings.indicator_min_count
+        first_day, last_day = checked(first_day, "from"), checked(last_day, "to")
         return await figures.indicators(db, actor, first_day, last_day, district_id, clock.today(), min_count)
 
     @get("/indicators.csv", opt={"roles": INDICATOR_READERS}, summary="The same indicators as CSV: indicator,key,value")
@@ -56,6 +58,7 @@ class IndicatorController(Controller):
         district_id: uuid.UUID | None = None,
     ) -> Response[str]:
         min_count = state.settings.indicator_min_count
+        first_day, last_day = checked(first_day, "from"), checked(last_day, "to")
         found = await figures.indicators(db, actor, first_day, last_day, district_id, clock.today(), min_count)
         name = f"lindra-indicators-{first_day.isoformat()}-{last_day.isoformat()}.csv"
         return Response(

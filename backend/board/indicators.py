@@ -20,6 +20,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend import row_scope
 from backend.alerts.models import AlertStatus, Outcome
 from backend.alerts.service import ADMITTED, AT_HOME
 from backend.audit import service as audit
@@ -197,7 +198,8 @@ async def indicators(
         "at_home": list(AT_HOME),
         "admitted": list(ADMITTED),
     }
-    row = _decode(await session.scalar(text(_INDICATORS_SQL), params))
+    async with row_scope.counting(session, actor.municipality_id):  # the administrator sees no case, counts them
+        row = _decode(await session.scalar(text(_INDICATORS_SQL), params))
     if not row.district_known:
         raise Problem(422, "Unknown district", "The district is not one of your municipality's.", field="district_id")
     detail = {

@@ -9,6 +9,7 @@ from typing import Annotated
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from backend.cases.models import Application, HomeDeathWish, Indication, Phase, Place, ReferralSource, Status
+from backend.wire import Input
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Address = Annotated[str, Meta(min_length=1, max_length=300)]
@@ -18,10 +19,6 @@ LongText = Annotated[str, Meta(min_length=1, max_length=10_000)]
 Icd10 = Annotated[str, Meta(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$", max_length=8)]
 # Room for the spaces and hyphen people type; `backend.cases.cpr.normalise` decides what it holds.
 CprInput = Annotated[str, Meta(min_length=10, max_length=20)]
-
-
-class Input(Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of every request body: unknown fields are an error, not silently dropped."""
 
 
 # ---- requests ---------------------------------------------------------------------------------

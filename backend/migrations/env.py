@@ -21,6 +21,8 @@ def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
     with context.begin_transaction():
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        # Data migrations span municipalities: the owner is bound by row security too (FORCE).
+        connection.execute(text("SELECT set_config('lindra.role', 'system', true)"))
         context.run_migrations()
 
 

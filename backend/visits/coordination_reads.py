@@ -20,6 +20,7 @@ from backend.people.actor import Actor
 from backend.visits import schemas as s
 from backend.visits.models import ShiftKind
 from backend.visits.shifts import DEFAULT_TIMES, Shift, ShiftTimes, shift, shift_at
+from backend.wire import checked
 
 # ---- shifts -----------------------------------------------------------------------------------
 
@@ -49,7 +50,7 @@ def pick_shift(selector: str, now: datetime, times: ShiftTimes) -> Shift:
         return current if current.kind == ShiftKind.NIGHT else shift(current.day, ShiftKind.NIGHT, times)
     day, _, kind = selector.partition("/")
     try:
-        return shift(date.fromisoformat(day), ShiftKind(kind), times)
+        return shift(checked(date.fromisoformat(day), "shift"), ShiftKind(kind), times)
     except ValueError:
         raise Problem(
             400,
@@ -231,9 +232,7 @@ def decode_before(cursor: str) -> tuple[datetime, uuid.UUID]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, ident = raw.partition("|")
         instant = datetime.fromisoformat(at)
-        if instant.tzinfo is None:
-            raise ValueError(at)
-        return instant, uuid.UUID(ident)
+        return checked(instant, "before"), uuid.UUID(ident)
     except ValueError:
         raise Problem(
             400, "Invalid cursor", "Use the next_before of the previous page as it is.", field="before"

@@ -171,7 +171,7 @@ async def get_roster(session: AsyncSession, actor: Actor, first: date, last: dat
     mid = municipality_of(actor)
     if last < first or (last - first).days >= MAX_ROSTER_RANGE_DAYS:
         raise Problem(
-            400,
+            422,
             "Invalid date range",
             f"`to` must be on or after `from`, at most {MAX_ROSTER_RANGE_DAYS} days in all.",
             field="to",

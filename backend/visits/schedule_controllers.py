@@ -18,6 +18,7 @@ from backend.people.models import Role
 from backend.visits import patterns, plans, roster
 from backend.visits import schedule_schemas as s
 from backend.visits.models import ShiftKind
+from backend.wire import checked
 
 # Everyone who works for a municipality (the palliative unit serves several and has no roster).
 MUNICIPAL_STAFF = frozenset({Role.NURSE, Role.COORDINATOR, Role.KEY_PERSON, Role.ADMIN})
@@ -50,7 +51,7 @@ class RosterController(Controller):
         first: Annotated[date, QueryParameter(name="from")],
         last: Annotated[date, QueryParameter(name="to")],
     ) -> s.RosterOut:
-        return await roster.get_roster(db, actor, first, last)
+        return await roster.get_roster(db, actor, checked(first, "from"), checked(last, "to"))
 
     @get(
         "/coverage",
@@ -74,7 +75,9 @@ class RosterController(Controller):
         return await write.once(
             data,
             s.RosterShiftOut,
-            lambda: roster.set_roster(write.db, write.actor, shift_date, shift_kind, data, clock.today()),
+            lambda: roster.set_roster(
+                write.db, write.actor, checked(shift_date, "shift_date"), shift_kind, data, clock.today()
+            ),
         )
 
 

@@ -15,14 +15,19 @@ The contract, for the app and for the reader:
 - Outcomes: `applied`; `conflict` when the visit was reassigned, handed back or cancelled
   meanwhile - nothing is changed, but the operation and its body are kept for the coordinator,
   who is told by a `sync.conflict` event; `rejected` for bad input or a broken rule, with the
-  field named (`body.<field>` inside the body, else the envelope's field). Rejected operations
-  are stored too: resending one gives the same answer; fix it and send it with a new id.
-- An unexpected failure (not a refusal) fails the whole batch, which is rolled back: the phone
-  retries it, and nothing was half-written.
+  field named (`body.<field>` inside the body, else the envelope's field), including a value
+  the database could not take. Rejected operations are stored too (a body PostgreSQL cannot
+  hold, e.g. with a NUL, as its digest): resending one gives the same answer; fix it and send it
+  with a new id.
+- Each operation applies in its own SAVEPOINT: whatever one does wrong is rolled back alone. An
+  unexpected failure of one operation (a fault of ours, not of the input) answers it `failed`
+  (500) and forgets it, so a resend runs it again; the others apply. The batch itself answers 200.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,7 +35,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,11 +44,14 @@ from backend.alerts.models import Source
 from backend.alerts.schemas import AlertRaiseIn
 from backend.cases.access import case_scope
 from backend.cases.models import Case
-from backend.errors import Problem, body_field
+from backend.errors import Problem, body_field, input_fault
 from backend.people.actor import Actor
 from backend.visits import bedside, warnings
 from backend.visits.models import SyncOperation, Visit
+from backend.wire import faults
 from mobile_api import schemas as m
+
+log = logging.getLogger("lindra.sync")
 
 # The target is the visit (or the medicine given); None only for the kinds that need no visit.
 Runner = Callable[[AsyncSession, Actor, Any, Any, datetime], Awaitable[msgspec.Struct]]
@@ -56,8 +64,8 @@ class _Kind:
     status: int  # what the single endpoint answers
     run: Runner
     needs_visit: bool = True
-    # Runs in its own SAVEPOINT: it may refuse after it has written (the others check all, then write).
-    savepoint: bool = False
+    # It may end its case (a death): the next record asks `open_case` again.
+    ends_case: bool = False
 
 
 async def _raise_alert(
@@ -73,8 +81,8 @@ KINDS: dict[m.OpType, _Kind] = {
     m.OpType.SCORES: _Kind(m.ScoresIn, "recorded_at", 201, bedside.record_scores),
     m.OpType.MEDICINE_GIVEN: _Kind(m.MedicineGivenIn, "given_at", 201, bedside.give_medicine),
     m.OpType.MEDICINE_EFFECT: _Kind(m.EffectIn, "recorded_at", 200, bedside.record_effect, needs_visit=False),
-    m.OpType.NOTE: _Kind(m.NoteIn, "written_at", 201, bedside.add_note, savepoint=True),
-    m.OpType.DEATH: _Kind(m.DeathAtVisitIn, "device_time", 201, bedside.death_at_visit, savepoint=True),
+    m.OpType.NOTE: _Kind(m.NoteIn, "written_at", 201, bedside.add_note),
+    m.OpType.DEATH: _Kind(m.DeathAtVisitIn, "device_time", 201, bedside.death_at_visit, ends_case=True),
     m.OpType.RAISE_ALERT: _Kind(AlertRaiseIn, "raised_at", 201, _raise_alert, needs_visit=False),
 }
 
@@ -101,8 +109,8 @@ async def apply_batch(session: AsyncSession, actor: Actor, data: m.SyncIn, now: 
     SELECT); the visits to work and then their cases are locked once, each in id order, so that two
     batches touching the same cases never wait on each other crosswise (no deadlock), and loaded
     with the previous ESAS-r scores of their cases (`warnings.Batch`); audit rows, events and the
-    operations' results are written at the end, one statement each. An operation that may fail after
-    writing runs in its own SAVEPOINT; the others check everything before they write.
+    operations' results are written at the end, one statement each. Each operation runs in its own
+    SAVEPOINT (two statements), so that whatever it does wrong is rolled back alone.
     """
     if len(data.operations) > m.MAX_OPERATIONS:
         raise Problem(
@@ -161,7 +169,12 @@ async def apply_batch(session: AsyncSession, actor: Actor, data: m.SyncIn, now: 
 
 
 def _stored_body(op: m.SyncOperationIn) -> dict[str, Any]:
-    return {"visit_id": str(op.visit_id) if op.visit_id else None, "body": op.body}
+    """What is kept of the operation: its body, or the body's digest when it holds what the edge
+    refuses (PostgreSQL cannot store a NUL even in jsonb); either tells a resend from a reuse."""
+    visit_id = str(op.visit_id) if op.visit_id else None
+    if faults(op.body, "body") is None:
+        return {"visit_id": visit_id, "body": op.body}
+    return {"visit_id": visit_id, "body_sha256": hashlib.sha256(msgspec.json.encode(op.body)).hexdigest()}
 
 
 async def _claim(session: AsyncSession, actor: Actor, ops: list[m.SyncOperationIn], now: datetime) -> set[str]:
@@ -204,9 +217,14 @@ async def _stored(session: AsyncSession, actor: Actor, client_op_ids: list[str])
 
 async def _store_results(session: AsyncSession, actor: Actor, done: dict[str, tuple[m.SyncResult, m.OpType]]) -> None:
     """Each operation's outcome and result on its row, in one UPDATE."""
-    if not done:
+    failed = [key for key, (result, _) in done.items() if result.outcome == "failed"]
+    if failed:  # forgotten: a resend runs them again
+        await session.execute(
+            delete(SyncOperation).where(SyncOperation.user_id == actor.user_id, SyncOperation.client_op_id.in_(failed))
+        )
+    keys = [key for key in done if key not in failed]
+    if not keys:
         return
-    keys = list(done)
     outcomes = [done[key][0] for key in keys]
     await session.execute(
         text(
@@ -317,23 +335,11 @@ async def _run(
 ) -> m.SyncResult:
     kind = KINDS[op.type]
     defaulted = kind.time_field not in op.body
-    audit_rows, event_rows = len(batch.audit), len(batch.events)
     try:
         target, data = await _prepare(session, actor, op, kind, done)
-        if kind.savepoint:
-            # Written first: what the operation reads sees them, and its rollback cannot drop them.
-            await batch.write_assessments(session)
-            try:
-                async with session.begin_nested():
-                    out = await kind.run(session, actor, target, data, now)
-            except Problem:
-                # Rolled back: drop what it kept for the batch's INSERTs, and what was loaded (expired now).
-                del batch.audit[audit_rows:], batch.events[event_rows:]
-                batch.forget()
-                raise
-            batch.opened.clear()  # a death ends its case: the next record asks `open_case` again
-        else:
-            out = await kind.run(session, actor, target, data, now)
+        out = await _isolated(session, batch, lambda: kind.run(session, actor, target, data, now))
+        if kind.ends_case:
+            batch.opened.clear()
     except Problem as exc:
         field = exc.field
         if field is not None and not field.startswith("body") and field not in ("visit_id", "type", "client_op_id"):
@@ -343,9 +349,34 @@ async def _run(
             await _announce_conflict(session, actor, op, exc.rule, batch)
             return _refused(op.client_op_id, "conflict", exc.status, error)
         return _refused(op.client_op_id, "rejected", exc.status, error)
+    except Exception as exc:  # rolled back alone; the batch goes on
+        if input_fault(exc) is not None:
+            detail = "A value is beyond what the service can store or compute with; nothing was saved."
+            error = m.SyncError(title="Invalid request", detail=detail, rule="value_out_of_range")
+            return _refused(op.client_op_id, "rejected", 400, error)
+        log.error("sync operation %s failed: unhandled %s", op.type.value, type(exc).__name__)
+        detail = "This operation could not be applied just now and was not kept; send it again."
+        return _refused(op.client_op_id, "failed", 500, m.SyncError(title="Internal error", detail=detail))
     return m.SyncResult(
         client_op_id=op.client_op_id, outcome="applied", status=kind.status, result=msgspec.to_builtins(out)
     )
+
+
+async def _isolated(
+    session: AsyncSession, batch: warnings.Batch, work: Callable[[], Awaitable[msgspec.Struct]]
+) -> msgspec.Struct:
+    """One operation in its own SAVEPOINT. When it fails, it is rolled back alone, with what it kept
+    for the batch's INSERTs; what the batch had loaded is dropped (expired by the rollback)."""
+    audit_rows, event_rows, assessments = len(batch.audit), len(batch.events), list(batch.assessments)
+    try:
+        async with session.begin_nested():
+            return await work()
+    except Exception:
+        del batch.audit[audit_rows:], batch.events[event_rows:]
+        # The earlier operations' assessments, queued again if the failed one wrote them inside.
+        batch.assessments = assessments
+        batch.forget()
+        raise
 
 
 async def _prepare(
@@ -356,6 +387,9 @@ async def _prepare(
     done: dict[str, tuple[m.SyncResult, m.OpType]],
 ) -> tuple[uuid.UUID | None, msgspec.Struct]:
     """The operation's target id and its body as the single endpoint's request struct."""
+    found = faults(op.body, "body")  # references included: they reach SQL before the body's struct is made
+    if found:
+        raise Problem(400, "Invalid request", f"`{found[0]}` {found[1]}.", field=found[0])
     raw = dict(op.body)
     raw.setdefault(kind.time_field, op.device_time.isoformat())
     if op.type == m.OpType.MEDICINE_EFFECT:

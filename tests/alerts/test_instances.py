@@ -31,6 +31,7 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker, migrate
 from backend.people.models import Device
+from backend.row_scope import SYSTEM
 from backend.visits.models import Duty, RosterEntry
 from backend.visits.shifts import shift_at
 from bench.cluster import Cluster, Instance
@@ -136,7 +137,7 @@ async def night(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Night
     settings = Settings(database_url=url, secret_key=SECRET, db_pool_size=2)
     clock = Clock()
     engine = make_engine(url, 2)
-    sessions = make_sessionmaker(engine)
+    sessions = make_sessionmaker(engine, SYSTEM)
     world = await build_world(sessions, settings, clock)
     tokens = {key: f"fcm-{key}-{uuid.uuid4().hex}" for key in ("nurse_a", "coordinator", "key_person", "unit")}
     async with sessions.begin() as session:

@@ -397,8 +397,8 @@ async def test_the_administrator_reads_aggregates_only_and_a_nurse_or_the_unit_i
 @pytest.mark.parametrize(
     ("query", "status", "field"),
     [
-        ({"from": "2026-11-18", "to": "2026-11-17"}, 400, "to"),  # to before from
-        ({"from": "2025-11-17", "to": "2026-11-18"}, 400, "to"),  # 367 days; 366 is the most
+        ({"from": "2026-11-18", "to": "2026-11-17"}, 422, "to"),  # to before from: a rule, not a form
+        ({"from": "2025-11-17", "to": "2026-11-18"}, 422, "to"),  # 367 days; 366 is the most
         ({"to": "2026-11-18"}, 400, "from"),
         ({"from": "2026-11-31", "to": "2026-12-01"}, 400, "from"),  # no such day: named as the caller wrote it
     ],

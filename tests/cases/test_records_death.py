@@ -110,8 +110,8 @@ async def test_an_impossible_death_is_refused_naming_the_field_and_the_case_is_u
     bad_inputs = [
         (_death(clock, died_at=(clock.now() + timedelta(hours=1)).isoformat()), 422, "died_at"),
         (_death(clock, died_at=before_referral), 422, "died_at"),
-        (_death(clock, died_at="0001-01-01T00:00:00+14:00"), 422, "died_at"),
-        (_death(clock, died_at="9999-12-31T23:59:59-14:00"), 422, "died_at"),
+        (_death(clock, died_at="0001-01-01T00:00:00+14:00"), 400, "died_at"),  # beyond the calendar: a bound
+        (_death(clock, died_at="9999-12-31T23:59:59-14:00"), 400, "died_at"),
         (_death(clock, died_at=clock.now().replace(tzinfo=None).isoformat()), 400, "died_at"),
         (_death(clock, place="garden"), 400, "place"),
         (_death(clock, present="p" * 501), 400, "present"),

@@ -99,12 +99,13 @@ async def test_a_change_written_straight_to_the_database_counts_within_moments(
 
 
 async def test_while_the_instance_cannot_hear_changes_it_asks_the_database_every_time(
-    app: Litestar, client: Client, world: World, sessions: Sessions
+    app: Litestar, client: Client, world: World, sessions: Sessions, database_url: str
 ) -> None:
     hub = app.state.hub
     assert (await client.get("/me", headers=world.nurse_b.headers)).status_code == 200
-    async with sessions.begin() as session:
-        await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": hub.listener_pid})
+    owner = await asyncpg.connect(database_url)  # the URL's user, as the listener is
+    await owner.execute("SELECT pg_terminate_backend($1)", hub.listener_pid)
+    await owner.close()
     await until(lambda: not hub.connected)
     async with sessions.begin() as session:
         await session.execute(

@@ -7,7 +7,7 @@ import json
 import socket
 import time
 
-from sqlalchemy import text
+import asyncpg
 from websockets.asyncio.client import connect
 
 from backend.clock import Clock
@@ -70,16 +70,16 @@ async def test_a_client_that_never_reads_is_dropped_while_another_keeps_receivin
 
 
 async def test_events_committed_while_the_listener_was_down_arrive_after_it_reconnects(
-    live: Live, world: World, sessions: Sessions
+    live: Live, world: World, sessions: Sessions, database_url: str
 ) -> None:
     hub = live.hub
     board = await open_socket(live, world.coordinator)
     pid, reconnects = hub.listener_pid, hub.reconnects
     async with sessions() as session, session.begin():
         while_down = await emit(session, "visit.missed", world.municipality_id)
-        async with sessions() as admin:
-            await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            await admin.commit()
+        admin = await asyncpg.connect(database_url)  # the URL's user, as the listener is
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        await admin.close()
         await until(lambda: not hub.connected)
     assert not hub.connected  # the commit's NOTIFY went to nobody
 

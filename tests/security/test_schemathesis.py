@@ -15,6 +15,7 @@ import pytest
 from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker, migrate
+from backend.row_scope import SYSTEM
 from bench.cluster import Cluster
 from tests.conftest import admin_exec, with_database
 from tests.factories import World, build_world
@@ -34,7 +35,7 @@ async def target(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> A
     url = with_database(server_url, name)
     await asyncio.to_thread(migrate, url)
     engine = make_engine(url, 2)
-    world = await build_world(make_sessionmaker(engine), Settings(database_url=url, secret_key=SECRET), Clock())
+    world = await build_world(make_sessionmaker(engine, SYSTEM), Settings(database_url=url, secret_key=SECRET), Clock())
     await engine.dispose()
     cluster = Cluster(database_url=url, secret=SECRET, workdir=tmp_path_factory.mktemp("st"), count=1).start()
     try:

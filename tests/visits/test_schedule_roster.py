@@ -158,7 +158,7 @@ async def test_a_wrong_roster_entry_is_refused_naming_it_and_nothing_changes(
         params={"from": day.isoformat(), "to": (day + timedelta(days=90)).isoformat()},
         headers=world.coordinator.headers,
     )
-    assert too_long.status_code == 400 and too_long.json()["field"] == "to"
+    assert too_long.status_code == 422 and too_long.json()["field"] == "to"  # a rule between two good dates
 
 
 async def test_on_duty_follows_the_shift_running_at_the_instant(
