@@ -34,7 +34,7 @@ from backend.deps import authenticate, provide_actor, provide_clock, provide_db,
 from backend.errors import EXCEPTION_HANDLERS
 from backend.gzip_bodies import MAX_BODY_BYTES, gzip_bodies_middleware
 from backend.health import HealthController
-from backend.idempotency import provide_write
+from backend.idempotency import provide_write, replay_header_middleware
 from backend.metrics import MetricsController, metrics_middleware
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
@@ -163,7 +163,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             "read": Provide(provide_read, sync_to_thread=False),
             "clock": Provide(provide_clock, sync_to_thread=False),
         },
-        middleware=[metrics_middleware, request_id_middleware, gzip_bodies_middleware],
+        middleware=[metrics_middleware, request_id_middleware, replay_header_middleware, gzip_bodies_middleware],
         before_request=authenticate,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

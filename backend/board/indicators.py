@@ -156,9 +156,9 @@ _decode = msgspec.json.Decoder(_Row).decode
 def period(first_day: date, last_day: date) -> tuple[datetime, datetime]:
     """The Copenhagen calendar days `first_day`..`last_day`, both included, as a half-open UTC range."""
     if last_day < first_day:
-        raise Problem(400, "Invalid period", "`to` must not be before `from`.", field="to")
+        raise Problem(422, "Invalid period", "`to` must not be before `from`.", field="to")
     if (last_day - first_day).days + 1 > MAX_DAYS:
-        raise Problem(400, "Invalid period", f"The period is at most {MAX_DAYS} days.", field="to")
+        raise Problem(422, "Invalid period", f"The period is at most {MAX_DAYS} days.", field="to")
 
     def midnight(day: date) -> datetime:
         return datetime.combine(day, time(0), COPENHAGEN).astimezone(UTC)

@@ -12,6 +12,7 @@ from typing import Annotated
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from backend.people.models import OrganisationKind, Platform, Role
+from backend.wire import Input
 
 Email = Annotated[str, Meta(min_length=3, max_length=254)]
 # Login accepts any password up to the bound (argon2 of a megabyte is a denial of service).
@@ -23,10 +24,6 @@ AppVersion = Annotated[str, Meta(min_length=1, max_length=32)]
 PushToken = Annotated[str, Meta(min_length=1, max_length=4096)]
 RefreshToken = Annotated[str, Meta(min_length=1, max_length=200)]
 DistrictIds = Annotated[list[uuid.UUID], Meta(max_length=50)]
-
-
-class Input(Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of every request body: unknown fields are an error, not silently dropped."""
 
 
 # ---- requests ---------------------------------------------------------------------------------
