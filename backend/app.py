@@ -166,6 +166,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         middleware=[metrics_middleware, request_id_middleware, replay_header_middleware, gzip_bodies_middleware],
         before_request=authenticate,
         exception_handlers=EXCEPTION_HANDLERS,
+        # The process's logging is `backend.logs.configure_logging`'s: Litestar's default would
+        # replace the root handlers, and with them the JSON formatter that drops exception messages.
+        logging_config=None,
         lifespan=[lifespan],
         state=None,
         cors_config=CORSConfig(allow_origins=list(settings.allowed_origins)) if settings.allowed_origins else None,
