@@ -90,7 +90,7 @@ async def a_visit_tonight(http: httpx.AsyncClient, nurse: str) -> tuple[dict[str
     coordinator, _ = await staff.sign_in("koordinator1")
     _, nurse_id = await staff.sign_in(nurse)
     now = datetime.now(UTC)
-    if shift_at(now).ends - now < timedelta(minutes=5):  # the night must run inside one shift
+    if shift_at(now).ends - now < timedelta(minutes=2):  # the night must run inside one shift
         await asyncio.sleep((shift_at(now).ends - now).total_seconds() + 5)
         now = datetime.now(UTC)
     running = shift_at(now)
@@ -100,8 +100,8 @@ async def a_visit_tonight(http: httpx.AsyncClient, nurse: str) -> tuple[dict[str
     case = await staff.write("POST", "/cases", coordinator, case_body(demo.NORREBRO_ID, received, phase="terminal"))
     visit = {
         "kind": "ad_hoc",
-        "window_start": (now + timedelta(minutes=2)).isoformat(),
-        "window_end": (now + timedelta(minutes=62)).isoformat(),
+        "window_start": (now + timedelta(seconds=30)).isoformat(),
+        "window_end": (now + timedelta(minutes=60)).isoformat(),
         "reason": "Smertedækning",
         "assigned_to": nurse_id,
     }
