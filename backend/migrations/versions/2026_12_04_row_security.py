@@ -102,14 +102,16 @@ _ABOUT_NOBODY = (
 )
 
 # Each table and the rule its rows are seen by: their municipality, or their case's or alert's
-# (whose own policy applies inside the sub-query).
+# (whose own policy applies inside the sub-query). A scalar sub-query, not EXISTS: PostgreSQL
+# would turn EXISTS into a hash of every visible case's id, built for each child table of each
+# case page (measured: twice the page's PostgreSQL time at 500 cases); this probes the one row.
 POLICIES: dict[str, str] = {
     "citizens": BY_MUNICIPALITY,
     "cases": BY_MUNICIPALITY,
     "alerts": BY_MUNICIPALITY,
     "events": f"{BY_MUNICIPALITY} OR ({_ABOUT_NOBODY})",
     **{
-        table: f"{_SEES_ALL} OR EXISTS (SELECT 1 FROM cases WHERE cases.id = {table}.case_id)"
+        table: f"{_SEES_ALL} OR (SELECT true FROM cases WHERE cases.id = {table}.case_id)"
         for table in (
             "case_wishes",
             "anticipatory_medicines",
@@ -125,7 +127,7 @@ POLICIES: dict[str, str] = {
         )
     },
     **{
-        table: f"{_SEES_ALL} OR EXISTS (SELECT 1 FROM alerts WHERE alerts.id = {table}.alert_id)"
+        table: f"{_SEES_ALL} OR (SELECT true FROM alerts WHERE alerts.id = {table}.alert_id)"
         for table in ("alert_raises", "alert_tiers", "alert_targets", "notifications")
     },
 }
