@@ -24,8 +24,10 @@ Protocol on `GET /ws` (JSON text frames):
                     whenever more than one waits to be sent: one frame instead of one each, which
                     on a busy night is most of a board's and its server's work). Clients that did
                     not ask (phone apps already in the field) get one event per frame, as before.
-Close codes: 4400 token in the URL or a malformed frame, 4401 not (or no longer) authenticated,
-4403 role refused, 1013 too slow, 1012 server restarting.
+Close codes: 4400 token in the URL or a malformed frame, 4401 not (or no longer) authenticated
+(renew the token), 4410 this device is signed out (log in again; a refresh will fail), 4409 a
+newer socket of this login took this one's place (do not reconnect by itself), 4403 role
+refused, 1013 too slow, 1012 server restarting. See backend.realtime_guard for 4410 and 4409.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from backend.events import CHANNEL
 from backend.people.actor import ACTORS_CHANNEL, PUBLIC, Actor, KnownActors, load_actor
 from backend.people.models import Role
 from backend.people.tokens import AccessClaims, read_access_token
+from backend.realtime_guard import REPLACED, SIGNED_OUT, SIGNED_OUT_REASON, SocketGuard
 from backend.row_scope import SYSTEM, acquire, startup_settings
 
 log = logging.getLogger("lindra.realtime")
@@ -74,6 +77,8 @@ class Close(enum.IntEnum):
     BAD_REQUEST = 4400
     UNAUTHENTICATED = 4401
     FORBIDDEN = 4403
+    REPLACED = REPLACED
+    SIGNED_OUT = SIGNED_OUT
 
 
 class EventFrame(msgspec.Struct, frozen=True, tag_field="type", tag="event"):
@@ -197,6 +202,7 @@ class Client:
     ) -> None:
         self.actor = actor
         self.bundle = bundle
+        self.opened = time.monotonic()
         # The client said it has every event up to here: one dispatched late is not sent again.
         self._had = had or 0
         # Behind by `queue_size` frames is too slow only if its socket is stuck too: after our own
@@ -209,6 +215,14 @@ class Client:
         self._held: list[tuple[int, str]] | None = []
         # Live events are sent once by the hub's own dedupe; only the catch-up can overlap them.
         self._caught_up: frozenset[int] = frozenset()
+
+    @property
+    def device_id(self) -> uuid.UUID:
+        return self.actor.device_id
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed.done()
 
     def close(self, code: int, reason: str) -> None:
         if not self.closed.done():
@@ -344,6 +358,8 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         # Who calls, kept while this hub's connection hears every change to it (see `KnownActors`).
         self.actors = KnownActors()
+        # Closes the sockets of signed-out devices at once, and bounds the sockets per device.
+        self.guard = SocketGuard(pool)
         # Every event a socket is sent is a read of its case (see `SentEventsAudit`).
         self.audit = SentEventsAudit(pool)
 
@@ -361,7 +377,11 @@ class Hub:
         await self._connect()
         assert self._listener is not None
         self._last_id = int(await self._listener.fetchval("SELECT coalesce(max(id), 0) FROM events"))
-        self._tasks = [asyncio.create_task(self._supervise()), asyncio.create_task(self._dispatch())]
+        self._tasks = [
+            asyncio.create_task(self._supervise()),
+            asyncio.create_task(self._dispatch()),
+            asyncio.create_task(self.guard.run(lambda: self._clients)),
+        ]
         self.audit.start()
 
     async def stop(self) -> None:
@@ -383,6 +403,7 @@ class Hub:
         """A new client, receiving from now on (held back until its catch-up is done) the events
         after `had`, the last one it says it has."""
         client = Client(actor, self.queue_size, had, self.stall_seconds, bundle)
+        self.guard.admit(client, self._clients)
         self._clients.add(client)
         return client
 
@@ -399,10 +420,15 @@ class Hub:
         lost = self._lost = asyncio.Event()
         connection.add_termination_listener(lambda _connection: self._on_lost(lost))
         await connection.add_listener(CHANNEL, self._notified)
-        await connection.add_listener(ACTORS_CHANNEL, self.actors.forget)
+        await connection.add_listener(ACTORS_CHANNEL, self._actors_changed)
         self._listener = connection
         self.connected = True
         self.actors.trust()
+        self.guard.changed()  # notices sent while no one listened were missed
+
+    def _actors_changed(self, *notification: object) -> None:
+        self.actors.forget()
+        self.guard.changed()
 
     def _on_lost(self, lost: asyncio.Event) -> None:
         self.actors.distrust()  # deaf to changes from now: no actor is kept until the listener is back
@@ -597,7 +623,7 @@ class _Conversation:
             async with self.hub.pool.acquire() as connection:
                 actor = await load_actor(connection, self.claims, self.request_id)
         except Problem:
-            raise _Closing(Close.UNAUTHENTICATED, "This device has been signed out.") from None
+            raise _Closing(Close.SIGNED_OUT, SIGNED_OUT_REASON) from None
         if actor.role is Role.ADMIN:
             raise _Closing(Close.FORBIDDEN, "Administrators do not read health records.")
         self.next_check = asyncio.get_running_loop().time() + self.hub.recheck_seconds

@@ -94,7 +94,7 @@ async def test_a_revoked_device_is_disconnected(live: Live, world: World, sessio
     colleague = await open_socket(live, world.nurse_b)
     async with sessions() as session, session.begin():
         await revoke_devices(session, clock.now(), "lost", device_id=world.nurse_a.device_id)
-    assert await close_code(nurse.ws) == 4401
+    assert await close_code(nurse.ws) == 4410  # signed out: log in again
     await colleague.ws.send(json.dumps({"type": "ping"}))
     assert await next_frame(colleague.ws) == {"type": "pong"}
 

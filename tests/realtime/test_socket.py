@@ -173,6 +173,7 @@ async def test_the_catch_up_covers_the_last_24_hours(live: Live, world: World, s
 async def test_events_committed_during_the_catch_up_arrive_once_and_in_order(
     live: Live, world: World, sessions: Sessions
 ) -> None:
+    live.hub.guard.per_device = 1000  # many boards of one login, each catching up while events commit
     cursor = await emit_event(sessions, world.municipality_id)
 
     async def keep_emitting() -> list[int]:
