@@ -16,6 +16,10 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a deployment may set; the defaults suit `lindra serve` on a laptop."""
@@ -31,12 +35,29 @@ class Settings:
     # request), and a stolen token is worth little for long.
     access_token_minutes: int = 10
     refresh_token_days: int = 30
-    # Failed logins: from the `login_slow_after`-th failure each answer is delayed; after
-    # `login_lock_after` failures within `login_window_minutes` the e-mail is locked.
+    # Failed logins (see backend.people.throttle): from the `login_slow_after`-th failure of one
+    # e-mail from one client address each answer is delayed; after `login_lock_after` failures
+    # within `login_window_minutes` that e-mail is locked for that address only, for
+    # `login_lock_minutes`. From `login_email_slow_after` failures of the e-mail from all
+    # addresses together, every answer for it is slowed, never locked.
     login_slow_after: int = 3
     login_lock_after: int = 6
     login_window_minutes: int = 15
     login_lock_minutes: int = 15
+    login_email_slow_after: int = 30
+    # Mail for one-time password codes. With no `smtp_host` (the demo) nothing is sent: each mail
+    # is written to `data_dir`/outbox, readable by the operator only, and the answer says so.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    # "starttls" (the default: the code never crosses the network in clear), "tls", or "none"
+    # (only for a mail relay on the same host, and the tests' local server).
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    mail_from: str = "Lindra <no-reply@lindra.invalid>"
+    smtp_timeout_seconds: float = 10.0
+    # How long a one-time code to choose a password works.
+    password_code_hours: int = 24
     # Stored answers to idempotent writes are forgotten after this long (they may hold names);
     # a retry later than that is treated as a new request.
     idempotency_retention_hours: int = 72
@@ -78,14 +99,21 @@ class Settings:
             "login_lock_after": _int("LINDRA_LOGIN_LOCK_AFTER", 6),
             "login_window_minutes": _int("LINDRA_LOGIN_WINDOW_MINUTES", 15),
             "login_lock_minutes": _int("LINDRA_LOGIN_LOCK_MINUTES", 15),
+            "login_email_slow_after": _int("LINDRA_LOGIN_EMAIL_SLOW_AFTER", 30),
+            "smtp_host": os.environ.get("LINDRA_SMTP_HOST", ""),
+            "smtp_port": _int("LINDRA_SMTP_PORT", 587),
+            "smtp_security": os.environ.get("LINDRA_SMTP_SECURITY", "starttls"),
+            "smtp_username": os.environ.get("LINDRA_SMTP_USERNAME", ""),
+            "smtp_password": os.environ.get("LINDRA_SMTP_PASSWORD", ""),
+            "mail_from": os.environ.get("LINDRA_MAIL_FROM", "Lindra <no-reply@lindra.invalid>"),
+            "smtp_timeout_seconds": float(os.environ.get("LINDRA_SMTP_TIMEOUT_SECONDS") or 10.0),
+            "password_code_hours": _int("LINDRA_PASSWORD_CODE_HOURS", 24),
             "idempotency_retention_hours": _int("LINDRA_IDEMPOTENCY_RETENTION_HOURS", 72),
             "visit_grace_minutes": _int("LINDRA_VISIT_GRACE_MINUTES", 30),
             "housekeeping": os.environ.get("LINDRA_HOUSEKEEPING", "1") != "0",
             "worker_metrics_port": _int("LINDRA_WORKER_METRICS_PORT", 0),
             "db_pool_size": _int("LINDRA_DB_POOL_SIZE", 20),
-            "allowed_origins": tuple(
-                o.strip() for o in os.environ.get("LINDRA_ALLOWED_ORIGINS", "").split(",") if o.strip()
-            ),
+            "allowed_origins": _list("LINDRA_ALLOWED_ORIGINS"),
             "metrics_token": os.environ.get("LINDRA_METRICS_TOKEN", ""),
             "fcm_credentials": os.environ.get("LINDRA_FCM_CREDENTIALS", ""),
             "indicator_min_count": _int("LINDRA_INDICATOR_MIN_COUNT", 5),

@@ -5,7 +5,16 @@ from backend.audit.models import AuditEntry
 from backend.cases.models import ActionPlan, Case, Citizen, Medicine, Relative, StatusNote, Wish
 from backend.idempotency import IdempotencyKey
 from backend.orm import Base
-from backend.people.models import Device, LoginThrottle, Organisation, OrganisationServes, User, UserDistrict
+from backend.people.models import (
+    Device,
+    LoginThrottle,
+    Organisation,
+    OrganisationServes,
+    PasswordCode,
+    RotatedRefreshToken,
+    User,
+    UserDistrict,
+)
 from backend.visits.models import (
     CaseFlag,
     Event,
@@ -40,8 +49,10 @@ __all__ = [
     "Notification",
     "Organisation",
     "OrganisationServes",
+    "PasswordCode",
     "Relative",
     "RosterEntry",
+    "RotatedRefreshToken",
     "ShiftPattern",
     "StatusNote",
     "SymptomAssessment",

@@ -19,7 +19,9 @@ from backend.alerts.engine import sweep, watchdog
 from backend.clock import Clock
 from backend.config import Settings
 from backend.idempotency import purge_keys
-from backend.people.auth import purge_throttles
+from backend.people.auth import purge_rotated_tokens
+from backend.people.codes import purge_codes
+from backend.people.throttle import purge_throttles
 from backend.visits.jobs import generate_visits, mark_missed_visits
 
 log = logging.getLogger("lindra.jobs")
@@ -34,6 +36,8 @@ SessionsJob = Callable[[async_sessionmaker[AsyncSession], Settings, Clock], Awai
 # (job, how often it runs in seconds)
 JOBS: list[tuple[Job, float]] = [
     (purge_throttles, 600),
+    (purge_rotated_tokens, 3600),
+    (purge_codes, 3600),
     (purge_keys, 3600),
     (generate_visits, 300),
     (mark_missed_visits, 60),

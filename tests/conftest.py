@@ -24,9 +24,10 @@ from backend.app import create_app
 from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker, migrate, start_embedded
-from backend.row_scope import SYSTEM
 from backend.logs import CHATTY_LOGGERS, strip_query_strings
+from backend.row_scope import SYSTEM
 from tests.factories import World, build_world
+from tests.mail import MailServer
 from tests.security.logscan import RunLog
 from tests.security.server_log import ServerLog
 
@@ -66,8 +67,24 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key="test-secret-key-" + "x" * 32, db_pool_size=5)
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server on a loopback port: the mails the app sends (one-time codes) land here."""
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, mail_server: MailServer) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret-key-" + "x" * 32,
+        db_pool_size=5,
+        smtp_host="127.0.0.1",
+        smtp_port=mail_server.port,
+        smtp_security="none",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -153,7 +153,7 @@ async def insert_user(
     session: AsyncSession,
     *,
     email: str,
-    password_hash: str,
+    password_hash: str | None,
     full_name: str,
     role: Role,
     organisation_id: uuid.UUID,

@@ -1,168 +1,61 @@
-"""Logging in, refreshing and signing out: passwords, the failed-login throttle and device sessions.
+"""Logging in, refreshing and signing out: device sessions, their refresh-token families and proofs.
 
-Two writes must outlive the refusal they cause: a failed login must count even though the answer
-is a 401 or a 429, and a device whose already-rotated refresh token is replayed must stay signed
-out even though the answer is a 401. The request's transaction rolls back whenever the handler
-raises, so these two writes go through their own short transaction on the app's sessionmaker,
-committed before we answer; the refusal is then raised like every other Problem. We chose this
-over answering the error without raising because it keeps one error path for the whole app
-(raise Problem -> problem JSON), and because the throttle row's lock is then held for a few
-milliseconds only: never across the argon2 check, never across the slow-down sleep, so parallel
-guesses at one e-mail cannot pile up holding pooled connections.
+A device is one login of one phone or browser. Its refresh token rotates at every refresh; every
+token it ever had is remembered, hashed, as its family (`rotated_refresh_tokens`). A phone sends
+a `device_key` too: a random secret it makes once, keeps beside its refresh token and sends at
+login and with every refresh; the server keeps only its hash. It proves that a refresh comes
+from the phone and not from someone who has only copied a refresh token.
+
+The rules of a refresh (`refresh`):
+- The current token (with the device's key, when the device has one) gets a new pair.
+- The token swapped last, within `REFRESH_RETRY_GRACE` of its swap, with the device's key: the
+  phone retrying after its answer was lost. It gets a new pair; the pair it never received is
+  added to the family and stops working.
+- Anything else of the family (an older token; the last one after the grace; the last one or the
+  current one without the key) means two holders of the session: the device is signed out at once,
+  whoever asked, and its owner is told to log in again (401 on her next request, her sockets
+  closed with 4410). We cannot tell the thief from the phone, so both lose the session.
+- A phone whose app sends no key (versions in the field before keys) refreshes with its current
+  token as before. A retry of such a phone within the grace is refused and signs the device out:
+  without a key a retry and a thief look the same, and the cost of a wrong answer is one login
+  for the nurse against a kept session to health records for a thief. Lost answers are rare; the
+  app then shows the login screen. Such a device adopts the key its app sends on a later refresh.
+
+Writes that must outlive the refusal they cause (the failed-login count, a device signed out for
+a reused token) go through their own short transaction, committed before we answer; the refusal
+is then raised like every other Problem, so the request's rollback cannot undo them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
+import hmac
 import logging
-import math
-import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.config import Settings
 from backend.errors import Problem
 from backend.people import schemas as s
 from backend.people.actor import Actor, unauthenticated
-from backend.people.models import Device, LoginThrottle, Role, User
+from backend.people.models import Device, Role, RotatedRefreshToken, User
+from backend.people.passwords import check_new_password, hash_password, needs_rehash, password_matches
+from backend.people.throttle import count_attempt, forget_failures, locked_problem, normalised_email, throttle_keys
 from backend.people.tokens import AccessClaims, hash_token, issue_access_token, new_refresh_token
+
+__all__ = ["normalised_email"]
 
 log = logging.getLogger("lindra.auth")
 
-_HASHER = PasswordHasher()
-# The slow-down doubles per failure from `login_slow_after` on, starting here, up to the cap.
-FIRST_DELAY_SECONDS = 0.25
-MAX_DELAY_SECONDS = 2.0
-# A refresh retried this soon after its swap is the phone asking again after a lost answer, not a thief.
+# A refresh retried this soon after its swap may be the phone asking again after a lost answer.
 REFRESH_RETRY_GRACE = timedelta(seconds=60)
 
 
-# ---- passwords --------------------------------------------------------------------------------
-
-
-async def hash_password(password: str) -> str:
-    """Argon2 takes tens of milliseconds of CPU: run it off the event loop so other requests go on."""
-    return await asyncio.to_thread(_HASHER.hash, password)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    return _HASHER.hash(secrets.token_urlsafe(16))
-
-
-async def _password_matches(password_hash: str | None, password: str) -> bool:
-    """Check against the user's hash, or a dummy one when there is no user, so timing tells nothing."""
-    stored = password_hash if password_hash is not None else await asyncio.to_thread(_dummy_hash)
-    try:
-        matches = await asyncio.to_thread(_HASHER.verify, stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
-    return bool(matches) and password_hash is not None
-
-
-def normalised_email(email: str) -> str:
-    """E-mail addresses are compared without case or surrounding spaces (the unique index is on lower())."""
-    return email.strip().lower()
-
-
-# ---- the failed-login throttle ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """What the throttle says about one login attempt before the password is checked."""
-
-    prior_failures: int
-    # Set when the e-mail was already locked: refuse without looking at the password.
-    locked_until: datetime | None
-
-
-def throttle_key(email: str) -> str:
-    """The throttle is keyed by a hash, so its table lists no addresses; unknown e-mails count too."""
-    return hashlib.sha256(normalised_email(email).encode()).hexdigest()
-
-
-async def count_attempt(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, key: str, now: datetime
-) -> Attempt:
-    """Count this attempt as a failure up front, in its own committed transaction.
-
-    Counting before the password check (a success deletes the row again) means parallel guesses
-    each take their own number under the row lock: a burst of requests cannot all slip past the
-    limit while the first ones are still being checked. The attempt that reaches the limit locks
-    the e-mail at once; if its password was right, its success clears the lock again.
-    """
-    async with sessions.begin() as session:
-        await session.execute(
-            insert(LoginThrottle).values(email_key=key, failures=0, window_started_at=now).on_conflict_do_nothing()
-        )
-        row = (
-            await session.scalars(select(LoginThrottle).where(LoginThrottle.email_key == key).with_for_update())
-        ).one()
-        if row.locked_until is not None and row.locked_until > now:
-            return Attempt(row.failures, row.locked_until)
-        window_over = row.window_started_at <= now - timedelta(minutes=settings.login_window_minutes)
-        if window_over or row.locked_until is not None:
-            # A new window, or a lock that has run out: start counting afresh.
-            row.failures, row.window_started_at, row.locked_until = 0, now, None
-        prior = row.failures
-        row.failures = prior + 1
-        if row.failures >= settings.login_lock_after:
-            row.locked_until = now + timedelta(minutes=settings.login_lock_minutes)
-        return Attempt(prior, None)
-
-
-async def purge_throttles(session: AsyncSession, settings: Settings, now: datetime) -> int:
-    """Forget counts whose window and lock are over: guessed e-mails would otherwise pile up rows.
-
-    Meant for a periodic job; a row it removes would have been started afresh by the next attempt anyway.
-    """
-    window_start = now - timedelta(minutes=settings.login_window_minutes)
-    purged = await session.scalars(
-        delete(LoginThrottle)
-        .where(
-            LoginThrottle.window_started_at <= window_start,
-            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
-        )
-        .returning(LoginThrottle.email_key)
-    )
-    return len(list(purged))
-
-
-def slow_down_seconds(prior_failures: int, slow_after: int) -> float:
-    """How long to wait before answering: nothing at first, then doubling, capped at two seconds.
-
-    The wait comes before the answer whatever it is, so a guesser cannot cut a slow failure short
-    and infer the result from a fast success.
-    """
-    if prior_failures < slow_after:
-        return 0.0
-    return min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2 ** min(prior_failures - slow_after, 8))
-
-
-def _locked(locked_until: datetime, now: datetime) -> Problem:
-    seconds = max(1, math.ceil((locked_until - now).total_seconds()))
-    minutes = math.ceil(seconds / 60)
-    return Problem(
-        429,
-        "Too many failed logins",
-        f"Logging in with this e-mail is paused for {minutes} minute(s) after repeated failures.",
-        rule="login_locked",
-        headers={"Retry-After": str(seconds)},
-    )
-
-
 def _bad_login() -> Problem:
-    """One answer for an unknown e-mail, a wrong password and a deleted user."""
+    """One answer for an unknown e-mail, a wrong password, a deleted user and one with no password yet."""
     return Problem(
         401,
         "Invalid e-mail or password",
@@ -170,9 +63,6 @@ def _bad_login() -> Problem:
         rule="credentials",
         headers={"WWW-Authenticate": "Bearer"},
     )
-
-
-# ---- sessions ---------------------------------------------------------------------------------
 
 
 def _tokens(settings: Settings, now: datetime, user: User, device_id: uuid.UUID, refresh_token: str) -> s.TokenOut:
@@ -203,50 +93,108 @@ async def release_push_token(session: AsyncSession, push_token: str, keep: uuid.
     await session.execute(query)
 
 
+async def sign_in(
+    session: AsyncSession, settings: Settings, now: datetime, user: User, device: s.DeviceIn, device_key: str | None
+) -> s.TokenOut:
+    """Start a new device session for a user whose identity was just proven (password or code)."""
+    if device.push_token is not None:
+        await release_push_token(session, device.push_token)
+    refresh_token = new_refresh_token()
+    row = Device(
+        user_id=user.id,
+        platform=device.platform.value,
+        app_version=device.app_version,
+        push_token=device.push_token,
+        refresh_token_hash=hash_token(refresh_token),
+        device_key_hash=hash_token(device_key) if device_key else None,
+        refresh_expires_at=now + timedelta(days=settings.refresh_token_days),
+        last_used_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return _tokens(settings, now, user, row.id, refresh_token)
+
+
+async def set_own_password(session: AsyncSession, now: datetime, user: User, new_password: str) -> None:
+    """The user chose a password (checked first): it replaces the old one, and every session of hers
+    ends, since whoever knew the old password may hold one."""
+    check_new_password(new_password, user.email, user.full_name, "new_password")
+    user.password_hash = await hash_password(new_password)
+    user.password_change_required = False
+    await revoke_devices(session, now, "password_changed", user_id=user.id)
+
+
+async def _own_device(session: AsyncSession, email: str, device_key: str | None, now: datetime) -> bool:
+    """Whether the login comes from a device still signed in as this e-mail's user (its key matches)."""
+    if device_key is None:
+        return False
+    found = await session.scalar(
+        select(Device.id)
+        .join(User, User.id == Device.user_id)
+        .where(
+            func.lower(User.email) == normalised_email(email),
+            User.deleted_at.is_(None),
+            Device.device_key_hash == hash_token(device_key),
+            Device.revoked_at.is_(None),
+            Device.refresh_expires_at > now,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def login(
     session: AsyncSession,
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
     now: datetime,
     data: s.LoginIn,
+    address: str,
 ) -> s.TokenOut:
-    """Check the password and sign in a new device; failures are counted, slowed and locked out."""
-    key = throttle_key(data.email)
-    attempt = await count_attempt(sessions, settings, key, now)
+    """Check the password and sign in a new device; failures are counted and slowed (see throttle).
+
+    A user whose password was not chosen by herself must send `new_password` too; anyone may, to
+    change her password (every other session of hers then ends).
+    """
+    keys = throttle_keys(data.email, address)
+    attempt = await count_attempt(
+        sessions, settings, keys, now, await _own_device(session, data.email, data.device_key, now)
+    )
     if attempt.locked_until is not None:
-        raise _locked(attempt.locked_until, now)
-    delay = slow_down_seconds(attempt.prior_failures, settings.login_slow_after)
-    if delay:
-        await asyncio.sleep(delay)
+        raise locked_problem(attempt.locked_until, now)
+    if attempt.delay_seconds:
+        await asyncio.sleep(attempt.delay_seconds)
     user = await session.scalar(
         select(User).where(func.lower(User.email) == normalised_email(data.email), User.deleted_at.is_(None))
     )
-    matches = await _password_matches(user.password_hash if user else None, data.password)
-    if user is None or not matches:
+    if user is None or not await password_matches(user.password_hash, data.password):
         raise _bad_login()
-
-    await session.execute(delete(LoginThrottle).where(LoginThrottle.email_key == key))
-    if _HASHER.check_needs_rehash(user.password_hash):
+    async with sessions.begin() as apart:  # the password was right: even a refused new one is no guess
+        await forget_failures(apart, keys)
+    if data.new_password is not None:
+        await set_own_password(session, now, user, data.new_password)
+    elif user.password_change_required:
+        raise Problem(
+            403,
+            "Choose a new password",
+            "Your password was set by someone else. Log in again with a new password of your own in new_password.",
+            field="new_password",
+            rule="password_change_required",
+        )
+    elif user.password_hash is not None and needs_rehash(user.password_hash):
         user.password_hash = await hash_password(data.password)
-    if data.device.push_token is not None:
-        await release_push_token(session, data.device.push_token)
-    refresh_token = new_refresh_token()
-    device = Device(
-        user_id=user.id,
-        platform=data.device.platform.value,
-        app_version=data.device.app_version,
-        push_token=data.device.push_token,
-        refresh_token_hash=hash_token(refresh_token),
-        refresh_expires_at=now + timedelta(days=settings.refresh_token_days),
-        last_used_at=now,
-    )
-    session.add(device)
-    await session.flush()
-    return _tokens(settings, now, user, device.id, refresh_token)
+    return await sign_in(session, settings, now, user, data.device, data.device_key)
 
 
 def _refresh_refused() -> Problem:
     return unauthenticated("This refresh token is no longer valid; log in again.")
+
+
+def _proven(device: Device, device_key: str | None) -> bool:
+    """Whether the request carries this device's key (a device without one has nothing to prove)."""
+    if device.device_key_hash is None:
+        return True
+    return device_key is not None and hmac.compare_digest(device.device_key_hash, hash_token(device_key))
 
 
 async def refresh(
@@ -254,27 +202,30 @@ async def refresh(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
     now: datetime,
-    refresh_token: str,
+    data: s.RefreshIn,
 ) -> s.TokenOut:
-    """Swap a refresh token for a new pair. Each refresh token works once; its lifetime starts afresh.
-
-    A token that was already swapped coming back means two holders: the phone and a thief. We
-    cannot tell which is which, so the device is signed out for both (in its own transaction, so
-    the 401 does not undo it) and its owner logs in again. Except within `REFRESH_RETRY_GRACE` of
-    the swap: that is the phone retrying after the answer was lost, and it is answered again.
-    """
-    presented = hash_token(refresh_token)
+    """Swap a refresh token for a new pair, by the rules in this module's docstring."""
+    presented = hash_token(data.refresh_token)
     device = await session.scalar(select(Device).where(Device.refresh_token_hash == presented).with_for_update())
     if device is None:
         device = await _retried(session, presented, now)
-    if device is None:
-        await _revoke_replayed(sessions, presented, now)
-        raise _refresh_refused()
+        if device is None or device.device_key_hash is None or not _proven(device, data.device_key):
+            await session.rollback()  # our row locks go, or signing the device out apart would wait on them
+            await _revoke_family(sessions, presented, now)
+            raise _refresh_refused()
     if device.revoked_at is not None or device.refresh_expires_at <= now:
+        raise _refresh_refused()
+    if not _proven(device, data.device_key):
+        device_id = device.id
+        await session.rollback()
+        await _revoke_apart(sessions, device_id, now)
         raise _refresh_refused()
     user = await session.get(User, device.user_id)
     if user is None or user.deleted_at is not None:
         raise _refresh_refused()
+    if device.device_key_hash is None and data.device_key is not None:
+        device.device_key_hash = hash_token(data.device_key)  # an app updated since its login
+    session.add(RotatedRefreshToken(token_hash=device.refresh_token_hash, device_id=device.id, rotated_at=now))
     new_token = new_refresh_token()
     device.previous_refresh_hash = presented
     device.refresh_token_hash = hash_token(new_token)
@@ -285,8 +236,8 @@ async def refresh(
 
 
 async def _retried(session: AsyncSession, presented: str, now: datetime) -> Device | None:
-    """The device whose last swap this token made moments ago: the phone never got the answer (a weak
-    signal) and asks again. It gets a new pair; the pair it never received stops working."""
+    """The live device whose last swap this token made moments ago: the phone asking again, if it
+    proves to be the phone."""
     return await session.scalar(
         select(Device)
         .where(
@@ -298,16 +249,21 @@ async def _retried(session: AsyncSession, presented: str, now: datetime) -> Devi
     )
 
 
-async def _revoke_replayed(sessions: async_sessionmaker[AsyncSession], presented: str, now: datetime) -> None:
-    async with sessions.begin() as apart:
-        revoked = await apart.scalars(
-            update(Device)
-            .where(Device.previous_refresh_hash == presented, Device.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason="refresh_reuse", push_token=None)
-            .returning(Device.id)
+async def _revoke_family(sessions: async_sessionmaker[AsyncSession], presented: str, now: datetime) -> None:
+    """A swapped token came back: sign out the device whose family it is (a made-up token has none)."""
+    async with sessions() as session:
+        device_id = await session.scalar(
+            select(RotatedRefreshToken.device_id).where(RotatedRefreshToken.token_hash == presented)
         )
-        for device_id in revoked:
-            log.warning("replayed refresh token: device %s signed out", device_id)
+    if device_id is not None:
+        await _revoke_apart(sessions, device_id, now)
+
+
+async def _revoke_apart(sessions: async_sessionmaker[AsyncSession], device_id: uuid.UUID, now: datetime) -> None:
+    """Sign a device out for a reused token in a transaction of its own: the 401 must not undo it."""
+    async with sessions.begin() as apart:
+        for revoked in await revoke_devices(apart, now, "refresh_reuse", device_id=device_id):
+            log.warning("a refresh token was reused: device %s signed out", revoked)
 
 
 async def revoke_devices(
@@ -319,7 +275,8 @@ async def revoke_devices(
     device_id: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Sign devices out: their refresh tokens stop working, and their access tokens too at once,
-    since every request checks its device. The push token goes as well: a lost phone gets nothing."""
+    since every request checks its device; every instance closes their sockets (the change is
+    announced on `lindra_actors`). The push token goes as well: a lost phone gets nothing."""
     if user_id is None and device_id is None:
         raise ValueError("revoke_devices needs a user or a device")
     query = (
@@ -338,3 +295,16 @@ async def revoke_devices(
 async def logout(session: AsyncSession, actor: Actor, now: datetime) -> None:
     """Sign out the device this request came from."""
     await revoke_devices(session, now, "logout", device_id=actor.device_id)
+
+
+async def purge_rotated_tokens(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """Forget swapped tokens older than a refresh token lives: such a token is expired anyway.
+
+    A phone refreshing every ten minutes swaps thousands a month; a periodic job keeps the table small.
+    """
+    purged = await session.scalars(
+        delete(RotatedRefreshToken)
+        .where(RotatedRefreshToken.rotated_at < now - timedelta(days=settings.refresh_token_days))
+        .returning(RotatedRefreshToken.token_hash)
+    )
+    return len(list(purged))

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from litestar import Controller, delete, get, patch, post, put
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.datastructures import CacheControlHeader, State
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import Clock
 from backend.idempotency import Write
-from backend.people import auth, service
+from backend.people import auth, codes, service
 from backend.people import schemas as s
 from backend.people.actor import PUBLIC, Actor
 from backend.people.models import Role
+from backend.people.throttle import client_address
 
 EVERYONE = frozenset(Role)
 ADMINS = frozenset({Role.ADMIN})
@@ -33,8 +35,10 @@ class AuthController(Controller):
         security=[],
         summary="Log in with e-mail and password; signs in this device",
     )
-    async def login(self, db: AsyncSession, clock: Clock, state: State, data: s.LoginIn) -> s.TokenOut:
-        return await auth.login(db, state.sessions, state.settings, clock.now(), data)
+    async def login(
+        self, request: Request[Any, Any, Any], db: AsyncSession, clock: Clock, state: State, data: s.LoginIn
+    ) -> s.TokenOut:
+        return await auth.login(db, state.sessions, state.settings, clock.now(), data, client_address(request))
 
     @post(
         "/refresh",
@@ -42,10 +46,21 @@ class AuthController(Controller):
         status_code=200,
         cache_control=NO_STORE,
         security=[],
-        summary="Swap the refresh token for new tokens (each refresh token works once)",
+        summary="Swap the refresh token for new tokens (each refresh token works once; send the device key)",
     )
     async def refresh(self, db: AsyncSession, clock: Clock, state: State, data: s.RefreshIn) -> s.TokenOut:
-        return await auth.refresh(db, state.sessions, state.settings, clock.now(), data.refresh_token)
+        return await auth.refresh(db, state.sessions, state.settings, clock.now(), data)
+
+    @post(
+        "/password",
+        opt={"roles": PUBLIC},
+        status_code=200,
+        cache_control=NO_STORE,
+        security=[],
+        summary="Choose my own password with the one-time code I was mailed; signs in this device",
+    )
+    async def choose_password(self, db: AsyncSession, clock: Clock, state: State, data: s.PasswordSetIn) -> s.TokenOut:
+        return await codes.redeem(db, state.settings, clock.now(), data)
 
     @post("/logout", opt={"roles": EVERYONE}, status_code=204, summary="Sign out this device")
     async def logout(self, db: AsyncSession, actor: Actor, clock: Clock) -> None:
@@ -96,9 +111,11 @@ class AdminUserController(Controller):
     async def list_users(self, db: AsyncSession, actor: Actor) -> list[s.UserOut]:
         return await service.list_users(db, actor)
 
-    @post("/", opt={"roles": ADMINS}, summary="Create a user")
-    async def create_user(self, write: Write, clock: Clock, data: s.UserCreate) -> s.UserOut:
-        return await write.once(data, s.UserOut, lambda: service.create_user(write.db, write.actor, clock.now(), data))
+    @post("/", opt={"roles": ADMINS}, summary="Create a user; she is mailed a code to choose her own password")
+    async def create_user(self, write: Write, clock: Clock, state: State, data: s.UserCreate) -> s.UserOut:
+        return await write.once(
+            data, s.UserOut, lambda: codes.invite(write.db, write.actor, state.settings, clock.now(), data)
+        )
 
     @patch("/{user_id:uuid}", opt={"roles": ADMINS}, summary="Change a user; fields left out stay as they are")
     async def update_user(self, write: Write, user_id: uuid.UUID, data: s.UserUpdate) -> s.UserOut:
@@ -113,6 +130,17 @@ class AdminUserController(Controller):
     async def delete_user(self, write: Write, clock: Clock, user_id: uuid.UUID) -> s.UserOut:
         return await write.once(
             None, s.UserOut, lambda: service.delete_user(write.db, write.actor, clock.now(), user_id)
+        )
+
+    @post(
+        "/{user_id:uuid}/password-reset",
+        opt={"roles": ADMINS},
+        status_code=200,
+        summary="Reset a user's password: she is signed out everywhere and mailed a code to choose a new one",
+    )
+    async def reset_password(self, write: Write, clock: Clock, state: State, user_id: uuid.UUID) -> s.CodeSent:
+        return await write.once(
+            None, s.CodeSent, lambda: codes.reset(write.db, write.actor, state.settings, clock.now(), user_id)
         )
 
     @post(

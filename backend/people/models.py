@@ -1,4 +1,4 @@
-"""Organisations, users, their districts and devices, and the failed-login throttle."""
+"""Organisations, users, their districts and devices, one-time password codes, and the failed-login throttle."""
 
 from __future__ import annotations
 
@@ -66,7 +66,11 @@ class User(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     email: Mapped[str] = mapped_column(String(254))
-    password_hash: Mapped[str] = mapped_column(String(200))
+    # Empty until the user chooses a password with a one-time code (an invitation, a reset).
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    # The password was not chosen by the user (set by an administrator before codes existed):
+    # the next sign-in must choose a new one.
+    password_change_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     full_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(32))
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -97,6 +101,9 @@ class Device(Base):
     app_version: Mapped[str] = mapped_column(String(32))
     push_token: Mapped[str | None] = mapped_column(String(4096))
     refresh_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Hash of the secret the app made at login and keeps: proves a refresh comes from this phone.
+    # Empty for apps that send none (older versions).
+    device_key_hash: Mapped[str | None] = mapped_column(String(64))
     # The hash of the refresh token this one replaced: presenting it again means it was stolen.
     previous_refresh_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     refresh_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -106,12 +113,43 @@ class Device(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
 
 
+class RotatedRefreshToken(Base):
+    """A refresh token a device swapped already (hashed): its family. Presented again, it was stolen."""
+
+    __tablename__ = "rotated_refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    rotated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CodePurpose(enum.StrEnum):
+    INVITE = "invite"  # a new user's first password
+    RESET = "reset"  # an administrator started a reset: the old password and sessions are gone
+
+
+class PasswordCode(Base):
+    """A one-time code, mailed to the user only, with which she chooses her own password."""
+
+    __tablename__ = "password_codes"
+    __table_args__ = (enum_check("purpose", CodePurpose),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = now_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set when redeemed, or when a newer code for the same user replaced it.
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class LoginThrottle(Base):
-    """Failed logins per e-mail (hashed, so the table reveals no addresses), existing or not."""
+    """Failed logins per e-mail and client address, and per e-mail alone (hashed: no addresses in it)."""
 
     __tablename__ = "login_throttles"
 
-    email_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,13 +11,41 @@ from typing import Annotated
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from backend.people.models import OrganisationKind, Platform, Role
+from backend.people.mailer import Delivery
+from backend.people.models import CodePurpose, OrganisationKind, Platform, Role
 from backend.wire import Input
 
 Email = Annotated[str, Meta(min_length=3, max_length=254)]
 # Login accepts any password up to the bound (argon2 of a megabyte is a denial of service).
 Password = Annotated[str, Meta(min_length=1, max_length=200)]
-NewPassword = Annotated[str, Meta(min_length=12, max_length=200)]
+# What a new password must be is checked by backend.people.passwords, with the reason in plain words.
+NewPassword = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=200,
+        description="A password of your own: at least 12 characters, spaces allowed, no rules on digits or "
+        "capitals; refused when common, a pattern, or made of the service's name, your e-mail or a year.",
+    ),
+]
+DeviceKey = Annotated[
+    str,
+    Meta(
+        min_length=32,
+        max_length=200,
+        description="A random secret the app makes once per install (e.g. 32 random bytes, base64url), keeps "
+        "in secure storage beside the refresh token and never shows. Only its hash is stored. Sent at login "
+        "and with every refresh, it proves a refresh comes from this phone.",
+    ),
+]
+OneTimeCode = Annotated[
+    str,
+    Meta(
+        min_length=8,
+        max_length=64,
+        description="The code from the mail, as typed: case, spaces and dashes do not matter.",
+    ),
+]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Phone = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()-]+$")]
 AppVersion = Annotated[str, Meta(min_length=1, max_length=32)]
@@ -39,10 +67,31 @@ class LoginIn(Input, kw_only=True):
     email: Email
     password: Password
     device: DeviceIn
+    # The app's device key. A device still signed in as this user with the same key is never
+    # locked out by others' failed logins. Apps that send none are throttled by address.
+    device_key: DeviceKey | None = None
+    # Required when the password was set by someone else (a 403 `password_change_required` says
+    # so); otherwise optional, to change one's own password (every other session then ends).
+    new_password: NewPassword | None = None
 
 
 class RefreshIn(Input, kw_only=True):
+    """Each refresh token works once. Send the device key given at login: a refresh of a device
+    with a key is refused without it, and the device is signed out, since someone else holds its
+    refresh token. A retry after a lost answer (within 60 s, the same token) gets a new pair only
+    with the key."""
+
     refresh_token: RefreshToken
+    device_key: DeviceKey | None = None
+
+
+class PasswordSetIn(Input, kw_only=True):
+    """Redeem a one-time code from a mail: choose one's own password and sign in this device."""
+
+    code: OneTimeCode
+    new_password: NewPassword
+    device: DeviceIn
+    device_key: DeviceKey | None = None
 
 
 class PushTokenIn(Input, kw_only=True):
@@ -52,6 +101,8 @@ class PushTokenIn(Input, kw_only=True):
 
 
 class UserCreate(Input, kw_only=True):
+    """A new user chooses her own password: she is mailed a one-time code (`POST /auth/password`)."""
+
     email: Email
     full_name: Name
     role: Role
@@ -59,7 +110,6 @@ class UserCreate(Input, kw_only=True):
     district_ids: DistrictIds = []
     phone: Phone | None = None
     palliative_skilled: bool = False
-    password: NewPassword
 
 
 class UserUpdate(Input, kw_only=True):
@@ -70,7 +120,6 @@ class UserUpdate(Input, kw_only=True):
     district_ids: DistrictIds | UnsetType = UNSET
     phone: Phone | UnsetType | None = UNSET
     palliative_skilled: bool | UnsetType = UNSET
-    password: NewPassword | UnsetType = UNSET
 
 
 # ---- answers ----------------------------------------------------------------------------------
@@ -153,6 +202,23 @@ class UserOut(Struct, kw_only=True):
     language: str
     created_at: datetime
     deleted_at: datetime | None
+    # True while she cannot sign in yet: invited or reset, until she redeems the code she was mailed.
+    awaiting_code: bool
+    # Only in the answer to a create: how the invitation was sent.
+    invitation: CodeSent | None = None
+
+
+class CodeSent(Struct, kw_only=True):
+    """A one-time code went to the user (an invitation or a reset). The code is in the mail only."""
+
+    user_id: uuid.UUID
+    purpose: CodePurpose
+    # "email": handed to the mail server for the user's address. "operator_file": no mail server is
+    # configured, so the mail waits in the server's data folder (outbox/) for the operator to pass on.
+    delivery: Delivery
+    expires_at: datetime
+    # Signed-in devices of the user signed out by this request (a reset ends every session).
+    devices_revoked: int
 
 
 class DevicesRevoked(Struct, kw_only=True):

@@ -28,7 +28,7 @@ from backend.people.administered import (
     insert_user,
     managed_user,
 )
-from backend.people.auth import hash_password, normalised_email, release_push_token, revoke_devices
+from backend.people.auth import normalised_email, release_push_token, revoke_devices
 from backend.people.models import (
     Device,
     Organisation,
@@ -193,6 +193,7 @@ def _user_out(user: User, district_ids: list[uuid.UUID]) -> s.UserOut:
         language=user.language,
         created_at=user.created_at,
         deleted_at=user.deleted_at,
+        awaiting_code=user.password_hash is None,
     )
 
 
@@ -255,7 +256,7 @@ async def create_user(session: AsyncSession, actor: Actor, now: datetime, data: 
     user = await insert_user(
         session,
         email=email,
-        password_hash=await hash_password(data.password),
+        password_hash=None,  # she chooses it herself with the code she is mailed (backend.people.codes)
         full_name=full_name,
         role=data.role,
         organisation_id=data.organisation_id,
@@ -302,9 +303,6 @@ async def update_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, d
     if data.palliative_skilled is not UNSET:
         user.palliative_skilled = data.palliative_skilled
         changed.append("palliative_skilled")
-    if data.password is not UNSET:
-        user.password_hash = await hash_password(data.password)
-        changed.append("password")
     await session.flush()
     await record(session, actor, "user.update", subject_user_id=user.id, detail={"fields": changed})
     return _user_out(user, districts)

@@ -26,7 +26,12 @@ async def other_world(sessions: async_sessionmaker[AsyncSession], settings: Sett
 def strict_settings(settings: Settings) -> Settings:
     """Locks after three failures and never slows down, so lockout tests stay fast."""
     return dataclasses.replace(
-        settings, login_slow_after=1000, login_lock_after=3, login_window_minutes=15, login_lock_minutes=15
+        settings,
+        login_slow_after=1000,
+        login_lock_after=3,
+        login_window_minutes=15,
+        login_lock_minutes=15,
+        login_email_slow_after=1000,
     )
 
 

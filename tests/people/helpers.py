@@ -35,6 +35,12 @@ async def login_ok(client: Client, email: str, password: str = PASSWORD, **devic
     return body
 
 
+async def choose_password(client: Client, code: str, new_password: str) -> httpx.Response:
+    """Redeem a mailed one-time code, as the app does: choose one's password and sign in."""
+    device = {"platform": "android", "app_version": "2.3.0"}
+    return await client.post("/auth/password", json={"code": code, "new_password": new_password, "device": device})
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

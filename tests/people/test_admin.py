@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.audit.models import AuditEntry
 from backend.people.models import User
 from tests.factories import PASSWORD, World
-from tests.people.helpers import Client, bearer, fresh_email, login, login_ok, new_key, with_key
+from tests.mail import MailServer
+from tests.people.helpers import Client, bearer, choose_password, fresh_email, login, login_ok, new_key, with_key
 
 NEW_PASSWORD = "a long enough secret 42"
 
@@ -26,7 +27,6 @@ def nurse_body(world: World, **changes: Any) -> dict[str, Any]:
         "district_ids": [str(world.district_a)],
         "phone": "+45 12 34 56 78",
         "palliative_skilled": True,
-        "password": NEW_PASSWORD,
     }
     body.update(changes)
     return body
@@ -78,7 +78,7 @@ async def test_admin_lists_her_municipality_only(client: Client, world: World, o
 
 
 async def test_admin_creates_a_nurse_who_can_then_log_in(
-    client: Client, world: World, sessions: async_sessionmaker[AsyncSession]
+    client: Client, world: World, sessions: async_sessionmaker[AsyncSession], mail_server: MailServer
 ) -> None:
     body = nurse_body(world)
 
@@ -90,6 +90,12 @@ async def test_admin_creates_a_nurse_who_can_then_log_in(
     assert created["district_ids"] == [str(world.district_a)]
     assert created["palliative_skilled"] is True
     assert "password" not in created
+    assert created["awaiting_code"] is True
+    assert created["invitation"]["delivery"] == "email"
+    # She, not the admin, chooses her password, with the code mailed to her alone.
+    assert (await login(client, body["email"], NEW_PASSWORD)).status_code == 401
+    chosen = await choose_password(client, mail_server.code_for(body["email"]), NEW_PASSWORD)
+    assert chosen.status_code == 200, chosen.text
     logged_in = await login_ok(client, body["email"], NEW_PASSWORD)
     assert logged_in["user"]["id"] == created["id"]
     listing = await client.get("/admin/users", headers=world.admin.headers)
@@ -139,7 +145,7 @@ async def test_palliative_unit_staff_are_not_a_municipal_admins_to_create(
 @pytest.mark.parametrize(
     ("changes", "status", "field"),
     [
-        ({"password": "too short"}, 400, "password"),
+        ({"password": NEW_PASSWORD}, 400, "password"),  # an admin no longer sets passwords
         ({"email": "not-an-address"}, 422, "email"),
         ({"full_name": "   "}, 422, "full_name"),
         ({"role": "surgeon"}, 400, "role"),
@@ -216,7 +222,7 @@ async def test_patch_changes_only_what_was_sent(
     )
 
     assert renamed.status_code == 200, renamed.text
-    assert renamed.json() == {**created, "full_name": "Karen Hansen"}
+    assert renamed.json() == {**created, "full_name": "Karen Hansen", "invitation": None}
 
     moved = await client.patch(
         f"/admin/users/{created['id']}",
@@ -229,16 +235,36 @@ async def test_patch_changes_only_what_was_sent(
     assert await _audit(sessions, created["id"]) == ["user.create", "user.update", "user.update"]
 
 
-async def test_patch_sets_a_new_password(client: Client, world: World) -> None:
-    response = await client.patch(
+async def test_a_password_reset_mails_her_a_code_and_only_that_code_sets_a_new_password(
+    client: Client, world: World, mail_server: MailServer, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    refused = await client.patch(
         f"/admin/users/{world.key_person.user_id}",
         json={"password": NEW_PASSWORD},
         headers=with_key(world.admin.headers),
     )
+    assert (refused.status_code, refused.json()["field"]) == (400, "password")
 
-    assert response.status_code == 200
-    await login_ok(client, world.key_person.email, NEW_PASSWORD)
+    reset = await client.post(
+        f"/admin/users/{world.key_person.user_id}/password-reset", headers=with_key(world.admin.headers)
+    )
+
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["purpose"] == "reset"
     assert (await login(client, world.key_person.email, PASSWORD)).status_code == 401
+    chosen = await choose_password(client, mail_server.code_for(world.key_person.email), NEW_PASSWORD)
+    assert chosen.status_code == 200, chosen.text
+    await login_ok(client, world.key_person.email, NEW_PASSWORD)
+    assert await _audit(sessions, world.key_person.user_id) == ["user.password_reset"]
+
+
+async def test_a_reset_for_someone_she_does_not_manage_is_not_found(
+    client: Client, world: World, other_world: World
+) -> None:
+    response = await client.post(
+        f"/admin/users/{other_world.nurse_a.user_id}/password-reset", headers=with_key(world.admin.headers)
+    )
+    assert response.status_code == 404
 
 
 async def test_patch_keeps_the_rules(client: Client, world: World, other_world: World) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,13 +15,24 @@ from backend.config import Settings
 from backend.people.auth import REFRESH_RETRY_GRACE
 from backend.people.models import Device, Role, User
 from backend.people.tokens import AccessClaims, issue_access_token
-from tests.factories import World
+from tests.factories import PASSWORD, World
 from tests.people.helpers import Client, bearer, login_ok
 
 
-async def _refresh(client: Client, refresh_token: str) -> tuple[int, dict[str, object]]:
-    response = await client.post("/auth/refresh", json={"refresh_token": refresh_token})
+async def _refresh(client: Client, refresh_token: str, device_key: str | None = None) -> tuple[int, dict[str, Any]]:
+    body = {"refresh_token": refresh_token} | ({"device_key": device_key} if device_key else {})
+    response = await client.post("/auth/refresh", json=body)
     return response.status_code, response.json()
+
+
+async def _login_with_key(client: Client, email: str) -> tuple[dict[str, Any], str]:
+    device_key = secrets.token_urlsafe(32)
+    device = {"platform": "ios", "app_version": "3.0.0"}
+    response = await client.post(
+        "/auth/login", json={"email": email, "password": PASSWORD, "device": device, "device_key": device_key}
+    )
+    assert response.status_code == 200, response.text
+    return response.json(), device_key
 
 
 async def test_an_access_token_older_than_its_lifetime_is_refused(
@@ -90,16 +103,16 @@ async def test_refresh_rotates_the_tokens(
 async def test_a_refresh_retried_after_a_lost_answer_gets_a_new_pair_and_the_lost_pair_stops_working(
     client: Client, world: World, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    first = await login_ok(client, world.nurse_a.email)
-    status, lost = await _refresh(client, first["refresh_token"])  # the answer never reaches the phone
+    first, device_key = await _login_with_key(client, world.nurse_a.email)
+    status, lost = await _refresh(client, first["refresh_token"], device_key)  # the answer never reaches the phone
     assert status == 200
 
-    status, retried = await _refresh(client, first["refresh_token"])
+    status, retried = await _refresh(client, first["refresh_token"], device_key)
 
     assert status == 200, retried
     assert retried["refresh_token"] != lost["refresh_token"]
     assert (await client.get("/me", headers=bearer(str(retried["access_token"])))).status_code == 200
-    assert (await _refresh(client, str(retried["refresh_token"])))[0] == 200
+    assert (await _refresh(client, str(retried["refresh_token"]), device_key))[0] == 200
     async with sessions() as session:
         device = await session.get_one(Device, first["device_id"])
     assert device.revoked_at is None
@@ -124,6 +137,45 @@ async def test_a_replayed_refresh_token_signs_the_device_out(
         device = await session.get_one(Device, stolen["device_id"])
     assert device.revoked_at is not None
     assert device.revoked_reason == "refresh_reuse"
+
+
+async def test_a_retry_without_a_device_key_signs_the_device_out_even_within_the_grace(
+    client: Client, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """An app that sends no key cannot tell its retry from a thief's: the device is signed out."""
+    first = await login_ok(client, world.nurse_b.email)
+    status, rotated = await _refresh(client, first["refresh_token"])
+    assert status == 200
+
+    assert (await _refresh(client, first["refresh_token"]))[0] == 401
+
+    assert (await _refresh(client, str(rotated["refresh_token"])))[0] == 401
+    async with sessions() as session:
+        assert (await session.get_one(Device, first["device_id"])).revoked_reason == "refresh_reuse"
+
+
+async def test_the_current_refresh_token_without_its_device_key_signs_the_device_out(
+    client: Client, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    phone, device_key = await _login_with_key(client, world.key_person.email)
+
+    copied = await _refresh(client, phone["refresh_token"])
+
+    assert copied[0] == 401
+    assert (await _refresh(client, phone["refresh_token"], device_key))[0] == 401
+    async with sessions() as session:
+        assert (await session.get_one(Device, phone["device_id"])).revoked_reason == "refresh_reuse"
+
+
+async def test_an_app_without_a_key_adopts_the_one_it_sends_later(
+    client: Client, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    first = await login_ok(client, world.coordinator.email)  # an app from before device keys
+    device_key = secrets.token_urlsafe(32)
+    status, updated = await _refresh(client, first["refresh_token"], device_key)  # after an app update
+    assert status == 200
+
+    assert (await _refresh(client, str(updated["refresh_token"])))[0] == 401  # now the key is required
 
 
 async def test_an_expired_refresh_token_is_refused(
