@@ -26,17 +26,15 @@ The contract, for the app and for the reader:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import msgspec
-from sqlalchemy import Table, delete, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import service as alerts
@@ -47,6 +45,7 @@ from backend.cases.models import Case
 from backend.errors import Problem, body_field, input_fault
 from backend.people.actor import Actor
 from backend.visits import bedside, warnings
+from backend.visits import sync_store as store
 from backend.visits.models import SyncOperation, Visit
 from backend.wire import faults
 from mobile_api import schemas as m
@@ -87,10 +86,6 @@ KINDS: dict[m.OpType, _Kind] = {
 }
 
 
-def _refused(client_op_id: str | None, outcome: str, status: int, error: m.SyncError) -> m.SyncResult:
-    return m.SyncResult(client_op_id=client_op_id, outcome=outcome, status=status, error=error)
-
-
 def _invalid(exc: msgspec.ValidationError, prefix: str = "") -> Problem:
     """A msgspec refusal as the single endpoint would answer it (400), naming the field under `prefix`."""
     field = body_field(str(exc))
@@ -129,7 +124,7 @@ async def apply_batch(session: AsyncSession, actor: Actor, data: m.SyncIn, now: 
             problem = _invalid(exc)
             given = raw.get("client_op_id")
             error = m.SyncError(title=problem.title, detail=problem.detail, field=problem.field)
-            results[index] = _refused(given if isinstance(given, str) else None, "rejected", 400, error)
+            results[index] = store.refused(given if isinstance(given, str) else None, "rejected", 400, error)
     valid.sort(key=lambda pair: (pair[1].device_time, pair[0]))
     if not valid:
         return m.SyncOut(results=[result for result in results if result is not None])
@@ -137,8 +132,8 @@ async def apply_batch(session: AsyncSession, actor: Actor, data: m.SyncIn, now: 
     firsts: dict[str, m.SyncOperationIn] = {}
     for _, op in valid:
         firsts.setdefault(op.client_op_id, op)
-    claimed = await _claim(session, actor, list(firsts.values()), now)
-    stored = await _stored(session, actor, [key for key in firsts if key not in claimed])
+    claimed = await store.claim(session, actor, list(firsts.values()), now)
+    stored = await store.stored(session, actor, [key for key in firsts if key not in claimed])
     to_run = [op for key, op in firsts.items() if key in claimed]
     batch = warnings.Batch()
     await _lock_and_load(session, actor, batch, to_run)
@@ -150,96 +145,22 @@ async def apply_batch(session: AsyncSession, actor: Actor, data: m.SyncIn, now: 
             key = op.client_op_id
             if key in done:  # the same id twice in one batch: the second is a replay of the first
                 first = firsts[key]
-                same = (first.type, first.device_time, _stored_body(first)) == (
+                same = (first.type, first.device_time, store.stored_body(first)) == (
                     op.type,
                     op.device_time,
-                    _stored_body(op),
+                    store.stored_body(op),
                 )
-                results[index] = _replayed(done[key][0]) if same else _reused(op)
+                results[index] = store.replayed(done[key][0]) if same else store.reused(op)
             elif key in claimed:
                 result = await _run(session, actor, op, now, batch, done)
                 results[index], done[key] = result, (result, op.type)
             else:
-                results[index] = _replay(stored[key], op)
+                results[index] = store.replay(stored[key], op)
         await batch.flush(session)
     finally:
         session.info.pop(warnings.BATCH_KEY, None)
-    await _store_results(session, actor, done)
+    await store.store_results(session, actor, done)
     return m.SyncOut(results=[result for result in results if result is not None])
-
-
-def _stored_body(op: m.SyncOperationIn) -> dict[str, Any]:
-    """What is kept of the operation: its body, or the body's digest when it holds what the edge
-    refuses (PostgreSQL cannot store a NUL even in jsonb); either tells a resend from a reuse."""
-    visit_id = str(op.visit_id) if op.visit_id else None
-    if faults(op.body, "body") is None:
-        return {"visit_id": visit_id, "body": op.body}
-    return {"visit_id": visit_id, "body_sha256": hashlib.sha256(msgspec.json.encode(op.body)).hexdigest()}
-
-
-async def _claim(session: AsyncSession, actor: Actor, ops: list[m.SyncOperationIn], now: datetime) -> set[str]:
-    """Store the operations as pending, in one INSERT; the ids that were new (the others were received before)."""
-    rows = [
-        {
-            "user_id": actor.user_id,
-            "client_op_id": op.client_op_id,
-            "device_id": actor.device_id,
-            "op_type": op.type.value,
-            "device_time": op.device_time,
-            "outcome": "pending",
-            "body": _stored_body(op),
-            "result": {},
-            "received_at": now,
-        }
-        for op in ops
-    ]
-    # Many parameter sets to one cached statement: SQLAlchemy sends them as one multi-row INSERT.
-    table = cast(Table, SyncOperation.__table__)
-    claimed = await session.scalars(insert(table).on_conflict_do_nothing().returning(table.c.client_op_id), rows)
-    return set(claimed.all())
-
-
-async def _stored(session: AsyncSession, actor: Actor, client_op_ids: list[str]) -> dict[str, Any]:
-    """The operations received before, by client_op_id, in one SELECT."""
-    if not client_op_ids:
-        return {}
-    rows = await session.execute(
-        select(
-            SyncOperation.client_op_id,
-            SyncOperation.op_type,
-            SyncOperation.device_time,
-            SyncOperation.body,
-            SyncOperation.result,
-        ).where(SyncOperation.user_id == actor.user_id, SyncOperation.client_op_id.in_(client_op_ids))
-    )
-    return {row.client_op_id: row for row in rows}
-
-
-async def _store_results(session: AsyncSession, actor: Actor, done: dict[str, tuple[m.SyncResult, m.OpType]]) -> None:
-    """Each operation's outcome and result on its row, in one UPDATE."""
-    failed = [key for key, (result, _) in done.items() if result.outcome == "failed"]
-    if failed:  # forgotten: a resend runs them again
-        await session.execute(
-            delete(SyncOperation).where(SyncOperation.user_id == actor.user_id, SyncOperation.client_op_id.in_(failed))
-        )
-    keys = [key for key in done if key not in failed]
-    if not keys:
-        return
-    outcomes = [done[key][0] for key in keys]
-    await session.execute(
-        text(
-            "UPDATE sync_operations AS s SET outcome = v.outcome, result = CAST(v.result AS jsonb) "
-            "FROM unnest(CAST(:keys AS text[]), CAST(:outcomes AS text[]), CAST(:results AS text[])) "
-            "AS v(client_op_id, outcome, result) "
-            "WHERE s.user_id = :user_id AND s.client_op_id = v.client_op_id"
-        ),
-        {
-            "keys": keys,
-            "outcomes": [result.outcome for result in outcomes],
-            "results": [msgspec.json.encode(result).decode() for result in outcomes],
-            "user_id": actor.user_id,
-        },
-    )
 
 
 async def _lock_and_load(
@@ -301,30 +222,6 @@ def _scores_time(op: m.SyncOperationIn) -> datetime | None:
     return at if at is not None and at.tzinfo is not None else None
 
 
-def _reused(op: m.SyncOperationIn) -> m.SyncResult:
-    error = m.SyncError(
-        title="Operation id reused",
-        detail="This client_op_id was already used for a different operation.",
-        field="client_op_id",
-        rule="client_op_id_reused",
-    )
-    return _refused(op.client_op_id, "rejected", 422, error)
-
-
-def _replayed(result: m.SyncResult) -> m.SyncResult:
-    again = msgspec.convert(msgspec.to_builtins(result), m.SyncResult)
-    again.replayed = True
-    return again
-
-
-def _replay(stored: Any, op: m.SyncOperationIn) -> m.SyncResult:
-    if (stored.op_type, stored.device_time, stored.body) != (op.type.value, op.device_time, _stored_body(op)):
-        return _reused(op)
-    result = msgspec.convert(stored.result, m.SyncResult)
-    result.replayed = True
-    return result
-
-
 async def _run(
     session: AsyncSession,
     actor: Actor,
@@ -347,16 +244,16 @@ async def _run(
         error = m.SyncError(title=exc.title, detail=exc.detail, field=field, rule=exc.rule)
         if exc.rule in bedside.CONFLICT_RULES:
             await _announce_conflict(session, actor, op, exc.rule, batch)
-            return _refused(op.client_op_id, "conflict", exc.status, error)
-        return _refused(op.client_op_id, "rejected", exc.status, error)
+            return store.refused(op.client_op_id, "conflict", exc.status, error)
+        return store.refused(op.client_op_id, "rejected", exc.status, error)
     except Exception as exc:  # rolled back alone; the batch goes on
         if input_fault(exc) is not None:
             detail = "A value is beyond what the service can store or compute with; nothing was saved."
             error = m.SyncError(title="Invalid request", detail=detail, rule="value_out_of_range")
-            return _refused(op.client_op_id, "rejected", 400, error)
+            return store.refused(op.client_op_id, "rejected", 400, error)
         log.error("sync operation %s failed: unhandled %s", op.type.value, type(exc).__name__)
         detail = "This operation could not be applied just now and was not kept; send it again."
-        return _refused(op.client_op_id, "failed", 500, m.SyncError(title="Internal error", detail=detail))
+        return store.refused(op.client_op_id, "failed", 500, m.SyncError(title="Internal error", detail=detail))
     return m.SyncResult(
         client_op_id=op.client_op_id, outcome="applied", status=kind.status, result=msgspec.to_builtins(out)
     )
