@@ -18,8 +18,9 @@ from backend.audit.models import AuditEntry
 from backend.db import make_engine, make_sessionmaker
 from backend.errors import Problem
 from backend.people.administered import insert_user
-from backend.people.auth import hash_password, normalised_email
+from backend.people.auth import normalised_email
 from backend.people.models import Organisation, OrganisationKind, Role
+from backend.people.passwords import hash_password
 
 # A district's people are its municipality's to manage.
 ADMINISTERED_KINDS = frozenset(OrganisationKind) - {OrganisationKind.DISTRICT}

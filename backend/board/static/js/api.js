@@ -5,6 +5,19 @@
 // gone when it closes) so that reloading the board during a night does not log the coordinator out.
 
 const REFRESH_KEY = "lindra.board.refresh";
+// This tab's device key: a random secret sent at login and with every refresh, so that a refresh
+// token copied from here is useless without it, and a retry after a lost answer is told apart.
+const DEVICE_KEY = "lindra.board.device-key";
+
+function deviceKey() {
+  let key = sessionStorage.getItem(DEVICE_KEY);
+  if (!key) {
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    key = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    sessionStorage.setItem(DEVICE_KEY, key);
+  }
+  return key;
+}
 const RENEW_BEFORE_SECONDS = 60; // renew a minute before the 10-minute token runs out
 const WRITE_ATTEMPTS = 3;
 
@@ -61,7 +74,7 @@ export class Api {
   }
 
   async login(email, password) {
-    const body = { email, password, device: { platform: "web", app_version: "board-1" } };
+    const body = { email, password, device: { platform: "web", app_version: "board-1" }, device_key: deviceKey() };
     const tokens = await this._fetchJson("POST", "/auth/login", body, {});
     this._accept(tokens);
     return tokens.user;
@@ -96,7 +109,8 @@ export class Api {
       const token = sessionStorage.getItem(REFRESH_KEY);
       this._refreshing = (async () => {
         if (!token) throw new ApiError(401, { detail: "No session." });
-        const tokens = await this._fetchJson("POST", "/auth/refresh", { refresh_token: token }, {});
+        const body = { refresh_token: token, device_key: deviceKey() };
+        const tokens = await this._fetchJson("POST", "/auth/refresh", body, {});
         this._accept(tokens);
       })().finally(() => {
         this._refreshing = null;
