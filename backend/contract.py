@@ -102,6 +102,12 @@ def _parameters(handler: HTTPRouteHandler) -> Iterator[tuple[str, Any]]:
             todo.extend(providers[name].parsed_fn_signature.parameters.items())
 
 
+def _public_names(handler: HTTPRouteHandler) -> set[str]:
+    """The names the handler's parameters go by on the wire (a query parameter's alias, e.g. `from`)."""
+    parameters = handler.parsed_fn_signature.parameters
+    return {getattr(parameter.kwarg_definition, "name", None) or name for name, parameter in parameters.items()}
+
+
 def _names_a_record(annotation: Any, *, top: bool = True) -> bool:
     """Whether an input is the id of a record that may not exist, or a body that must name one at its top."""
     if annotation is uuid.UUID:
@@ -122,8 +128,10 @@ def problem_statuses(path: str, handler: HTTPRouteHandler) -> frozenset[int]:
     400 to a token in the URL); a route that names a record by id (in its path, a query
     parameter, or a required field at the top of its body) answers 404 when it is not there or
     not yours; an idempotent write (one taking `write`) can find the record in the wrong state
-    (409), break a rule (422) or reuse an Idempotency-Key (422); a body can be too large (413)
-    or wrongly encoded (415); a route that reaches the database answers 503 while it is away.
+    (409), break a rule (422) or reuse an Idempotency-Key (422); a route that reads a period
+    (`from` and `to`) refuses one whose `to` is before its `from`, or that is too long (422); a
+    body can be too large (413) or wrongly encoded (415); a route that reaches the database
+    answers 503 while it is away.
     Public routes check credentials of their own, or none: `PUBLIC_PROBLEMS` says what they add.
     """
     public = handler.opt.get("roles") == PUBLIC
@@ -141,6 +149,8 @@ def problem_statuses(path: str, handler: HTTPRouteHandler) -> frozenset[int]:
         statuses.add(404)
     if handler.http_methods & WRITES and "write" in parameters:
         statuses |= {409, 422}
+    if {"from", "to"} <= _public_names(handler):
+        statuses.add(422)
     if "data" in inputs:
         statuses |= {413, 415}
     if not public or DATABASE & parameters.keys():
