@@ -105,7 +105,7 @@ class Settings:
             "smtp_security": os.environ.get("LINDRA_SMTP_SECURITY", "starttls"),
             "smtp_username": os.environ.get("LINDRA_SMTP_USERNAME", ""),
             "smtp_password": os.environ.get("LINDRA_SMTP_PASSWORD", ""),
-            "mail_from": os.environ.get("LINDRA_MAIL_FROM", "Lindra <no-reply@lindra.invalid>"),
+            "mail_from": os.environ.get("LINDRA_MAIL_FROM") or "Lindra <no-reply@lindra.invalid>",
             "smtp_timeout_seconds": float(os.environ.get("LINDRA_SMTP_TIMEOUT_SECONDS") or 10.0),
             "password_code_hours": _int("LINDRA_PASSWORD_CODE_HOURS", 24),
             "idempotency_retention_hours": _int("LINDRA_IDEMPOTENCY_RETENTION_HOURS", 72),
