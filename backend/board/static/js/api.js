@@ -21,6 +21,8 @@ function deviceKey() {
 const RENEW_BEFORE_SECONDS = 60; // renew a minute before the 10-minute token runs out
 const WRITE_ATTEMPTS = 3;
 
+const DEVICE = { platform: "web", app_version: "board-1" };
+
 export class ApiError extends Error {
   constructor(status, problem) {
     super(problem?.detail || problem?.title || `HTTP ${status}`);
@@ -73,9 +75,19 @@ export class Api {
     return Date.now() + this.serverOffsetMs;
   }
 
-  async login(email, password) {
-    const body = { email, password, device: { platform: "web", app_version: "board-1" }, device_key: deviceKey() };
+  /** `newPassword` is sent when the user chooses one (required once an administrator set hers). */
+  async login(email, password, newPassword = null) {
+    const body = { email, password, device: DEVICE, device_key: deviceKey() };
+    if (newPassword) body.new_password = newPassword;
     const tokens = await this._fetchJson("POST", "/auth/login", body, {});
+    this._accept(tokens);
+    return tokens.user;
+  }
+
+  /** Redeem the one-time code from an invitation or reset mail: choose a password and sign in. */
+  async choosePassword(code, newPassword) {
+    const body = { code, new_password: newPassword, device: DEVICE, device_key: deviceKey() };
+    const tokens = await this._fetchJson("POST", "/auth/password", body, {});
     this._accept(tokens);
     return tokens.user;
   }

@@ -364,28 +364,61 @@ function leaveBoard(note = "") {
   showLogin(note);
 }
 
-async function submitLogin(event) {
-  event.preventDefault();
-  const button = byId("login-submit");
-  const error = byId("login-error");
+/** Run a sign-in form's call: the button busy meanwhile, the refusal shown in the form's own words. */
+async function signInWith(form, busyText, call) {
+  const button = form.querySelector("button[type=submit]");
+  const error = form.querySelector("[role=alert]");
+  const idleText = button.textContent;
   error.hidden = true;
   button.disabled = true;
-  button.textContent = t("login.busy");
+  button.textContent = busyText;
   try {
-    const user = await api.login(byId("login-email").value.trim(), byId("login-password").value);
-    byId("login-password").value = "";
+    const user = await call();
+    form.querySelectorAll("input[type=password]").forEach((input) => (input.value = ""));
+    showLoginForm("login-form");
     enterBoard(user);
   } catch (failure) {
-    error.textContent = failure instanceof ApiError ? failure.message : t("error.network");
+    if (failure instanceof ApiError && failure.rule === "password_change_required") {
+      byId("login-new-field").hidden = false;
+      byId("login-new-password").required = true;
+      byId("login-new-password").focus();
+      error.textContent = t("login.mustChange");
+    } else {
+      error.textContent = failure instanceof ApiError ? failure.message : t("error.network");
+    }
     error.hidden = false;
   } finally {
     button.disabled = false;
-    button.textContent = t("login.submit");
+    button.textContent = idleText;
   }
+}
+
+function submitLogin(event) {
+  event.preventDefault();
+  const newPassword = byId("login-new-field").hidden ? null : byId("login-new-password").value;
+  return signInWith(event.target, t("login.busy"), () =>
+    api.login(byId("login-email").value.trim(), byId("login-password").value, newPassword),
+  );
+}
+
+function submitCode(event) {
+  event.preventDefault();
+  return signInWith(event.target, t("code.busy"), () =>
+    api.choosePassword(byId("code-code").value.trim(), byId("code-password").value),
+  );
+}
+
+/** The login view shows one form: the password login, or redeeming a code from a mail. */
+function showLoginForm(id) {
+  for (const form of ["login-form", "code-form"]) byId(form).hidden = form !== id;
+  byId(id).querySelector("input").focus();
 }
 
 function wireControls() {
   byId("login-form").addEventListener("submit", submitLogin);
+  byId("code-form").addEventListener("submit", submitCode);
+  byId("login-have-code").addEventListener("click", () => showLoginForm("code-form"));
+  byId("code-back").addEventListener("click", () => showLoginForm("login-form"));
   byId("logout").addEventListener("click", async () => {
     await api.logout();
     leaveBoard();
