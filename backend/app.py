@@ -35,6 +35,8 @@ from backend.errors import EXCEPTION_HANDLERS
 from backend.gzip_bodies import MAX_BODY_BYTES, gzip_bodies_middleware
 from backend.health import HealthController
 from backend.idempotency import provide_write, replay_header_middleware
+from backend.messages.clients import CLIENT_ROLE
+from backend.messages.controllers import InboxController
 from backend.metrics import MetricsController, metrics_middleware
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
@@ -59,6 +61,7 @@ ROUTE_HANDLERS: list[Any] = [
     events_socket,
     *ALERT_CONTROLLERS,
     *BOARD_API_CONTROLLERS,
+    InboxController,
     board_page,
     create_static_files_router(
         path=DOCS_ASSETS, directories=[swagger_ui_path], opt={"roles": PUBLIC}, include_in_schema=False
@@ -87,8 +90,8 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-# The dependencies that hand the authenticated actor to a handler.
-ACTOR_CARRIERS = frozenset({"actor", "read"})
+# The dependencies that hand the authenticated actor (or system client) to a handler.
+ACTOR_CARRIERS = frozenset({"actor", "read", "client"})
 
 
 def authenticates(handler: HTTPRouteHandler) -> bool:
@@ -118,7 +121,7 @@ def check_every_route_is_guarded(app: Litestar) -> None:
                 continue
             if handler.http_methods == {"OPTIONS"}:  # Litestar's automatic CORS pre-flight answer
                 continue
-            roles = handler.opt.get("roles")
+            roles = handler.opt.get("roles") or handler.opt.get(CLIENT_ROLE)
             if roles is None:
                 raise RuntimeError(f"{route.path} declares no roles")
             if roles != PUBLIC and not authenticates(handler):

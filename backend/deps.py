@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import COPENHAGEN, Clock
 from backend.db import transaction
+from backend.messages.clients import CLIENT_ROLE, authenticate_client
 from backend.people.actor import PUBLIC, Actor, allowed_roles, bearer_claims, check_role
 from backend.row_scope import NONE, RowScope, acquire, of_actor
 
@@ -61,6 +62,10 @@ async def authenticate(request: Request[Any, Any, Any]) -> None:
     the route's inputs, and a role the route does not allow gets 403, not a validation error."""
     if request.scope["path"].startswith("/schema") or allowed_roles(request.route_handler) == PUBLIC:
         return  # the OpenAPI document and its page are public (every other route declares its roles)
+    client_role = request.route_handler.opt.get(CLIENT_ROLE)
+    if client_role is not None:  # a system client's route: never a person's
+        request.state.client = await authenticate_client(request, client_role)
+        return
     state = request.app.state
     claims = bearer_claims(request, state.settings.secret_key, state.clock.now())
     actor = await state.hub.actors.load(state.pool, claims, request_id(request))

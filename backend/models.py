@@ -4,6 +4,15 @@ from backend.alerts.models import Alert, AlertRaise, AlertTarget, AlertTier, Esc
 from backend.audit.models import AuditEntry
 from backend.cases.models import ActionPlan, Case, Citizen, Medicine, Relative, StatusNote, Wish
 from backend.idempotency import IdempotencyKey
+from backend.messages.models import (
+    AckOutbox,
+    HospitalStay,
+    InboxBody,
+    InboxMessage,
+    MessageSettings,
+    StayNotice,
+    SystemClient,
+)
 from backend.orm import Base
 from backend.people.models import (
     Device,
@@ -29,6 +38,7 @@ from backend.visits.models import (
 )
 
 __all__ = [
+    "AckOutbox",
     "ActionPlan",
     "Alert",
     "AlertRaise",
@@ -42,10 +52,14 @@ __all__ = [
     "Device",
     "EscalationPolicy",
     "Event",
+    "HospitalStay",
     "IdempotencyKey",
+    "InboxBody",
+    "InboxMessage",
     "LoginThrottle",
     "Medicine",
     "MedicineGiven",
+    "MessageSettings",
     "Notification",
     "Organisation",
     "OrganisationServes",
@@ -55,8 +69,10 @@ __all__ = [
     "RotatedRefreshToken",
     "ShiftPattern",
     "StatusNote",
+    "StayNotice",
     "SymptomAssessment",
     "SyncOperation",
+    "SystemClient",
     "User",
     "UserDistrict",
     "Visit",

@@ -31,6 +31,7 @@ from backend.alerts.push import make_gateway
 from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker
+from backend.messages.jobs import InboxWorker
 from backend.metrics import WORKER_REGISTRY
 from backend.row_scope import SYSTEM
 from backend.scheduler import Scheduler, start_scheduler
@@ -56,16 +57,19 @@ def free_port() -> int:
 async def background_work(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
 ) -> AsyncIterator[Scheduler]:
-    """The scheduler (yielded) and the push sender, running until the block ends. Their work spans
-    municipalities: `sessions` act in the system row scope (`make_sessionmaker(engine, SYSTEM)`)."""
+    """The scheduler (yielded), the push sender and the MedCom inbox, running until the block ends.
+    Their work spans municipalities: `sessions` act in the system row scope (`make_sessionmaker(engine, SYSTEM)`)."""
     scheduler = start_scheduler(sessions, settings, clock)
     pushes = PushSender(settings.database_url, sessions, make_gateway(settings), clock)
     pushes.start()
+    inbox = InboxWorker(settings.database_url, sessions, clock)
+    inbox.start()
     try:
         yield scheduler
     finally:
         await scheduler.stop()
         await pushes.stop()
+        await inbox.stop()
 
 
 async def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
