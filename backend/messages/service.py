@@ -113,18 +113,18 @@ async def process(session: AsyncSession, message: InboxMessage, now: datetime) -
             refusal = error
     address = reading.address
     header_id = notification.header_id if notification else (address.header_id if address else None)
-    message.header_id, message.bundle_id = header_id, _bundle_id(reading)
-    message.processed_at = now
+    bundle_id, original, reused = _bundle_id(reading), None, False
     if header_id is not None:
         await lock_keys(session, message.municipality_id, [f"header:{header_id}"])
-        original = await _original(session, message)
-        if original is not None:
-            await _answer_duplicate(session, message, original, now)
-            return None
-        if refusal is None and await _bundle_reused(session, message):
-            refusal = Refusal(
-                AckError.DAMAGED, "Bundle.id", "This Bundle.id came before with another MessageHeader.id."
-            )
+        original = await _original(session, message.municipality_id, header_id)
+        reused = original is None and refusal is None and await _bundle_reused(session, message, bundle_id)
+    # Only now, when it is known whose duplicate this is, do the ids go in (the unique index).
+    message.header_id, message.bundle_id, message.processed_at = header_id, bundle_id, now
+    if original is not None:
+        await _answer_duplicate(session, message, original, now)
+        return None
+    if reused:
+        refusal = Refusal(AckError.DAMAGED, "Bundle.id", "This Bundle.id came before with another MessageHeader.id.")
     if refusal is not None or notification is None:
         _refuse(message, refusal or Refusal(AckError.DAMAGED, "Bundle", "Unreadable."), address)
         await _acknowledge(session, message, address, AckCode.FATAL_ERROR, refusal, now)
@@ -139,24 +139,24 @@ def _bundle_id(reading: Reading) -> str | None:
     return value[:64] if isinstance(value, str) else None
 
 
-async def _original(session: AsyncSession, message: InboxMessage) -> InboxMessage | None:
+async def _original(session: AsyncSession, municipality_id: uuid.UUID, header_id: str) -> InboxMessage | None:
     """The message already processed under this MessageHeader.id (MedCom: then this is a duplicate)."""
     query = select(InboxMessage).where(
-        InboxMessage.municipality_id == message.municipality_id,
-        InboxMessage.header_id == message.header_id,
+        InboxMessage.municipality_id == municipality_id,
+        InboxMessage.header_id == header_id,
         InboxMessage.duplicate_of.is_(None),
         InboxMessage.state.not_in([MessageState.RECEIVED, MessageState.FAILED]),
-        InboxMessage.id != message.id,
     )
     return (await session.scalars(query)).first()
 
 
-async def _bundle_reused(session: AsyncSession, message: InboxMessage) -> bool:
-    if message.bundle_id is None:
+async def _bundle_reused(session: AsyncSession, message: InboxMessage, bundle_id: str | None) -> bool:
+    """Whether another message came with this Bundle.id (under another header: MedCom calls it an error)."""
+    if bundle_id is None:
         return False
     query = select(InboxMessage.id).where(
         InboxMessage.municipality_id == message.municipality_id,
-        InboxMessage.bundle_id == message.bundle_id,
+        InboxMessage.bundle_id == bundle_id,
         InboxMessage.id != message.id,
         InboxMessage.state != MessageState.RECEIVED,
     )
