@@ -81,6 +81,23 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_client_create(args: argparse.Namespace) -> int:
+    """A municipality's message broker, which delivers MedCom messages; its secret is shown once."""
+    from backend.messages.clients import create_client_as_operator
+
+    settings = _settings(args)
+    migrate(settings.database_url)
+    try:
+        client_id, secret = asyncio.run(
+            create_client_as_operator(settings.database_url, args.municipality, args.name, args.ack_url)
+        )
+    except ValueError as error:
+        print(f"No client created: {error}", file=sys.stderr)
+        return 1
+    print(f"System client {client_id} created. Its secret, shown only now:\n{secret}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -176,6 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", required=True, help="her full name")
     create.add_argument("--data-dir", default=None)
     create.set_defaults(func=cmd_admin_create)
+
+    clients = sub.add_parser("client", help="system clients (a municipality's message broker)").add_subparsers(
+        dest="client_command", required=True
+    )
+    broker = clients.add_parser("create", help="create a message broker's client for the MedCom inbox")
+    broker.add_argument("--municipality", type=uuid.UUID, required=True)
+    broker.add_argument("--name", required=True)
+    broker.add_argument("--ack-url", default=None, help="where the broker takes acknowledgements (HTTP POST)")
+    broker.add_argument("--data-dir", default=None)
+    broker.set_defaults(func=cmd_client_create)
 
     args = parser.parse_args(argv)
     return int(args.func(args))
