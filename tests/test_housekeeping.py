@@ -53,7 +53,16 @@ async def test_old_stored_answers_are_forgotten_and_recent_ones_kept(
 
 def test_the_app_schedules_its_housekeeping(app: Litestar, client: object) -> None:
     jobs = {job.id for job in app.state.scheduler.get_jobs()}
-    assert jobs == {"purge_throttles", "purge_keys", "generate_visits", "mark_missed_visits", "sweep", "watchdog"}
+    assert jobs == {
+        "purge_throttles",
+        "purge_keys",
+        "purge_codes",
+        "purge_rotated_tokens",
+        "generate_visits",
+        "mark_missed_visits",
+        "sweep",
+        "watchdog",
+    }
     every = {job.id: job.trigger.interval.total_seconds() for job in app.state.scheduler.get_jobs()}
     assert every["sweep"] <= 1  # a tier is due to the second: it fires within a second of its deadline, or less
 

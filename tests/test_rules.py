@@ -37,7 +37,10 @@ def test_the_century_rule_gives_the_birth_date(cpr: str, born: date) -> None:
         "3002501234",
         "2902413999",
         "0100501234",
-        "010150 1234",
+        "01.01.50-1234",
+        "０１０１５０１２３４",  # full-width digits: the same person would become a second citizen
+        "٠١٠١٥٠١٢٣٤",  # Arabic-Indic digits
+        "010150123¹",  # a superscript one: Python calls it a digit, int() refuses it
         "01-0150-1234",
     ],
 )
@@ -49,6 +52,7 @@ def test_malformed_or_impossible_cpr_numbers_are_refused(bad: str) -> None:
 
 def test_cpr_is_normalised_and_masked() -> None:
     assert normalise(" 010150-1234 ") == "0101501234"
+    assert normalise("010150 1234") == "0101501234"  # the spaces people type are separators
     assert mask("0101501234") == "010150-XXXX"
 
 

@@ -263,6 +263,7 @@ async def test_no_cpr_name_or_diagnosis_reaches_the_logs(
     client: Client, world: World, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the client's request lines: the URLs, checked too
     cpr = valid_cpr()
     body = case_body(world.district_a, clock.today(), cpr=cpr, name="Hemmelig Borgersen", diagnosis="Sjælden diagnose")
     created = (await client.post("/cases", json=body, headers=write_headers(world.coordinator))).json()

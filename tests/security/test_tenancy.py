@@ -43,7 +43,6 @@ def unit_login_body(organisation_id: uuid.UUID) -> dict[str, object]:
         "role": "palliative_unit",
         "organisation_id": str(organisation_id),
         "district_ids": [],
-        "password": "a long enough secret 42",
     }
 
 

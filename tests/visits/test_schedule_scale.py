@@ -42,7 +42,13 @@ async def make_cases(sessions: Sessions, world: World) -> list[uuid.UUID]:
         await session.execute(
             insert(Citizen),
             [
-                {"id": c, "cpr": f"{uuid.uuid4().int % 10**10:010d}", "name": "Borger", "address": "Vej 1"}
+                {
+                    "id": c,
+                    "municipality_id": world.municipality_id,
+                    "cpr": f"{uuid.uuid4().int % 10**10:010d}",
+                    "name": "Borger",
+                    "address": "Vej 1",
+                }
                 for c in citizens
             ],
         )
