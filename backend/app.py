@@ -30,6 +30,7 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.contract import document_problems, operation_id
 from backend.db import make_engine, make_pool, make_sessionmaker
+from backend.deprecation import deprecation_middleware, document_retirements
 from backend.deps import authenticate, provide_actor, provide_clock, provide_db, provide_pg, provide_read
 from backend.errors import EXCEPTION_HANDLERS
 from backend.gzip_bodies import MAX_BODY_BYTES, gzip_bodies_middleware
@@ -166,7 +167,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             "read": Provide(provide_read, sync_to_thread=False),
             "clock": Provide(provide_clock, sync_to_thread=False),
         },
-        middleware=[metrics_middleware, request_id_middleware, replay_header_middleware, gzip_bodies_middleware],
+        middleware=[
+            metrics_middleware,
+            request_id_middleware,
+            replay_header_middleware,
+            deprecation_middleware,
+            gzip_bodies_middleware,
+        ],
         before_request=authenticate,
         exception_handlers=EXCEPTION_HANDLERS,
         # The process's logging is `backend.logs.configure_logging`'s: Litestar's default would
@@ -205,4 +212,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
     app.state.clock = clock or Clock()
     check_every_route_is_guarded(app)
     document_problems(app)
+    document_retirements(app)
     return app

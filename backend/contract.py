@@ -9,6 +9,8 @@ once for every route, by rule, when the app is built:
   `problem_statuses`), not from a list kept by hand beside each route.
 - Every operation is named by its handler, camelCased (`raise_alert` -> `raiseAlert`); a handler
   that needs another name says so with `operation_id=` in its decorator.
+- Every idempotent write documents `Idempotency-Replayed`, the header a retried request's answer
+  carries (the first answer's status and body again).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, get_args
 
 from litestar import Litestar
 from litestar.constants import RESERVED_KWARGS
+from litestar.datastructures import ResponseHeader
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.types import Method
@@ -26,6 +29,7 @@ from litestar.types.internal_types import PathParameterDefinition
 from msgspec import UNSET, Struct, UnsetType, structs
 
 from backend.errors import PROBLEM_JSON
+from backend.idempotency import REPLAYED_HEADER
 from backend.people.actor import PUBLIC
 
 
@@ -176,3 +180,14 @@ def document_problems(app: Litestar) -> None:
                     ),
                 )
             handler.responses = responses
+            if handler.http_methods & WRITES and "write" in handler.parsed_fn_signature.parameters:
+                handler.response_headers = [*(handler.response_headers or []), REPLAYED]
+
+
+REPLAYED = ResponseHeader(
+    name=REPLAYED_HEADER,
+    value="true",
+    documentation_only=True,
+    description="Present (`true`) when this answer repeats the first answer to the same Idempotency-Key: "
+    "the request was a retry and changed nothing.",
+)

@@ -23,6 +23,15 @@ def test_the_mobile_api_breaks_nothing_an_installed_app_relies_on() -> None:
     )
 
 
+def test_the_snapshot_is_what_the_app_serves_now_so_every_addition_is_protected() -> None:
+    """Generated the same way twice (no random examples in the document), and refreshed with every
+    addition: an addition missing from the snapshot could later be removed unnoticed."""
+    assert mobile_part(current_document()) == json.loads(SNAPSHOT.read_text()), (
+        "The /mobile/v1 document differs from the snapshot: refresh it on purpose with "
+        "`.venv/bin/python -m tests.contract.compat` after checking the change is only an addition."
+    )
+
+
 def document() -> dict[str, Any]:
     """A tiny /mobile/v1: one operation taking a body and answering a struct with an enum."""
     return {
