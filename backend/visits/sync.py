@@ -139,6 +139,7 @@ async def apply_batch(session: AsyncSession, actor: Actor, data: m.SyncIn, now: 
     await _lock_and_load(session, actor, batch, to_run)
 
     done: dict[str, tuple[m.SyncResult, m.OpType]] = {}  # this batch's own results and types, by client_op_id
+    replays: list[m.SyncOperationIn] = []  # applied in an earlier batch, answered again
     session.info[warnings.BATCH_KEY] = batch
     try:
         for index, op in valid:
@@ -155,8 +156,11 @@ async def apply_batch(session: AsyncSession, actor: Actor, data: m.SyncIn, now: 
                 result = await _run(session, actor, op, now, batch, done)
                 results[index], done[key] = result, (result, op.type)
             else:
-                results[index] = store.replay(stored[key], op)
+                results[index] = again = store.replay(stored[key], op)
+                if again.replayed and again.outcome == "applied":
+                    replays.append(op)
         await batch.flush(session)
+        await store.audit_replays(session, actor, replays)
     finally:
         session.info.pop(warnings.BATCH_KEY, None)
     await store.store_results(session, actor, done)

@@ -9,6 +9,7 @@ as its digest, which tells the two apart as well.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import datetime
 from typing import Any, cast
 
@@ -127,3 +128,43 @@ def replay(row: Any, op: m.SyncOperationIn) -> m.SyncResult:
     result = msgspec.convert(row.result, m.SyncResult)
     result.replayed = True
     return result
+
+
+# A replayed operation shows its first answer again: a read of the case it was about, named by its
+# visit or, for a raise, by the case in its body.
+_AUDIT_REPLAYS = text(
+    """
+    INSERT INTO audit_log (user_id, role, action, case_id, request_id)
+    SELECT DISTINCT CAST(:user_id AS uuid), CAST(:role AS text), 'sync.replay', about.case_id,
+                    CAST(:request_id AS text)
+    FROM (
+        SELECT case_id FROM visits WHERE id = ANY(CAST(:visit_ids AS uuid[]))
+        UNION SELECT id FROM cases WHERE id = ANY(CAST(:case_ids AS uuid[]))
+    ) AS about
+    """
+)
+
+
+def _case_id(body: dict[str, Any]) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(body["case_id"]))
+    except (KeyError, ValueError):
+        return None
+
+
+async def audit_replays(session: AsyncSession, actor: Actor, replays: list[m.SyncOperationIn]) -> None:
+    """Audit the applied operations answered again from an earlier batch as reads of their cases."""
+    if not replays:
+        return
+    visit_ids = sorted({op.visit_id for op in replays if op.visit_id is not None})
+    case_ids = sorted({case for case in map(_case_id, (op.body for op in replays)) if case is not None})
+    await session.execute(
+        _AUDIT_REPLAYS,
+        {
+            "user_id": actor.user_id,
+            "role": actor.role.value,
+            "request_id": actor.request_id,
+            "visit_ids": visit_ids,
+            "case_ids": case_ids,
+        },
+    )

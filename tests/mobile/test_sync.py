@@ -83,7 +83,8 @@ async def _footprint(sessions: Sessions, case_id: str, user_id: uuid.UUID) -> di
         "medicine": await count_rows(sessions, MedicineGiven, case_id),
         "notes": await count_rows(sessions, VisitNote, case_id),
         "events": await count(sessions, Event, case_id=case),
-        "audit": await count(sessions, AuditEntry, case_id=case),
+        "audit": await count(sessions, AuditEntry, case_id=case)
+        - await count(sessions, AuditEntry, action="sync.replay"),
         "operations": await count(sessions, SyncOperation, user_id=user_id),
     }
 

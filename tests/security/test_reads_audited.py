@@ -91,6 +91,33 @@ async def test_a_replayed_write_is_an_audited_read_of_the_case_it_answers_with(
     assert replayed == [(first.json()["id"], replay_headers["X-Request-ID"])]
 
 
+async def test_a_resent_sync_batch_is_an_audited_read_of_the_cases_its_answers_are_about(
+    client: Client, sessions: Sessions, world: World, clock: Clock
+) -> None:
+    case_id = await make_case(client, world, clock)
+    visit_id = await add_visit(sessions, case_id, world.district_a, clock.now(), assigned_to=world.nurse_a.user_id)
+    operations = [
+        {
+            "client_op_id": f"op-{uuid.uuid4()}",
+            "type": kind,
+            "device_time": clock.now().isoformat(),
+            "visit_id": str(visit_id),
+            "body": body,
+        }
+        for kind, body in (("check_in", {}), ("note", {"text": "Rolig nat."}))
+    ]
+    batch = {"device_id": str(world.nurse_a.device_id), "operations": operations}
+    first = await client.post("/mobile/v1/sync", json=batch, headers=world.nurse_a.headers)
+    assert [r["outcome"] for r in first.json()["results"]] == ["applied", "applied"], first.text
+    assert await _audited(sessions, world.nurse_a.user_id, "sync.replay") == []
+
+    headers = _as(world.nurse_a)
+    again = await client.post("/mobile/v1/sync", json=batch, headers=headers)
+    assert [r["replayed"] for r in again.json()["results"]] == [True, True]
+    rows = await _audited(sessions, world.nurse_a.user_id, "sync.replay")
+    assert [(row.case_id, row.request_id) for row in rows] == [(case_id, headers["X-Request-ID"])]
+
+
 @pytest.fixture
 async def live(settings: Settings, clock: Clock) -> AsyncIterator[Live]:
     app = create_app(dataclasses.replace(settings, housekeeping=False), clock)
