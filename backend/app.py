@@ -22,6 +22,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from backend.alerts.controllers import ALERT_CONTROLLERS
+from backend.alerts.sms.controllers import KannelController
 from backend.audit.controllers import AuditController
 from backend.board.controllers import BOARD_API_CONTROLLERS
 from backend.board.page import board_page
@@ -61,6 +62,7 @@ ROUTE_HANDLERS: list[Any] = [
     *MOBILE_CONTROLLERS,
     events_socket,
     *ALERT_CONTROLLERS,
+    KannelController,
     *BOARD_API_CONTROLLERS,
     InboxController,
     board_page,

@@ -85,6 +85,17 @@ class Settings:
     fcm_url: str = ""
     # Per-request timeout for FCM and its OAuth token endpoint.
     fcm_timeout_seconds: float = 5.0
+    # Kannel's smsbox `sendsms` URL (http://host:13013/cgi-bin/sendsms); empty means SMS are only
+    # logged (the demo). The sendsms-user's name and password, and the sender shown on the phone.
+    sms_gateway_url: str = ""
+    sms_gateway_username: str = ""
+    sms_gateway_password: str = ""
+    sms_sender: str = "Lindra"
+    sms_timeout_seconds: float = 5.0
+    # Where Kannel reaches this service (its delivery reports and the replies), and the shared
+    # secret it must send as HTTP Basic credentials (user `kannel`); without one both are refused.
+    sms_callback_url: str = ""
+    sms_callback_secret: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -119,6 +130,13 @@ class Settings:
             "indicator_min_count": _int("LINDRA_INDICATOR_MIN_COUNT", 5),
             "fcm_url": os.environ.get("LINDRA_FCM_URL", ""),
             "fcm_timeout_seconds": float(os.environ.get("LINDRA_FCM_TIMEOUT_SECONDS") or 5.0),
+            "sms_gateway_url": os.environ.get("LINDRA_SMS_GATEWAY_URL", ""),
+            "sms_gateway_username": os.environ.get("LINDRA_SMS_USERNAME", ""),
+            "sms_gateway_password": os.environ.get("LINDRA_SMS_PASSWORD", ""),
+            "sms_sender": os.environ.get("LINDRA_SMS_SENDER") or "Lindra",
+            "sms_timeout_seconds": float(os.environ.get("LINDRA_SMS_TIMEOUT_SECONDS") or 5.0),
+            "sms_callback_url": os.environ.get("LINDRA_SMS_CALLBACK_URL", ""),
+            "sms_callback_secret": os.environ.get("LINDRA_SMS_CALLBACK_SECRET", ""),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
 from backend.alerts.models import Alert, AlertRaise, AlertTarget, AlertTier, EscalationPolicy, Notification
+from backend.alerts.sms.models import SmsMessage, SmsReply
 from backend.audit.models import AuditEntry
 from backend.cases.models import ActionPlan, Case, Citizen, Medicine, Relative, StatusNote, Wish
 from backend.idempotency import IdempotencyKey
@@ -68,6 +69,8 @@ __all__ = [
     "RosterEntry",
     "RotatedRefreshToken",
     "ShiftPattern",
+    "SmsMessage",
+    "SmsReply",
     "StatusNote",
     "StayNotice",
     "SymptomAssessment",

@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.alerts.engine import INSTANCE, PushSender
 from backend.alerts.push import make_gateway
+from backend.alerts.sms.gateway import make_sms_gateway
+from backend.alerts.sms.outbox import SmsSender
 from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker
@@ -57,11 +59,13 @@ def free_port() -> int:
 async def background_work(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
 ) -> AsyncIterator[Scheduler]:
-    """The scheduler (yielded), the push sender and the MedCom inbox, running until the block ends.
+    """The scheduler (yielded), the push and SMS senders and the MedCom inbox, running until the block ends.
     Their work spans municipalities: `sessions` act in the system row scope (`make_sessionmaker(engine, SYSTEM)`)."""
     scheduler = start_scheduler(sessions, settings, clock)
     pushes = PushSender(settings.database_url, sessions, make_gateway(settings), clock)
     pushes.start()
+    texts = SmsSender(settings.database_url, sessions, make_sms_gateway(settings), clock)
+    texts.start()
     inbox = InboxWorker(settings.database_url, sessions, clock)
     inbox.start()
     try:
@@ -69,6 +73,7 @@ async def background_work(
     finally:
         await scheduler.stop()
         await pushes.stop()
+        await texts.stop()
         await inbox.stop()
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.alerts.models import Alert, AlertStatus, AlertTarget, Notification, TargetRule
 from backend.alerts.push import FcmGateway, PushGateway, PushMessage
+from backend.alerts.sms.outbox import DEFAULT_SMS_AFTER_SECONDS, queue_due_sms
 from backend.alerts.targets import UNIT_RULES, AlertPlace, find
 from backend.cases.models import Case
 from backend.clock import Clock
@@ -159,13 +160,20 @@ _FIRE_TIERS = text(
     ), called AS (
         SELECT c.* FROM unnest(CAST(:called_alert_ids AS uuid[]), CAST(:called_climbs AS int[]),
                                CAST(:called_tiers AS int[]), CAST(:called_users AS uuid[]),
-                               CAST(:called_rules AS text[]), CAST(:called_next AS timestamptz[]))
-                        AS c(alert_id, climb, tier, user_id, rule, next_notify_at)
+                               CAST(:called_rules AS text[]), CAST(:called_next AS timestamptz[]),
+                               CAST(:called_sms_at AS timestamptz[]))
+                        AS c(alert_id, climb, tier, user_id, rule, next_notify_at, sms_at)
         JOIN fired USING (alert_id, climb, tier)
     ), targets AS (
         INSERT INTO alert_targets
-            (alert_id, climb, user_id, tier, rule, notified_at, last_notified_at, next_notify_at, times_notified)
-        SELECT alert_id, climb, user_id, tier, rule, :now, :now, next_notify_at, 1 FROM called
+            (alert_id, climb, user_id, tier, rule, notified_at, last_notified_at, next_notify_at, times_notified,
+             sms_due_at)
+        SELECT alert_id, climb, user_id, tier, rule, :now, :now, next_notify_at, 1,
+               -- without a phone to push to, the SMS goes at once
+               CASE WHEN EXISTS (SELECT 1 FROM devices d WHERE d.user_id = called.user_id AND d.revoked_at IS NULL
+                                   AND d.push_token IS NOT NULL AND d.refresh_expires_at > :now)
+                    THEN sms_at ELSE CAST(:now AS timestamptz) END
+        FROM called
         ON CONFLICT DO NOTHING
     ), {_NOTIFICATIONS}, announced AS (
         {insert_events("r.n <= :before OR r.alert_id IN (SELECT alert_id FROM fired)")}
@@ -186,6 +194,11 @@ class FiredTier:
     by_user: dict[uuid.UUID, TargetRule]
     renotify_seconds: int
     event: dict[str, Any]
+
+    @property
+    def sms_after_seconds(self) -> int:
+        """How long a push to the tier's people may go unconfirmed before they get an SMS."""
+        return int(self.alert.tiers[self.index].get("sms_after_seconds", DEFAULT_SMS_AFTER_SECONDS))
 
     @property
     def empty_reason(self) -> str | None:
@@ -264,6 +277,7 @@ async def write_tiers(
             "called_users": [user_id for _, user_id, _ in called],
             "called_rules": [rule.value for _, _, rule in called],
             "called_next": [now + timedelta(seconds=f.renotify_seconds) for f, _, _ in called],
+            "called_sms_at": [now + timedelta(seconds=f.sms_after_seconds) for f, _, _ in called],
             "kind": "first",
             "now": now,
             "fired_by": INSTANCE,
@@ -398,7 +412,8 @@ async def _resend_unconfirmed(session: AsyncSession, now: datetime) -> int:
 
 
 async def sweep(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> int:
-    """Four times a second on every instance: fire due tiers, call the silent again, resend the unconfirmed."""
+    """Four times a second on every instance: fire due tiers, call the silent again, resend the
+    unconfirmed, and text those whose push went unconfirmed too long."""
     moved = len(await _escalate_due(sessions, clock, timedelta(0)))
     # One transaction for both: each claims its rows with SKIP LOCKED and is safe to run again, and
     # on most sweeps both find nothing, so the second BEGIN and COMMIT would be all they cost.
@@ -406,7 +421,8 @@ async def sweep(sessions: async_sessionmaker[AsyncSession], settings: Settings, 
         now = clock.now()
         called = await _renotify(session, now)
         resent = await _resend_unconfirmed(session, now)
-    return moved + called + resent
+        texted = await queue_due_sms(session, now)
+    return moved + called + resent + texted
 
 
 async def watchdog(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> int:
@@ -427,7 +443,7 @@ async def stop_calling(session: AsyncSession, alert: Alert) -> list[str]:
     called = await session.scalars(
         update(AlertTarget)
         .where(AlertTarget.alert_id == alert.id, AlertTarget.climb == alert.climb)
-        .values(next_notify_at=None)
+        .values(next_notify_at=None, sms_due_at=None)
         .returning(AlertTarget.user_id)
     )
     alert.next_escalation_at = None

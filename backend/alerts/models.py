@@ -232,6 +232,7 @@ class AlertTarget(Base):
     __tablename__ = "alert_targets"
     __table_args__ = (
         Index("ix_alert_targets_next_notify_at", "next_notify_at", postgresql_where=text("next_notify_at IS NOT NULL")),
+        Index("ix_alert_targets_sms_due_at", "sms_due_at", postgresql_where=text("sms_due_at IS NOT NULL")),
     )
 
     alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id"), primary_key=True)
@@ -243,6 +244,9 @@ class AlertTarget(Base):
     last_notified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     next_notify_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     times_notified: Mapped[int] = mapped_column(Integer, default=1)
+    # When the sweep sends her an SMS unless a push to her was confirmed by then (the tier's
+    # `sms_after_seconds`; at once without a phone to push to); cleared once decided or taken.
+    sms_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Notification(Base):

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import schemas as s
 from backend.alerts.models import EscalationPolicy, Severity, TargetRule
+from backend.alerts.sms.outbox import DEFAULT_SMS_AFTER_SECONDS
 from backend.audit import service as audit
 from backend.db import memo
 from backend.events import emit
@@ -24,11 +25,17 @@ from backend.visits.patterns import municipality_of
 Tiers = list[dict[str, Any]]
 
 
-def _tier(targets: list[TargetRule], ack_timeout_seconds: int, renotify_seconds: int) -> dict[str, Any]:
+def _tier(
+    targets: list[TargetRule],
+    ack_timeout_seconds: int,
+    renotify_seconds: int,
+    sms_after_seconds: int = DEFAULT_SMS_AFTER_SECONDS,
+) -> dict[str, Any]:
     return {
         "targets": [t.value for t in targets],
         "ack_timeout_seconds": ack_timeout_seconds,
         "renotify_seconds": renotify_seconds,
+        "sms_after_seconds": sms_after_seconds,
     }
 
 
@@ -97,6 +104,7 @@ def _out(severity: Severity, tiers: Tiers, policy: EscalationPolicy | None) -> s
                 targets=[TargetRule(t) for t in tier["targets"]],
                 ack_timeout_seconds=tier["ack_timeout_seconds"],
                 renotify_seconds=tier["renotify_seconds"],
+                sms_after_seconds=tier.get("sms_after_seconds", DEFAULT_SMS_AFTER_SECONDS),
             )
             for tier in tiers
         ],
@@ -119,7 +127,7 @@ async def get_policies(session: AsyncSession, actor: Actor) -> s.PoliciesOut:
 async def set_policy(session: AsyncSession, actor: Actor, severity: Severity, data: s.PolicyIn) -> s.PolicyOut:
     """Replace one severity's tiers; alerts already raised keep the tiers they started with."""
     mid = municipality_of(actor)
-    tiers = [_tier(t.targets, t.ack_timeout_seconds, t.renotify_seconds) for t in data.tiers]
+    tiers = [_tier(t.targets, t.ack_timeout_seconds, t.renotify_seconds, t.sms_after_seconds) for t in data.tiers]
     statement = pg_insert(EscalationPolicy).values(
         id=uuid.uuid4(), municipality_id=mid, severity=severity.value, tiers=tiers, version=1, updated_by=actor.user_id
     )

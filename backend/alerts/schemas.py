@@ -26,6 +26,9 @@ class TierIn(Input, kw_only=True):
     ack_timeout_seconds: Annotated[int, Meta(ge=5, le=86_400)]
     # How often a person called and not answering is called again.
     renotify_seconds: Annotated[int, Meta(ge=5, le=3_600)]
+    # How long a called person's push may go unconfirmed before Lindra sends her an SMS (at once
+    # when she has no phone to push to).
+    sms_after_seconds: Annotated[int, Meta(ge=5, le=3_600)] = 60
 
 
 class PolicyIn(Input, kw_only=True):
@@ -36,6 +39,7 @@ class TierOut(Struct, kw_only=True):
     targets: list[TargetRule]
     ack_timeout_seconds: int
     renotify_seconds: int
+    sms_after_seconds: int
 
 
 class PolicyOut(Struct, kw_only=True):

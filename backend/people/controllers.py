@@ -111,6 +111,10 @@ class AdminUserController(Controller):
     async def list_users(self, db: AsyncSession, actor: Actor) -> list[s.UserOut]:
         return await service.list_users(db, actor)
 
+    @get("/{user_id:uuid}", opt={"roles": ADMINS}, summary="One user I manage, with her whole mobile number")
+    async def get_user(self, db: AsyncSession, actor: Actor, user_id: uuid.UUID) -> s.UserOut:
+        return await service.get_user(db, actor, user_id)
+
     @post("/", opt={"roles": ADMINS}, summary="Create a user; she is mailed a code to choose her own password")
     async def create_user(self, write: Write, clock: Clock, state: State, data: s.UserCreate) -> s.UserOut:
         return await write.once(

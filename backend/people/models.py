@@ -75,6 +75,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(32))
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
     phone: Mapped[str | None] = mapped_column(String(32))
+    # The work mobile in E.164 (backend.people.mobile): where an unconfirmed alert is sent by SMS,
+    # and the only number whose SMS reply acknowledges for her.
+    mobile: Mapped[str | None] = mapped_column(String(16))
     # Nurses trained in basic palliation; the alert roster prefers them at night.
     palliative_skilled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     language: Mapped[str] = mapped_column(String(2), default="da", server_default="da")

@@ -48,6 +48,16 @@ OneTimeCode = Annotated[
 ]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Phone = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()-]+$")]
+Mobile = Annotated[
+    str,
+    Meta(
+        min_length=8,
+        max_length=32,
+        description="The work mobile that alert SMS go to: eight Danish digits (spaces, +45 or 0045 allowed) "
+        "or an international number starting with + or 00. Answers show it masked, but for GET "
+        "/admin/users/{user_id}.",
+    ),
+]
 AppVersion = Annotated[str, Meta(min_length=1, max_length=32)]
 PushToken = Annotated[str, Meta(min_length=1, max_length=4096)]
 RefreshToken = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -109,6 +119,7 @@ class UserCreate(Input, kw_only=True):
     organisation_id: uuid.UUID
     district_ids: DistrictIds = []
     phone: Phone | None = None
+    mobile: Mobile | None = None
     palliative_skilled: bool = False
 
 
@@ -119,6 +130,7 @@ class UserUpdate(Input, kw_only=True):
     role: Role | UnsetType = UNSET
     district_ids: DistrictIds | UnsetType = UNSET
     phone: Phone | UnsetType | None = UNSET
+    mobile: Mobile | UnsetType | None = UNSET
     palliative_skilled: bool | UnsetType = UNSET
 
 
@@ -173,6 +185,8 @@ class MeOut(Struct, kw_only=True):
     district_ids: list[uuid.UUID]
     served_municipality_ids: list[uuid.UUID]
     phone: str | None
+    # Masked (+45••••••78) everywhere but the administrator's GET /admin/users/{user_id}.
+    mobile: str | None
     palliative_skilled: bool
     language: str
 
@@ -198,6 +212,8 @@ class UserOut(Struct, kw_only=True):
     organisation_id: uuid.UUID
     district_ids: list[uuid.UUID]
     phone: str | None
+    # Masked (+45••••••78) everywhere but the administrator's GET /admin/users/{user_id}.
+    mobile: str | None
     palliative_skilled: bool
     language: str
     created_at: datetime

@@ -29,6 +29,7 @@ from backend.people.administered import (
     managed_user,
 )
 from backend.people.auth import normalised_email, release_push_token, revoke_devices
+from backend.people.mobile import checked_mobile, masked
 from backend.people.models import (
     Device,
     Organisation,
@@ -62,6 +63,7 @@ async def profile(session: AsyncSession, actor: Actor) -> s.MeOut:
         district_ids=list(actor.district_ids),
         served_municipality_ids=list(actor.served_municipality_ids),
         phone=user.phone,
+        mobile=masked(user.mobile),
         palliative_skilled=user.palliative_skilled,
         language=user.language,
     )
@@ -180,7 +182,7 @@ async def _district_ids(session: AsyncSession, user_ids: Iterable[uuid.UUID]) ->
     return found
 
 
-def _user_out(user: User, district_ids: list[uuid.UUID]) -> s.UserOut:
+def _user_out(user: User, district_ids: list[uuid.UUID], *, whole_mobile: bool = False) -> s.UserOut:
     return s.UserOut(
         id=user.id,
         email=user.email,
@@ -189,6 +191,7 @@ def _user_out(user: User, district_ids: list[uuid.UUID]) -> s.UserOut:
         organisation_id=user.organisation_id,
         district_ids=district_ids,
         phone=user.phone,
+        mobile=user.mobile if whole_mobile else masked(user.mobile),
         palliative_skilled=user.palliative_skilled,
         language=user.language,
         created_at=user.created_at,
@@ -209,6 +212,13 @@ async def list_users(session: AsyncSession, actor: Actor) -> list[s.UserOut]:
     )
     districts = await _district_ids(session, [u.id for u in users])
     return [_user_out(u, districts.get(u.id, [])) for u in users]
+
+
+async def get_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID) -> s.UserOut:
+    """The administrator's page of one user she manages: the one answer with the whole mobile number."""
+    user = await managed_user(session, administered(actor), user_id)
+    districts = (await _district_ids(session, [user.id])).get(user.id, [])
+    return _user_out(user, districts, whole_mobile=True)
 
 
 def _clean_name(full_name: str) -> str:
@@ -264,6 +274,7 @@ async def create_user(session: AsyncSession, actor: Actor, now: datetime, data: 
         palliative_skilled=data.palliative_skilled,
         now=now,
     )
+    user.mobile = checked_mobile(data.mobile)
     await _set_districts(session, user.id, districts)
     await record(
         session,
@@ -300,6 +311,9 @@ async def update_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, d
     if data.phone is not UNSET:
         user.phone = data.phone
         changed.append("phone")
+    if data.mobile is not UNSET:
+        user.mobile = checked_mobile(data.mobile)
+        changed.append("mobile")
     if data.palliative_skilled is not UNSET:
         user.palliative_skilled = data.palliative_skilled
         changed.append("palliative_skilled")
