@@ -14,11 +14,12 @@ from litestar import Litestar
 
 
 @asynccontextmanager
-async def serving(app: Litestar, *, access_log: bool = False) -> AsyncIterator[tuple[str, int]]:
+async def serving(app: Litestar, *, access_log: bool = False, port: int = 0) -> AsyncIterator[tuple[str, int]]:
     """Serve `app` until the block ends; yields (host, port). With `access_log`, uvicorn logs each
-    request and socket through the process's logging, as `lindra serve` has it do."""
+    request and socket through the process's logging, as `lindra serve` has it do. `port`: one
+    chosen beforehand (for a gateway told where to call back), else a free one."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     host, port = sock.getsockname()
     logs: dict[str, Any] = {"log_config": None, "log_level": "info"} if access_log else {"log_level": "warning"}
     server = uvicorn.Server(uvicorn.Config(app, timeout_graceful_shutdown=3, access_log=access_log, **logs))
