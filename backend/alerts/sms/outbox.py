@@ -33,7 +33,7 @@ log = logging.getLogger("lindra.sms")
 SMS_CHANNEL = "lindra_sms"
 BATCH = 100
 CLAIM_SECONDS = 30
-MAX_ATTEMPTS = 12  # with the backoff below, about five minutes of a gateway that does not answer
+MAX_ATTEMPTS = 16  # with the backoff below, about five minutes of a gateway that does not answer
 DEFAULT_SMS_AFTER_SECONDS = 60
 
 
