@@ -30,6 +30,11 @@ Measured, from the moment just before a raise is sent:
   the whole machine), and how late the board processes' loops woke: whether a figure is the
   code's or the queue for a core, and whether the boards kept up.
 
+- push deadline -> SMS: half the on-call nurses' phones have no data (`--offline-share`), so each
+  alert that calls one texts her after the tier's `sms_after_seconds` (2 s here), through Kannel
+  (bench.kannel, bench.alerts_sms): from that deadline to the SMS at Kannel's fake network, as a
+  ratio to the raw NOTIFY round trip of the same run.
+
 The bars: board p99 under 50 ms, push p99 under 100 ms, lateness p99 under 1.5 s; no frame and
 no push missing, 3 tiers for every alert. A few alerts raised and acknowledged first warm each
 instance up; they are not counted.
@@ -71,8 +76,11 @@ from backend.db import start_embedded
 from backend.people.tokens import AccessClaims, issue_access_token
 from backend.visits.models import Duty
 from backend.visits.shifts import shift_at
+from backend.worker import free_port
+from bench.alerts_sms import CALLBACK_SECRET, confirm_online, phones_offline, sms_figures
 from bench.cluster import Cluster, StubProcess
 from bench.harness import SECRET, Pressure, busy_seconds, create_database, drop_database, percentile, spread
+from bench.kannel import Kannel
 from bench.seed import DISTRICTS, MUNICIPALITY, seed
 
 UNIT = uuid.UUID("00000000-0000-4000-8000-0000000000b4")
@@ -576,6 +584,7 @@ def print_report(args: argparse.Namespace, result: dict[str, Any]) -> bool:
         ("escalation lateness (fired - due)", f["lateness"], f"p99 < {BARS_MS['lateness']:.0f}", "lateness"),
         ("tier 1-2: push at stub - due", f["tier_push_lateness"], "context", None),
         ("tier 1-2: push at stub - fired_at", f["sweep_to_push"], "context", None),
+        ("push deadline -> SMS at fake SMSC", result["sms"], "context", None),
         ("raw insert+NOTIFY -> LISTEN", result["baseline"], "baseline", None),
         ("bare GET /health answer", result["bare"], "baseline", None),
         ("raise HTTP answer", result["answers"], "context", None),
@@ -605,7 +614,15 @@ def print_report(args: argparse.Namespace, result: dict[str, Any]) -> bool:
         "alerts without a tier-0 push": f["push"]["missing"],
         "alerts without exactly 3 tiers": f["lateness"]["alerts_without_3_tiers"],
         "baseline notifications missing": result["baseline_missing"],
+        "SMS missing at the fake SMSC": result["sms"]["missing"],
+        "SMS that arrived twice": result["sms"]["twice"],
+        "SMS to phones that confirmed their push": result["sms"]["to_phones_with_data"],
     }
+    sms, base = result["sms"], result["baseline"]
+    print(
+        f"\nSMS vs raw NOTIFY: p50 {sms['p50_ms'] / base['p50_ms']:.0f}x, p99 {sms['p99_ms'] / base['p99_ms']:.0f}x "
+        f"({sms['count']} SMS, {result['offline_share']:.0%} of the on-call phones without data)"
+    )
     print()
     for name, count in checks.items():
         print(f"{name}: {count}")
@@ -641,7 +658,9 @@ def print_report(args: argparse.Namespace, result: dict[str, Any]) -> bool:
 # ---- the run ----------------------------------------------------------------------------------
 
 
-async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: AlertWorld) -> dict[str, Any]:
+async def measure(
+    args: argparse.Namespace, url: str, cluster: Cluster, world: AlertWorld, kannel: Kannel, online: list[uuid.UUID]
+) -> dict[str, Any]:
     """Warm up, connect the boards, raise and round-trip at the pace, wait out the climbs, collect."""
     count = args.rate * args.seconds
     warm = WARM_UP_PER_INSTANCE * args.instances
@@ -681,6 +700,8 @@ async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: A
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.5
         cpu, pressure = CpuUse(groups), Pressure()
+        phones_done = asyncio.Event()
+        confirming = asyncio.create_task(confirm_online(url, online, phones_done))
         raises, bare, (baseline, baseline_missing) = await asyncio.gather(
             raise_paced(clients, tokens, everything[:count], args.rate, start),
             bare_paced(clients, count, args.rate, start),
@@ -691,6 +712,9 @@ async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: A
             await client.aclose()
         raised = {r.alert_id: r.sent_at for r in raises if r.status == 201 and r.alert_id and not r.joined}
         tier_rows = await tiers_fired(url, list(raised), len(TIERS), 2 * args.tier_seconds + 60)
+        sms = await sms_figures(url, kannel, list(raised), online)
+        phones_done.set()
+        await confirming
 
         for pipe in pipes:
             pipe.send("stop")
@@ -712,6 +736,8 @@ async def measure(args: argparse.Namespace, url: str, cluster: Cluster, world: A
         "baseline": spread(baseline),
         "bare": spread(bare),
         "baseline_missing": baseline_missing,
+        "sms": sms,
+        "offline_share": args.offline_share,
         "figures": figures(raised, boards, cluster.stub.sends(), world.tier_of_token, tier_rows),
         "board_closes": dict(Counter(close for b in boards for close in b["closes"])),
         "cpu_cores_while_raising": cores,
@@ -742,6 +768,7 @@ def arguments() -> argparse.Namespace:
         action="store_false",
         help="boards do not offer permessage-deflate as browsers do (what the per-socket compression costs)",
     )
+    parser.add_argument("--offline-share", type=float, default=0.5, help="share of on-call phones without data")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return parser.parse_args()
 
@@ -757,16 +784,29 @@ def main() -> int:
     count = args.rate * args.seconds + WARM_UP_PER_INSTANCE * args.instances
     cases = max(args.cases, math.ceil(count / len(Reason)))
     url = asyncio.run(create_database(server_url))
+    port = free_port()  # the first instance's, where Kannel reports and forwards replies
+    lindra = f"http://127.0.0.1:{port}"
+    kannel = Kannel(tmp / "kannel", lindra, CALLBACK_SECRET)
     cluster = Cluster(
-        database_url=url, secret=SECRET, workdir=tmp / "cluster", count=args.instances, stub=StubProcess()
+        database_url=url,
+        secret=SECRET,
+        workdir=tmp / "cluster",
+        count=args.instances,
+        stub=StubProcess(),
+        extra_env=kannel.settings_env(lindra, CALLBACK_SECRET),
+        ports=[port],
     )
     try:
         world = asyncio.run(seed_alerts(url, cases, args.tier_seconds))
+        tier_zero = [token for token, tier in world.tier_of_token.items() if tier == 0]
+        _, online = asyncio.run(phones_offline(url, tier_zero, args.offline_share))
         print(f"seeded {cases} live cases and the people the policy calls; starting the cluster", flush=True)
-        result = asyncio.run(measure(args, url, cluster.start(), world))
+        kannel.start()
+        result = asyncio.run(measure(args, url, cluster.start(), world, kannel, online))
         result["log_findings"] = log_findings(cluster.logs())
     finally:
         cluster.stop()
+        kannel.stop()
         asyncio.run(drop_database(server_url, url))
     result |= {"workdir": str(cluster.workdir), "run_seconds": time.monotonic() - started}
     ok = print_report(args, result)

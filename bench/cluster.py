@@ -107,6 +107,8 @@ class Cluster:
     stub: FcmStub | StubProcess = field(default_factory=FcmStub)
     instances: list[Instance] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Ports chosen beforehand for the first instances (for a gateway told where to call back).
+    ports: list[int] = field(default_factory=list)
     # The first instance loads the demo municipality (`lindra serve` without --no-demo); it starts
     # alone, so that it migrates and loads before the others start.
     demo: bool = False
@@ -116,7 +118,8 @@ class Cluster:
         self.stub.start()
         self.credentials = self.workdir / "service-account.json"
         self.stub.write_service_account(self.credentials, PROJECT)
-        self.instances = [Instance(free_port(), self.workdir / f"instance-{n}.log") for n in range(self.count)]
+        ports = [*self.ports, *(free_port() for _ in range(self.count - len(self.ports)))]
+        self.instances = [Instance(ports[n], self.workdir / f"instance-{n}.log") for n in range(self.count)]
         if self.demo:
             self._spawn(self.instances[0], demo=True)
             self.wait_ready(self.instances[0], timeout=180)
