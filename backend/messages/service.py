@@ -25,6 +25,7 @@ from backend.messages import outbox
 from backend.messages.acknowledgement import TRANSIENT, build_acknowledgement
 from backend.messages.clients import Client
 from backend.messages.codes import AckCode, AckError
+from backend.messages.effects import follow_stay
 from backend.messages.fhir_parse import Address, Reading, Refusal, read_message
 from backend.messages.models import InboxBody, InboxMessage, MessageSettings, MessageState
 from backend.messages.stay_records import apply_notice, find_stay, lock_keys, person_of
@@ -199,6 +200,7 @@ async def _apply(
         return None
     change = await apply_notice(session, message, notification, person, stay, now)
     message.state, message.event_code = MessageState.APPLIED, change.event_code
+    await follow_stay(session, message, change, now)
     return change
 
 

@@ -1,0 +1,114 @@
+"""The case follows the hospital's notices: admitted, home again, died, and a cancellation undone.
+
+MedCom's own examples are delivered as the broker does; what a coordinator would notice is read
+back: the case's status, its visits, its alerts, the board's events and the audit trail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from backend.alerts.models import Alert
+from backend.audit.models import AuditEntry
+from backend.cases.models import Case
+from backend.clock import Clock
+from backend.visits.models import Event, Visit
+from tests.alerts.helpers import full_roster, raise_alert, raise_body
+from tests.factories import World
+from tests.messages.helpers import Broker, Client, Sessions, deliver_and_wait, example
+from tests.visits.coordination_helpers import add_visit
+
+STIN, RE_STIN, STOR, SLOR, SLHJ = "a5e5b880", "bfab3e80", "d3128d9b", "e94de8ee", "f4aa42a4"
+AN_STIN, MORS_AFTER_STIN = "c83671a4", "g099bbf3"
+
+
+async def _case(sessions: Sessions, case_id: str) -> Case:
+    async with sessions() as session:
+        return await session.get_one(Case, uuid.UUID(case_id))
+
+
+async def _visit_status(sessions: Sessions, visit_id: uuid.UUID) -> tuple[str, str | None]:
+    async with sessions() as session:
+        visit = await session.get_one(Visit, visit_id)
+        return visit.status, visit.cancel_reason
+
+
+async def _kinds(sessions: Sessions, case_id: str) -> list[str]:
+    async with sessions() as session:
+        rows = await session.scalars(select(Event.kind).where(Event.case_id == uuid.UUID(case_id)).order_by(Event.id))
+        return list(rows)
+
+
+async def _tomorrow_visit(sessions: Sessions, world: World, case_id: str, clock: Clock) -> uuid.UUID:
+    start = clock.now() + timedelta(days=1)
+    return await add_visit(sessions, uuid.UUID(case_id), world.district_a, start, assigned_to=world.nurse_a.user_id)
+
+
+async def test_an_admission_notice_admits_the_case_cancels_its_visits_and_stops_its_alert_climbing(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str, clock: Clock
+) -> None:
+    visit_id = await _tomorrow_visit(sessions, world, case_id, clock)
+    await full_roster(client, world, clock)
+    alert = await raise_alert(client, world.nurse_a, raise_body(case_id))
+
+    message = await deliver_and_wait(client, sessions, broker, example(STIN))
+
+    assert (await _case(sessions, case_id)).status == "admitted"
+    assert await _visit_status(sessions, visit_id) == ("cancelled", "admitted")
+    async with sessions() as session:
+        climbing = await session.get_one(Alert, uuid.UUID(alert["id"]))
+        audited = (await session.scalars(select(AuditEntry).where(AuditEntry.request_id == str(message.id)))).all()
+    assert climbing.paging_stopped_reason == "admitted"
+    assert "case.hospital_admitted" in await _kinds(sessions, case_id)
+    assert [(row.role, row.action, str(row.case_id)) for row in audited] == [
+        ("hospital_notice", "case.status", case_id)
+    ]
+
+
+async def test_home_again_after_leave_the_case_is_active_its_visits_planned_again_and_a_homecoming_asked_for(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str, clock: Clock
+) -> None:
+    visit_id = await _tomorrow_visit(sessions, world, case_id, clock)
+    for name in (STIN, RE_STIN, STOR):
+        await deliver_and_wait(client, sessions, broker, example(name))
+    assert (await _case(sessions, case_id)).status == "admitted"  # on leave: visits do not restart
+    assert await _visit_status(sessions, visit_id) == ("cancelled", "admitted")
+
+    for name in (SLOR, SLHJ):
+        await deliver_and_wait(client, sessions, broker, example(name))
+
+    assert (await _case(sessions, case_id)).status == "active"
+    assert await _visit_status(sessions, visit_id) == ("planned", None)
+    kinds = await _kinds(sessions, case_id)
+    assert kinds.count("case.hospital_admitted") == 1
+    assert {"case.hospital_stay_changed", "case.hospital_leave", "case.homecoming_due"} <= set(kinds)
+
+
+async def test_a_cancelled_admission_undoes_exactly_what_it_did(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str, clock: Clock
+) -> None:
+    visit_id = await _tomorrow_visit(sessions, world, case_id, clock)
+    await deliver_and_wait(client, sessions, broker, example(STIN))
+    await deliver_and_wait(client, sessions, broker, example(AN_STIN))
+
+    assert (await _case(sessions, case_id)).status == "active"
+    assert await _visit_status(sessions, visit_id) == ("planned", None)
+    assert "case.homecoming_due" not in await _kinds(sessions, case_id)
+
+
+async def test_a_death_in_hospital_is_registered_at_the_encounters_end_and_stops_every_visit(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str, clock: Clock
+) -> None:
+    visit_id = await _tomorrow_visit(sessions, world, case_id, clock)
+    await deliver_and_wait(client, sessions, broker, example(STIN))
+    await deliver_and_wait(client, sessions, broker, example(MORS_AFTER_STIN))
+
+    case = await _case(sessions, case_id)
+    assert (case.status, case.death_place) == ("deceased", "hospital")
+    assert case.died_at == datetime.fromisoformat("2022-12-09T09:45:30+02:00")
+    assert await _visit_status(sessions, visit_id) == ("cancelled", "admitted")  # never planned again
+    page = await client.get(f"/cases/{case_id}", headers=world.coordinator.headers)
+    assert page.status_code == 200 and page.json()["status"] == "deceased"
