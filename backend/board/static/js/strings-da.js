@@ -120,6 +120,7 @@ export const da = {
   "target.palliative_unit": "Afdeling for Lindring",
   "stopped.person_died": "borgeren er død",
   "stopped.case_closed": "forløbet er lukket",
+  "stopped.admitted": "borgeren er indlagt (sygehusadvis)",
   "rule.visit_missed": "udeblevet besøg",
   "rule.severe_score": "svær symptomscore",
   "rule.rising_score": "stigende symptomscore",

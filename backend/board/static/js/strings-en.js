@@ -120,6 +120,7 @@ export const en = {
   "target.palliative_unit": "palliative unit",
   "stopped.person_died": "the person has died",
   "stopped.case_closed": "the case is closed",
+  "stopped.admitted": "the person was admitted (hospital notice)",
   "rule.visit_missed": "missed visit",
   "rule.severe_score": "severe symptom score",
   "rule.rising_score": "rising symptom score",
