@@ -176,6 +176,9 @@ class Alert(Base):
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     outcome: Mapped[str | None] = mapped_column(String(32))
     unit_decision: Mapped[str | None] = mapped_column(String(32))
+    # A hospital notice admitted the person within 24 hours after this alert was resolved at home:
+    # the admission's start (set and cleared by the notices, never typed).
+    followed_by_admission_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = now_column()
 
 

@@ -189,6 +189,8 @@ class LedgerAlert(Struct, kw_only=True):
     seconds_to_acknowledge: float | None
     seconds_to_bedside: float | None
     outcome: Outcome | None
+    # Resolved at home, and a hospital notice admitted the person within 24 hours after: when.
+    followed_by_admission_at: datetime | None = None
 
 
 class LedgerCase(Struct, kw_only=True):
@@ -196,6 +198,8 @@ class LedgerCase(Struct, kw_only=True):
     alerts: int
     resolved_at_home: int  # managed at home, died at home, or a false alarm: no admission
     admissions: int  # palliative stay or hospital
+    # Of those resolved at home, how many a hospital notice shows were admitted within 24 hours.
+    followed_by_admission: int = 0
 
 
 class LedgerOut(Struct, kw_only=True):

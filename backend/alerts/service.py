@@ -737,6 +737,7 @@ async def ledger(session: AsyncSession, actor: Actor, starts: datetime, ends: da
         item.alerts += 1
         item.resolved_at_home += alert.outcome in AT_HOME
         item.admissions += alert.outcome in ADMITTED
+        item.followed_by_admission += alert.followed_by_admission_at is not None
     await audit.record_case_reads(session, actor, "alert.ledger", list(cases))
     return s.LedgerOut(
         starts=starts,
@@ -752,6 +753,7 @@ async def ledger(session: AsyncSession, actor: Actor, starts: datetime, ends: da
                 seconds_to_acknowledge=seconds(a.first_acknowledged_at, a),
                 seconds_to_bedside=seconds(a.at_bedside_at, a),
                 outcome=Outcome(a.outcome) if a.outcome else None,
+                followed_by_admission_at=a.followed_by_admission_at,
             )
             for a in alerts
         ],

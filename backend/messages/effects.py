@@ -6,8 +6,9 @@ record (`backend.messages.stays`) is the truth about the hospital; this module m
 follow it, in event time:
 
 - admitted (STIN, STAA): an active or referred case becomes admitted; the visits ahead are
-  cancelled with the reason `admitted`; open alerts stop paging (`admitted`); the board gets a
-  `case.hospital_admitted` event (department and since), not an escalation.
+  cancelled with the reason `admitted`; open alerts stop paging (`admitted`); an alert resolved
+  at home in the 24 hours before is marked in the ledger as followed by this admission; the board
+  gets a `case.hospital_admitted` event (department and since), not an escalation.
 - on leave (STOR, SLOR): shown (`case.hospital_leave`); visits do not restart (MedCom's guideline:
   treatment responsibility stays with the hospital).
 - home (SLHJ): an admitted case is active again, the visits the admission cancelled are planned
@@ -24,13 +25,15 @@ Each change is audited as the hospital notice's doing: the delivering system cli
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts.engine import stop_paging_for_case
+from backend.alerts.models import Alert
+from backend.alerts.service import AT_HOME as AT_HOME_OUTCOMES
 from backend.audit.models import AuditEntry
 from backend.cases.models import Case, Place, Status
 from backend.events import emit
@@ -42,6 +45,8 @@ from backend.visits.schemas import CancelReason
 ROLE = "hospital_notice"
 # A case the hospital may admit: at home, or referred and not yet seen.
 AT_HOME = frozenset({Status.ACTIVE, Status.REFERRED})
+# An admission this soon after an alert was resolved at home is marked on that alert in the ledger.
+FOLLOWED_WITHIN = timedelta(hours=24)
 
 
 async def follow_stay(session: AsyncSession, message: InboxMessage, change: StayChange, now: datetime) -> None:
@@ -66,6 +71,7 @@ async def follow_stay(session: AsyncSession, message: InboxMessage, change: Stay
     elif now_status == StayStatus.DIED and was != StayStatus.DIED:
         await _died(session, message, case, change.current, now)
     elif now_status == StayStatus.VOID:
+        await _forget_admission(session, case, change.previous)
         await _home(session, message, case, change.current, now, homecoming=False)
     else:  # a correction: the same status, other times or department
         await _event(session, case, "case.hospital_stay_changed", change.current, message)
@@ -80,7 +86,28 @@ async def _admitted(session: AsyncSession, message: InboxMessage, case: Case, st
         await _audit(session, message, case, "case.status", {"from": current.value, "to": Status.ADMITTED.value})
         await cancel_future_visits(session, case.id, CancelReason.ADMITTED, now)
     await stop_paging_for_case(session, case.id, "admitted", now)
+    if stay.admitted_at is not None:
+        await session.execute(
+            update(Alert)
+            .where(
+                Alert.case_id == case.id,
+                Alert.outcome.in_(AT_HOME_OUTCOMES),
+                Alert.resolved_at.between(stay.admitted_at - FOLLOWED_WITHIN, stay.admitted_at),
+                Alert.followed_by_admission_at.is_(None),
+            )
+            .values(followed_by_admission_at=stay.admitted_at)
+        )
     await _event(session, case, "case.hospital_admitted", stay, message)
+
+
+async def _forget_admission(session: AsyncSession, case: Case, stay: StayView | None) -> None:
+    """A cancelled admission no longer follows any alert resolved at home."""
+    if stay is not None and stay.admitted_at is not None:
+        await session.execute(
+            update(Alert)
+            .where(Alert.case_id == case.id, Alert.followed_by_admission_at == stay.admitted_at)
+            .values(followed_by_admission_at=None)
+        )
 
 
 async def _home(

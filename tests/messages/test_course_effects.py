@@ -112,3 +112,29 @@ async def test_a_death_in_hospital_is_registered_at_the_encounters_end_and_stops
     assert await _visit_status(sessions, visit_id) == ("cancelled", "admitted")  # never planned again
     page = await client.get(f"/cases/{case_id}", headers=world.coordinator.headers)
     assert page.status_code == 200 and page.json()["status"] == "deceased"
+
+
+async def test_an_alert_resolved_at_home_the_day_before_an_admission_is_marked_in_the_ledger_until_cancelled(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str, clock: Clock
+) -> None:
+    await full_roster(client, world, clock)
+    alert = await raise_alert(client, world.nurse_a, raise_body(case_id))
+    admitted = datetime.fromisoformat("2022-12-07T12:00:00+02:00")  # the STIN example's arrival
+    async with sessions.begin() as session:  # resolved at home the evening before, at 21:00
+        row = await session.get_one(Alert, uuid.UUID(alert["id"]))
+        row.status, row.outcome, row.resolved_at = "resolved", "managed_at_home", admitted - timedelta(hours=15)
+    period = {"from": alert["received_at"], "to": clock.now().isoformat()}
+
+    async def ledger() -> dict[str, object]:
+        answer = await client.get("/alerts/ledger", params=period, headers=world.coordinator.headers)
+        assert answer.status_code == 200, answer.text
+        found: dict[str, object] = answer.json()
+        return found
+
+    await deliver_and_wait(client, sessions, broker, example(STIN))
+    marked = await ledger()
+    assert [a["followed_by_admission_at"] for a in marked["alerts"]] == ["2022-12-07T10:00:00Z"]  # type: ignore[index]
+    assert [c["followed_by_admission"] for c in marked["cases"]] == [1]  # type: ignore[index]
+
+    await deliver_and_wait(client, sessions, broker, example(AN_STIN))
+    assert [a["followed_by_admission_at"] for a in (await ledger())["alerts"]] == [None]  # type: ignore[index]
