@@ -71,6 +71,7 @@ WITH districts AS (
 ),
 died AS (
     SELECT c.death_place,
+           EXISTS (SELECT 1 FROM hospital_stays h WHERE h.case_id = c.id AND h.status = 'died') AS by_notice,
            (SELECT w.preferred_place_of_death FROM case_wishes w WHERE w.case_id = c.id
             ORDER BY w.recorded_at DESC, w.id LIMIT 1) AS wished
     FROM cases c
@@ -78,7 +79,11 @@ died AS (
       AND c.died_at >= :starts AND c.died_at < :ends
 ),
 raised AS (
-    SELECT a.status, a.outcome,
+    SELECT a.status, a.outcome, a.followed_by_admission_at,
+           EXISTS (SELECT 1 FROM hospital_stays h
+                   WHERE h.case_id = a.case_id AND h.status <> 'void' AND h.admitted_at >= a.received_at
+                     AND h.admitted_at <= coalesce(a.resolved_at, a.received_at) + interval '24 hours')
+               AS admitted_by_notice,
            EXTRACT(EPOCH FROM a.first_acknowledged_at - a.received_at)::float8 AS ack,
            EXTRACT(EPOCH FROM a.at_bedside_at - a.received_at)::float8 AS bedside
     FROM alerts a
@@ -103,7 +108,8 @@ SELECT json_build_object(
         'by_place', json_build_object({_counts("death_place", Place)}),
         'with_wish', count(wished),
         'died_where_wished', count(*) FILTER (WHERE wished = death_place),
-        'died_where_wished_share', count(*) FILTER (WHERE wished = death_place)::float8 / nullif(count(wished), 0))
+        'died_where_wished_share', count(*) FILTER (WHERE wished = death_place)::float8 / nullif(count(wished), 0),
+        'confirmed_by_notice', count(*) FILTER (WHERE by_notice))
         FROM died),
     'alerts', (SELECT json_build_object(
         'raised', count(*),
@@ -113,6 +119,9 @@ SELECT json_build_object(
         'admitted', count(*) FILTER (WHERE outcome = ANY(:admitted)),
         'at_home_share', count(*) FILTER (WHERE outcome = ANY(:at_home))::float8
                          / nullif(count(*) FILTER (WHERE status = '{AlertStatus.RESOLVED.value}'), 0),
+        'at_home_then_admitted', count(*) FILTER (WHERE outcome = ANY(:at_home)
+                                                  AND followed_by_admission_at IS NOT NULL),
+        'admitted_confirmed_by_notice', count(*) FILTER (WHERE outcome = ANY(:admitted) AND admitted_by_notice),
         'time_to_acknowledge', {_durations("ack")},
         'time_to_bedside', {_durations("bedside")})
         FROM raised),

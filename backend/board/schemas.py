@@ -30,6 +30,8 @@ class DeathFigures(Struct, kw_only=True):
     died_where_wished: int | None
     # died_where_wished / with_wish; null when nobody had a wish.
     died_where_wished_share: float | None
+    # Deaths the hospital's notice (MORS) reported; the others were typed at the bedside or board.
+    confirmed_by_notice: int | None = None
 
 
 class Durations(Struct, kw_only=True):
@@ -47,6 +49,10 @@ class AlertFigures(Struct, kw_only=True):
     at_home: int | None  # managed at home, died at home, or a false alarm
     admitted: int | None  # a palliative stay or a hospital admission
     at_home_share: float | None  # at_home / resolved
+    # Of `at_home`, those a hospital notice shows were admitted within 24 hours after all.
+    at_home_then_admitted: int | None = None
+    # Of `admitted`, those a hospital notice confirms (an admission from the alert to a day after).
+    admitted_confirmed_by_notice: int | None = None
     time_to_acknowledge: Durations
     time_to_bedside: Durations
 

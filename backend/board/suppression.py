@@ -75,6 +75,7 @@ def _deaths(cells: Suppressor, deaths: Figures) -> None:
     deaths["died_where_wished_share"] = share(
         deaths["died_where_wished"], deaths["with_wish"], deaths["died_where_wished_share"]
     )
+    cells.group(deaths, ["confirmed_by_notice"], total)
 
 
 def _alerts(cells: Suppressor, alerts: Figures) -> None:
@@ -84,6 +85,8 @@ def _alerts(cells: Suppressor, alerts: Figures) -> None:
     cells.group(alerts["by_outcome"], tuple(alerts["by_outcome"]), resolved)
     cells.group(alerts, ["at_home", "admitted"], resolved)
     alerts["at_home_share"] = share(alerts["at_home"], resolved, alerts["at_home_share"])
+    cells.group(alerts, ["at_home_then_admitted"], alerts["at_home"])
+    cells.group(alerts, ["admitted_confirmed_by_notice"], alerts["admitted"])
     for timing in ("time_to_acknowledge", "time_to_bedside"):
         durations = alerts[timing]
         cells.group(durations, ["count"], raised)

@@ -224,16 +224,20 @@ async def test_the_municipality_s_figures_equal_the_hand_computed_ones(client: C
         "with_wish": 3,
         "died_where_wished": 2,
         "died_where_wished_share": pytest.approx(2 / 3),
+        "confirmed_by_notice": 0,  # all typed: no hospital notice in this data set
     }
 
     # Alerts: 7 raised, 5 resolved; at home = managed + died at home + false alarm = 3, admitted = 2.
     alerts = got["alerts"]
-    assert {k: alerts[k] for k in ("raised", "resolved", "at_home", "admitted", "at_home_share")} == {
+    figures = ("raised", "resolved", "at_home", "admitted", "at_home_share", "at_home_then_admitted")
+    assert {k: alerts[k] for k in (*figures, "admitted_confirmed_by_notice")} == {
         "raised": 7,
         "resolved": 5,
         "at_home": 3,
         "admitted": 2,
         "at_home_share": 3 / 5,
+        "at_home_then_admitted": 0,
+        "admitted_confirmed_by_notice": 0,
     }
     assert alerts["by_outcome"] == {
         "managed_at_home": 1,
@@ -318,6 +322,7 @@ async def test_a_district_counts_only_its_own_rows(client: Client, data: DataSet
         "with_wish": 0,
         "died_where_wished": 0,
         "died_where_wished_share": None,
+        "confirmed_by_notice": 0,
     }
 
 

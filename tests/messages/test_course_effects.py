@@ -6,15 +6,19 @@ back: the case's status, its visits, its alerts, the board's events and the audi
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime, timedelta
 
+from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from backend.alerts.models import Alert
+from backend.app import create_app
 from backend.audit.models import AuditEntry
 from backend.cases.models import Case
 from backend.clock import Clock
+from backend.config import Settings
 from backend.visits.models import Event, Visit
 from tests.alerts.helpers import full_roster, raise_alert, raise_body
 from tests.factories import World
@@ -138,3 +142,18 @@ async def test_an_alert_resolved_at_home_the_day_before_an_admission_is_marked_i
 
     await deliver_and_wait(client, sessions, broker, example(AN_STIN))
     assert [a["followed_by_admission_at"] for a in (await ledger())["alerts"]] == [None]  # type: ignore[index]
+
+
+async def test_the_indicators_say_which_deaths_a_hospital_notice_reported(
+    settings: Settings, clock: Clock, sessions: Sessions, world: World, broker: Broker, case_id: str
+) -> None:
+    exact = dataclasses.replace(settings, indicator_min_count=1)  # one death: shown, for this check only
+    async with AsyncTestClient(app=create_app(exact, clock)) as client:
+        await deliver_and_wait(client, sessions, broker, example(STIN))
+        await deliver_and_wait(client, sessions, broker, example(MORS_AFTER_STIN))
+        answer = await client.get(
+            "/indicators", params={"from": "2022-12-01", "to": "2022-12-31"}, headers=world.coordinator.headers
+        )
+    assert answer.status_code == 200, answer.text
+    deaths = answer.json()["deaths"]
+    assert (deaths["total"], deaths["by_place"]["hospital"], deaths["confirmed_by_notice"]) == (1, 1, 1)

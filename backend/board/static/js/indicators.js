@@ -85,6 +85,7 @@ export function renderIndicators(board) {
           percent(deaths.died_where_wished_share),
           t("ind.whereWished", { n: count(deaths.died_where_wished), of: count(deaths.with_wish) }),
         ),
+        keyFigure(count(deaths.confirmed_by_notice), t("ind.deathsByNotice", { of: count(deaths.total) })),
       ],
       barChart({
         title: t("ind.byPlace"),
@@ -96,6 +97,11 @@ export function renderIndicators(board) {
       [
         keyFigure(count(alerts.raised), t("ind.raised")),
         keyFigure(percent(alerts.at_home_share), t("ind.atHome", { n: count(alerts.at_home), of: count(alerts.resolved) })),
+        keyFigure(count(alerts.at_home_then_admitted), t("ind.atHomeThenAdmitted", { of: count(alerts.at_home) })),
+        keyFigure(
+          count(alerts.admitted_confirmed_by_notice),
+          t("ind.admittedByNotice", { of: count(alerts.admitted) }),
+        ),
         keyFigure(minutes(alerts.time_to_acknowledge.median_seconds), t("ind.toAck")),
         keyFigure(minutes(alerts.time_to_bedside.median_seconds), t("ind.toBedside")),
       ],
