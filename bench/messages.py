@@ -10,7 +10,10 @@ acknowledged) and, for a stranger, reduced to a count. The baseline, in the same
 same PostgreSQL, is a raw INSERT of the same bytes from as many connections: what merely keeping
 the messages costs. Figures: the whole burst per message (received to the last one processed)
 against the raw insert's, as a ratio; the receipt's p50/p99 against the raw insert's; each
-message's time from receipt to processed.
+message's time from receipt to processed. Then, the burst over, a coordinator's board
+(a WebSocket) is timed learning of single admissions, from the broker's POST to the board's
+`case.hospital_admitted` frame, against the raw NOTIFY round trip (INSERT + pg_notify to a
+LISTEN callback) of the same run.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from websockets.asyncio.client import connect
 
 from backend.cases.cpr import normalise
 from backend.db import start_embedded
 from backend.messages.clients import hash_secret, new_secret
+from backend.people.tokens import AccessClaims, issue_access_token
 from backend.row_scope import SYSTEM, startup_settings
+from bench.alerts import round_trips
 from bench.cluster import Cluster
 from bench.harness import create_database, drop_database, percentile
 from bench.seed import MUNICIPALITY, seed
@@ -133,18 +139,50 @@ async def _lindra(base: str, secret: str, url: str, messages: list[bytes], concu
     }
 
 
+async def board_learns(
+    instance_url: str, ws_url: str, token: str, secret: str, known: list[str], count: int
+) -> list[float]:
+    """Milliseconds from posting an admission of a known citizen to its event on a coordinator's board."""
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/fhir+json"}
+    now = datetime.now(UTC).replace(microsecond=0)
+    took: list[float] = []
+    async with connect(ws_url) as board, httpx.AsyncClient(base_url=instance_url, timeout=30) as http:
+        await board.send(json.dumps({"type": "auth", "token": token, "bundle": True}))
+        while json.loads(await board.recv())["type"] != "ready":
+            pass
+        for n in range(count):
+            episode = str(uuid.uuid4())
+            body = notification(
+                "STIN", cpr=known[n % len(known)], episode=episode, start=now, recorded=now, status="in-progress"
+            )
+            started = time.perf_counter()
+            answer = await http.post("/messages/inbox", content=json.dumps(body).encode(), headers=headers)
+            if answer.status_code != 202:
+                raise RuntimeError(f"the inbox answered {answer.status_code}")
+            async with asyncio.timeout(30):
+                while b"case.hospital_admitted" not in await board.recv(decode=False):
+                    pass
+            took.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.2)
+    return took
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--notices", type=int, default=2000)
     parser.add_argument("--known", type=float, default=0.05, help="share of notices about citizens with a case")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--admissions", type=int, default=30, help="single admissions timed to the board")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="lindra-bench-messages-"))
     server_url = os.environ.get("DATABASE_URL") or start_embedded(tmp)
     url = await create_database(server_url)
     try:
-        await seed(url, 100)
+        user_id, device_id = await seed(url, 100)
+        token = issue_access_token(
+            SECRET, AccessClaims(user_id, device_id, "coordinator"), datetime.now(UTC), minutes=60
+        )
         secret = new_secret()
         connection = await asyncpg.connect(url, server_settings=startup_settings(SYSTEM))
         try:
@@ -162,7 +200,10 @@ async def main() -> None:
 
         cluster = Cluster(url, SECRET, tmp / "cluster", count=1).start()
         try:
-            lindra = await _lindra(cluster.instances[0].url, secret, url, messages, args.concurrency)
+            instance = cluster.instances[0]
+            lindra = await _lindra(instance.url, secret, url, messages, args.concurrency)
+            learned = await board_learns(instance.url, instance.ws_url, token, secret, known, args.admissions)
+            notify, lost = await round_trips(url, args.admissions, 5.0, asyncio.get_running_loop().time())
         finally:
             cluster.stop()
         raw_s, raw = await _raw_baseline(url, messages, args.concurrency)
@@ -187,7 +228,15 @@ async def main() -> None:
         f"{'one message, received to processed':34} {'':15} {percentile(processing, 50):8.1f} "
         f"{percentile(processing, 99):8.1f}"
     )
+    print(
+        f"{'the board learns of an admission':34} {'':15} {percentile(learned, 50):8.1f} {percentile(learned, 99):8.1f}"
+    )
+    print(f"{'raw NOTIFY round trip':34} {'':15} {percentile(notify, 50):8.2f} {percentile(notify, 99):8.2f}")
     print(f"ratio, burst per message / raw insert per message: {burst_s / raw_s:.1f}")
+    print(
+        f"ratio, board learns / raw NOTIFY, p50: {percentile(learned, 50) / percentile(notify, 50):.0f}, "
+        f"p99: {percentile(learned, 99) / percentile(notify, 99):.0f} ({lost} NOTIFY lost)"
+    )
     print(f"ratio, receipt p50 / raw insert p50: {percentile(receipts, 50) / statistics.median(raw):.1f}")
 
 
