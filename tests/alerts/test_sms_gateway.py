@@ -11,6 +11,7 @@ import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,13 +36,19 @@ async def night(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
 
 
 async def _code_sent_to(night: SmsNight, number: str, alert_id: str, seconds: float = 3 * SMS_AFTER + 5) -> str:
-    """The reply code of the alert's SMS, once the fake network has it."""
-    [row] = await wait_for(lambda: night.sms_rows(alert_id), seconds)
+    """The reply code of the alert's SMS to the on-call nurse, once the fake network has it."""
+
+    async def nurses() -> list[Any]:
+        return [r for r in await night.sms_rows(alert_id) if r["user_id"] == night.world.nurse_a.user_id]
+
+    [row] = await wait_for(nurses, seconds)
 
     async def arrived() -> bool:
         return any(row["code"] in text for text in night.texts_to(number))
 
-    assert await wait_for(arrived, seconds), (night.texts_to(number), night.kannel.status())
+    if not await wait_for(arrived, seconds):
+        rows = [(r["kind"], r["status"], r["attempts"], r["error"]) for r in await night.sms_rows(alert_id)]
+        raise AssertionError(f"{row['code']} never arrived: rows {rows}, {night.kannel.status()}")
     return str(row["code"])
 
 
