@@ -43,6 +43,7 @@ from backend.metrics import MetricsController, metrics_middleware
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
 from backend.realtime import Hub, events_socket
+from backend.roster.controllers import ROSTER_CONTROLLERS
 from backend.row_scope import SYSTEM
 from backend.visits.routes import VISIT_ROUTES
 from backend.worker import background_work
@@ -58,6 +59,7 @@ ROUTE_HANDLERS: list[Any] = [
     AuditController,
     *PEOPLE_CONTROLLERS,
     *CASE_CONTROLLERS,
+    *ROSTER_CONTROLLERS,
     *VISIT_ROUTES,
     *MOBILE_CONTROLLERS,
     events_socket,

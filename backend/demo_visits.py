@@ -15,9 +15,10 @@ from backend import demo_data as d
 from backend.cases.models import Case
 from backend.clock import COPENHAGEN
 from backend.people.models import Role, User
-from backend.visits.models import Duty, RosterEntry, ShiftKind, Visit, VisitPlanSlot
+from backend.roster.models import Duty, RosterEntry, ShiftKind
+from backend.roster.shifts import shift_at
+from backend.visits.models import Visit, VisitPlanSlot
 from backend.visits.plans import generate
-from backend.visits.shifts import shift_at
 
 # (shift, window start, window end, standing tasks); terminal cases also get the night visit.
 SLOTS = (

@@ -25,12 +25,11 @@ from backend.people.models import (
     User,
     UserDistrict,
 )
+from backend.roster.models import RosterEntry, ShiftPattern
 from backend.visits.models import (
     CaseFlag,
     Event,
     MedicineGiven,
-    RosterEntry,
-    ShiftPattern,
     SymptomAssessment,
     SyncOperation,
     Visit,

@@ -74,8 +74,8 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from backend.alerts.models import Reason, TargetRule
 from backend.db import start_embedded
 from backend.people.tokens import AccessClaims, issue_access_token
-from backend.visits.models import Duty
-from backend.visits.shifts import shift_at
+from backend.roster.models import Duty
+from backend.roster.shifts import shift_at
 from backend.worker import free_port
 from bench.alerts_sms import CALLBACK_SECRET, confirm_online, phones_offline, sms_figures
 from bench.cluster import Cluster, StubProcess

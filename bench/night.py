@@ -71,8 +71,8 @@ from backend import demo_data as demo
 from backend.alerts.models import Reason
 from backend.people.tokens import AccessClaims, issue_access_token
 from backend.realtime import CATCH_UP_LIMIT
+from backend.roster.shifts import shift_at
 from backend.visits.bedside import ESAS_R_ITEMS
-from backend.visits.shifts import shift_at
 from bench.cluster import Cluster, Instance
 from bench.harness import busy_seconds, spread
 

@@ -4,7 +4,7 @@ Built set-wise in PostgreSQL on top of `bench.seed` (cases with wishes, medicine
 nurses with devices, every shift from 30 days ago to tomorrow with two visits per case, the past
 ones done (a few missed) with check-in and check-out, symptom scores at about a third of them,
 as-needed medicine at some, notes at half, and a few open flags. Shift boundaries come from
-`backend.visits.shifts` (exact across daylight saving) and are handed to SQL as arrays.
+`backend.roster.shifts` (exact across daylight saving) and are handed to SQL as arrays.
 
 Every nurse works every shift in her district (about 9 visits each a shift), so whichever shift is
 running while the benchmark runs, each nurse's "my shift" holds a full round. The visits of the
@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from backend.clock import COPENHAGEN
+from backend.roster.models import ShiftKind
+from backend.roster.shifts import shift, shift_at
 from backend.row_scope import SYSTEM, startup_settings
-from backend.visits.models import ShiftKind
-from backend.visits.shifts import shift, shift_at
 from bench.seed import DISTRICTS, MUNICIPALITY, seed
 
 NURSES_PER_DISTRICT = 56  # 250 cases / 56 = 4 or 5 cases, 8 or 10 visits per nurse per shift

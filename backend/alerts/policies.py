@@ -20,7 +20,7 @@ from backend.audit import service as audit
 from backend.db import memo
 from backend.events import emit
 from backend.people.actor import Actor
-from backend.visits.patterns import municipality_of
+from backend.roster.patterns import municipality_of
 
 Tiers = list[dict[str, Any]]
 

@@ -43,7 +43,7 @@ from backend.errors import Problem, not_found
 from backend.events import emit
 from backend.people.actor import Actor
 from backend.people.models import Role, User
-from backend.visits.patterns import patterns_json, times_from_json
+from backend.roster.patterns import patterns_json, times_from_json
 
 LIVE_CASE = frozenset({Status.REFERRED.value, Status.ACTIVE.value})
 TAKEN = frozenset({AlertStatus.ACKNOWLEDGED.value, AlertStatus.ON_THE_WAY.value, AlertStatus.AT_BEDSIDE.value})

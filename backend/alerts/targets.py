@@ -22,10 +22,10 @@ from backend.alerts.policies import tiers_for
 from backend.db import memo
 from backend.people.actor import Actor
 from backend.people.models import Organisation, OrganisationKind, OrganisationServes, User
-from backend.visits.models import Duty
-from backend.visits.patterns import municipality_of, shift_times
-from backend.visits.roster import districts_of, on_duty, roster_rows
-from backend.visits.shifts import ShiftTimes, shift_at, shifts_between
+from backend.roster.models import Duty
+from backend.roster.patterns import municipality_of, shift_times
+from backend.roster.service import districts_of, on_duty, roster_rows
+from backend.roster.shifts import ShiftTimes, shift_at, shifts_between
 
 UNIT_RULES = frozenset({TargetRule.PALLIATIVE_UNIT, TargetRule.PALLIATIVE_TEAM})
 

@@ -1,8 +1,9 @@
 """Shift times per municipality: its own, or the defaults 07-15, 15-23, 23-07.
 
-Everything that names a shift (the roster, visit plans, generation) asks `shift_times` for the
-municipality's times and hands them to `shifts`, which turns wall-clock times into exact UTC
-instants across daylight saving. Here too: whether a visit window lies inside its shift.
+Everything that names a shift (the roster, the alerts' on-call lookups, visit plans, generation)
+asks `shift_times` for the municipality's times and hands them to `shifts`, which turns wall-clock
+times into exact UTC instants across daylight saving. Here too: whether a visit window lies inside
+its shift. Changing the times is `backend.visits.shift_change`'s: the visit plans must still fit.
 """
 
 from __future__ import annotations
@@ -12,21 +13,18 @@ from collections.abc import Iterable
 from datetime import time
 from typing import Any
 
-from sqlalchemy import ScalarSelect, SQLColumnExpression, bindparam, func, select, text
+from sqlalchemy import ScalarSelect, SQLColumnExpression, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend import row_scope
 from backend.audit import service as audit
 from backend.errors import Problem
 from backend.people.actor import Actor
-from backend.visits import schedule_schemas as s
-from backend.visits.models import ShiftKind, ShiftPattern
-from backend.visits.shifts import DEFAULT_TIMES, ShiftTimes
+from backend.roster import schemas as s
+from backend.roster.models import ShiftKind, ShiftPattern
+from backend.roster.shifts import DEFAULT_TIMES, ShiftTimes
 
 KINDS = (ShiftKind.DAY, ShiftKind.EVENING, ShiftKind.NIGHT)
-# Cases whose citizen is at home and gets visits.
-LIVE_CASE_STATUSES = ("referred", "active")
 MIN_SHIFT_MINUTES = 60
 
 
@@ -161,21 +159,10 @@ def check_patterns(data: s.ShiftPatternsIn) -> dict[ShiftKind, tuple[time, time]
     return times
 
 
-async def set_patterns(session: AsyncSession, actor: Actor, data: s.ShiftPatternsIn) -> s.ShiftPatternsOut:
-    """Set the municipality's shift times, unless a live case's visit plan would fall outside them."""
-    mid = municipality_of(actor)
-    times = check_patterns(data)
-    async with row_scope.counting(session, mid):  # the administrator sets them and sees no visit plan
-        outside = await _slots_outside(session, mid, times)
-    if outside:
-        raise Problem(
-            409,
-            "Visit plans outside the new shifts",
-            f"{outside} planned visit windows of live cases would fall outside the new shift times; "
-            "change those visit plans first.",
-            field="shifts",
-            rule="slots_outside_shift",
-        )
+async def save_patterns(
+    session: AsyncSession, actor: Actor, mid: uuid.UUID, times: dict[ShiftKind, tuple[time, time]]
+) -> s.ShiftPatternsOut:
+    """Store the municipality's checked shift times (`check_patterns`) over its earlier ones, audited."""
     statement = pg_insert(ShiftPattern).values(
         [
             {"id": uuid.uuid4(), "municipality_id": mid, "kind": kind.value, "starts_at": start, "ends_at": end}
@@ -190,15 +177,3 @@ async def set_patterns(session: AsyncSession, actor: Actor, data: s.ShiftPattern
     )
     await audit.record(session, actor, "shift_patterns.set")
     return _patterns_out(mid, times, is_default=False)
-
-
-async def _slots_outside(session: AsyncSession, mid: uuid.UUID, times: ShiftTimes) -> int:
-    rows = await session.execute(
-        text(
-            "SELECT s.shift_kind, s.window_start, s.window_end FROM visit_plan_slots s "
-            "JOIN cases c ON c.id = s.case_id "
-            "WHERE c.municipality_id = :mid AND s.valid_until IS NULL AND c.status = ANY(:live)"
-        ),
-        {"mid": mid, "live": list(LIVE_CASE_STATUSES)},
-    )
-    return sum(1 for kind, start, end in rows if not window_fits(ShiftKind(kind), start, end, times))

@@ -20,10 +20,10 @@ from backend.errors import Problem
 from backend.events import emit
 from backend.people.actor import Actor
 from backend.people.models import Organisation, Role, User, UserDistrict
-from backend.visits import schedule_schemas as s
-from backend.visits.models import Duty, RosterEntry, ShiftKind
-from backend.visits.patterns import KINDS, municipality_of, shift_times
-from backend.visits.shifts import ShiftTimes, shift, shift_at, shifts_between
+from backend.roster import schemas as s
+from backend.roster.models import Duty, RosterEntry, ShiftKind
+from backend.roster.patterns import KINDS, municipality_of, shift_times
+from backend.roster.shifts import ShiftTimes, shift, shift_at, shifts_between
 
 DISTRICT_DUTIES = frozenset({Duty.NURSE, Duty.ON_CALL_NURSE})
 # The role a person must have to hold a duty.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from backend.clock import COPENHAGEN
-from backend.visits.models import ShiftKind
+from backend.roster.models import ShiftKind
 
 DEFAULT_TIMES: dict[ShiftKind, tuple[time, time]] = {
     ShiftKind.DAY: (time(7), time(15)),

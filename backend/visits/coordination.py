@@ -23,11 +23,12 @@ from backend.cases.service import get_case_for_change
 from backend.errors import Problem, not_found
 from backend.people.actor import Actor
 from backend.people.models import Role, User, UserDistrict
+from backend.roster.models import ShiftKind
+from backend.roster.patterns import shift_times
+from backend.roster.shifts import shift_at
 from backend.visits import schemas as s
 from backend.visits import warnings
-from backend.visits.models import CaseFlag, ShiftKind, Visit, VisitKind, VisitStatus
-from backend.visits.patterns import shift_times
-from backend.visits.shifts import shift_at
+from backend.visits.models import CaseFlag, Visit, VisitKind, VisitStatus
 
 # An ad-hoc or acute visit: at most this long, starting no earlier or later than this around now.
 MAX_WINDOW = timedelta(hours=12)

@@ -17,9 +17,9 @@ from backend.audit import service as audit
 from backend.cases.access import Positional, scope_sql
 from backend.errors import Problem, not_found
 from backend.people.actor import Actor
+from backend.roster.models import ShiftKind
+from backend.roster.shifts import DEFAULT_TIMES, Shift, ShiftTimes, shift, shift_at
 from backend.visits import schemas as s
-from backend.visits.models import ShiftKind
-from backend.visits.shifts import DEFAULT_TIMES, Shift, ShiftTimes, shift, shift_at
 from backend.wire import checked
 
 # ---- shifts -----------------------------------------------------------------------------------

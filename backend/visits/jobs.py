@@ -16,8 +16,7 @@ from backend.alerts import service as alerts
 from backend.alerts.models import Reason, Severity
 from backend.config import Settings
 from backend.events import emit
-from backend.visits.patterns import LIVE_CASE_STATUSES
-from backend.visits.plans import generate
+from backend.visits.plans import LIVE_CASE_STATUSES, generate
 
 # Visits marked per run; after an outage the rest follow a minute later.
 MISSED_BATCH = 1000

@@ -33,8 +33,8 @@ from backend.cases.access import Positional, scope_sql
 from backend.cases.models import Indication
 from backend.cases.page import EXPIRY_WARNING
 from backend.people.actor import Actor
-from backend.visits.patterns import with_defaults
-from backend.visits.shifts import DEFAULT_TIMES, Shift, ShiftTimes, shift_at
+from backend.roster.patterns import with_defaults
+from backend.roster.shifts import DEFAULT_TIMES, Shift, ShiftTimes, shift_at
 
 # The case page's rules (`page.expiry_state`, `page.missing_indications`, `page.age_this_year`),
 # applied where the rows are; a test holds the two to the same answers for the same case.

@@ -29,11 +29,9 @@ from backend.cases.models import Case, Status
 from backend.errors import Problem, not_found
 from backend.events import emit
 from backend.people.actor import Actor
-from backend.visits import schedule_schemas as s
-from backend.visits.models import ShiftKind, VisitPlanSlot
-from backend.visits.patterns import (
+from backend.roster.models import ShiftKind
+from backend.roster.patterns import (
     KINDS,
-    LIVE_CASE_STATUSES,
     fmt_time,
     minutes_after,
     parse_time,
@@ -42,8 +40,12 @@ from backend.visits.patterns import (
     shift_times_for,
     window_fits,
 )
-from backend.visits.shifts import ShiftTimes, shifts_between, window
+from backend.roster.shifts import ShiftTimes, shifts_between, window
+from backend.visits import plan_schemas as s
+from backend.visits.models import VisitPlanSlot
 
+# Cases whose citizen is at home and gets visits.
+LIVE_CASE_STATUSES = ("referred", "active")
 HORIZON = timedelta(hours=48)
 INSERT_CHUNK = 5000
 ENDED_CASE_STATUSES = frozenset({Status.DECEASED, Status.CLOSED})

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 from msgspec import Meta, Struct
 
 from backend.cases.schemas import Input, PersonRef, ShortText
-from backend.visits.models import ShiftKind, VisitKind, VisitStatus
+from backend.roster.models import ShiftKind
+from backend.visits.models import VisitKind, VisitStatus
 
 Instant = Annotated[datetime, Meta(tz=True)]
 

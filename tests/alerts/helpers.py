@@ -15,8 +15,8 @@ from backend.alerts.push import LoggingGateway
 from backend.clock import Clock
 from backend.config import Settings
 from backend.people.models import Device
+from backend.roster.shifts import shift_at
 from backend.visits.models import Event
-from backend.visits.shifts import shift_at
 from tests.cases.helpers import Client, Sessions, write_headers
 from tests.factories import Login, World
 from tests.visits.coordination_helpers import move_to

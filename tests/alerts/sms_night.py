@@ -26,9 +26,9 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker, migrate
 from backend.people.models import Device, User
+from backend.roster.models import Duty, RosterEntry
+from backend.roster.shifts import shift_at
 from backend.row_scope import SYSTEM
-from backend.visits.models import Duty, RosterEntry
-from backend.visits.shifts import shift_at
 from backend.worker import free_port
 from bench.kannel import Kannel
 from tests.cases.helpers import case_body

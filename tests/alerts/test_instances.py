@@ -31,9 +31,9 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker, migrate
 from backend.people.models import Device
+from backend.roster.models import Duty, RosterEntry
+from backend.roster.shifts import shift_at
 from backend.row_scope import SYSTEM
-from backend.visits.models import Duty, RosterEntry
-from backend.visits.shifts import shift_at
 from bench.cluster import Cluster, Instance
 from tests.factories import Login, World, build_world
 

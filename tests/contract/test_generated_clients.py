@@ -24,7 +24,7 @@ import pytest
 
 from backend import demo_data as demo
 from backend.clock import COPENHAGEN
-from backend.visits.shifts import shift_at
+from backend.roster.shifts import shift_at
 from bench.cluster import Cluster, StubProcess
 from tests.cases.helpers import case_body
 from tests.conftest import admin_exec, with_database

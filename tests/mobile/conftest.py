@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.clock import Clock
 from backend.config import Settings
-from backend.visits.shifts import shift_at
+from backend.roster.shifts import shift_at
 from tests.factories import World, build_world
 
 MARGIN = timedelta(minutes=20)

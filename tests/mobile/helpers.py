@@ -12,8 +12,8 @@ from httpx import Response
 from sqlalchemy import func, select, update
 
 from backend.clock import Clock
+from backend.roster.shifts import Shift, shift_at
 from backend.visits.models import Event, Visit
-from backend.visits.shifts import Shift, shift_at
 from mobile_api.schemas import MyShift
 from tests.cases.helpers import Client, Sessions, create_case, write_headers
 from tests.factories import Login, World

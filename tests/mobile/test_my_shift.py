@@ -13,8 +13,8 @@ from backend.cases.models import Citizen, Medicine, Relative
 from backend.clock import COPENHAGEN, Clock
 from backend.config import Settings
 from backend.people.models import Role
+from backend.roster.shifts import shift_at
 from backend.visits.models import CaseFlag, SymptomAssessment, Visit
-from backend.visits.shifts import shift_at
 from tests.cases.helpers import Client, Sessions, add_record, case_page, case_row, write_headers
 from tests.factories import Login, World, add_user, build_world
 from tests.mobile.helpers import (

@@ -13,9 +13,9 @@ from backend.audit.models import AuditEntry
 from backend.clock import COPENHAGEN, Clock
 from backend.config import Settings
 from backend.people.tokens import AccessClaims, issue_access_token
+from backend.roster.shifts import shift_at
 from backend.visits.bedside import ESAS_R_ITEMS
 from backend.visits.models import CaseFlag, Event, MedicineGiven, SymptomAssessment, Visit, VisitNote
-from backend.visits.shifts import shift_at
 from tests.cases.helpers import Client, Sessions, create_case
 from tests.factories import World, build_world
 

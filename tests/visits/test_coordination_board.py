@@ -7,7 +7,8 @@ from typing import Any
 
 from backend.clock import Clock
 from backend.config import Settings
-from backend.visits.models import ShiftPattern, Visit
+from backend.roster.models import ShiftPattern
+from backend.visits.models import Visit
 from tests.cases.helpers import Client, Sessions
 from tests.visits.coordination_helpers import add_rows, add_visit, local, make_case, move_to, world_at
 

@@ -16,9 +16,10 @@ from sqlalchemy import select, update
 
 from backend.clock import Clock
 from backend.config import Settings
+from backend.roster.models import ShiftKind
+from backend.roster.shifts import shift
 from backend.visits.jobs import generate_visits, mark_missed_visits
-from backend.visits.models import Event, ShiftKind, Visit, VisitPlanSlot
-from backend.visits.shifts import shift
+from backend.visits.models import Event, Visit, VisitPlanSlot
 from tests.cases.helpers import Client, Sessions
 from tests.factories import World
 from tests.visits.test_schedule_plans import active_case, set_plan, slot, utc, visits_of

@@ -15,9 +15,9 @@ from backend.people.models import Role
 from backend.scheduler import JOBS, Job
 from backend.visits.jobs import generate_visits, mark_missed_visits
 from backend.visits.models import CaseFlag, Event, Visit, VisitPlanSlot
+from backend.visits.plan_schemas import VisitPlanIn, VisitPlanSet
 from backend.visits.plans import generate
 from backend.visits.plans import set_plan as set_plan_service
-from backend.visits.schedule_schemas import VisitPlanIn, VisitPlanSet
 from tests.cases.helpers import Client, Sessions, write_headers
 from tests.factories import World
 from tests.visits.test_schedule_plans import active_case, set_plan, slot, utc, visits_of

@@ -10,10 +10,11 @@ from sqlalchemy import update
 
 from backend.clock import COPENHAGEN, Clock
 from backend.config import Settings
+from backend.roster.models import Duty
+from backend.roster.service import on_duty
+from backend.roster.shifts import local_instant
 from backend.visits.jobs import generate_visits
-from backend.visits.models import Duty, VisitPlanSlot
-from backend.visits.roster import on_duty
-from backend.visits.shifts import local_instant
+from backend.visits.models import VisitPlanSlot
 from tests.cases.helpers import Client, Sessions, write_headers
 from tests.factories import World
 from tests.visits.test_schedule_plans import active_case, put_plan, set_plan, slot, utc, visits_of

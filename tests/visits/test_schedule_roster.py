@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.clock import Clock
 from backend.config import Settings
 from backend.people.models import Role, User
-from backend.visits.models import Duty, RosterEntry
-from backend.visits.roster import on_duty
-from backend.visits.shifts import local_instant
+from backend.roster.models import Duty, RosterEntry
+from backend.roster.service import on_duty
+from backend.roster.shifts import local_instant
 from tests.cases.helpers import Client, Sessions, write_headers
 from tests.factories import Login, World, add_user, build_world
 
