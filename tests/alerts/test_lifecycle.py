@@ -55,7 +55,13 @@ async def test_the_holder_goes_to_the_bedside_and_resolves_it_and_it_can_be_reop
     (entry,) = [a for a in ledger["alerts"] if a["alert_id"] == alert_id]
     assert entry["seconds_to_acknowledge"] < 5 and 655 < entry["seconds_to_bedside"] < 665
     (per_case,) = [c for c in ledger["cases"] if c["case_id"] == str(case_id)]
-    assert per_case == {"case_id": str(case_id), "alerts": 1, "resolved_at_home": 1, "admissions": 0}
+    assert per_case == {
+        "case_id": str(case_id),
+        "alerts": 1,
+        "resolved_at_home": 1,
+        "admissions": 0,
+        "followed_by_admission": 0,
+    }
 
     # The pain comes back: reopened, it climbs again from the first tier.
     reopened = await act(client, world.coordinator, alert_id, "reopen")
