@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,6 +34,7 @@ from backend.config import Settings
 from backend.db import memo
 from backend.events import emit, emit_many, event_arrays, insert_events
 from backend.metrics import ESCALATION_LATENESS, PUSHES
+from backend.wakeup import WokenLoop
 
 log = logging.getLogger("lindra.alerts")
 
@@ -592,7 +592,7 @@ def _failed_for_good(claimed: list[Any], results: list[dict[str, Any]]) -> dict[
     return {alert_id: counts for alert_id, counts in by_alert.items() if _BOARD_VISIBLE_RESULTS & counts.keys()}
 
 
-class PushSender:
+class PushSender(WokenLoop):
     """Sends the outbox as soon as a transaction says so (LISTEN), and every second regardless.
 
     Claimed batches are delivered side by side, up to `PUSH_BATCH` messages in flight (what the
@@ -600,67 +600,39 @@ class PushSender:
     out at once instead of waiting for that answer.
     """
 
+    channel = PUSH_CHANNEL
+    name = "push sender"
+
     def __init__(
         self, database_url: str, sessions: async_sessionmaker[AsyncSession], gateway: PushGateway, clock: Clock
     ) -> None:
-        self.database_url = database_url
+        super().__init__(database_url)
         self.sessions = sessions
         self.gateway = gateway
         self.clock = clock
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
         self._in_flight = 0  # messages claimed and not yet recorded
         self._full = False  # the last claim stopped for want of room, not for want of pushes
         self._deliveries: set[asyncio.Task[None]] = set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="push-sender")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def release(self) -> None:
         # Let deliveries under way record their results (a claim left behind is taken again in 30 s).
         if self._deliveries:
             await asyncio.wait(self._deliveries, timeout=5)
-        if self._listener is not None and not self._listener.is_closed():
-            await self._listener.close()
         if isinstance(self.gateway, FcmGateway):
             await self.gateway.aclose()
 
-    async def _listen(self) -> None:
-        """(Re)open the LISTEN connection; without it the one-second poll still sends everything."""
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        try:
-            self._listener = await asyncpg.connect(self.database_url)
-            await self._listener.add_listener(PUSH_CHANNEL, lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError):
-            self._listener = None
-
-    async def _run(self) -> None:
-        while True:
-            await self._listen()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                while not (full := self._in_flight >= PUSH_BATCH):
-                    room, now = PUSH_BATCH - self._in_flight, self.clock.now()
-                    claimed = await claim_due_pushes(self.sessions, now, room)
-                    if claimed:
-                        self._in_flight += len(claimed)
-                        delivery = asyncio.create_task(self._deliver(claimed, now))
-                        self._deliveries.add(delivery)
-                        delivery.add_done_callback(self._deliveries.discard)
-                    if len(claimed) < room:  # nothing more is due
-                        break
-                self._full = full
-            except Exception as exc:  # the database restarting, say: try again on the next wake
-                log.error("push sender: %s", type(exc).__name__)
+    async def work(self) -> None:
+        while not (full := self._in_flight >= PUSH_BATCH):
+            room, now = PUSH_BATCH - self._in_flight, self.clock.now()
+            claimed = await claim_due_pushes(self.sessions, now, room)
+            if claimed:
+                self._in_flight += len(claimed)
+                delivery = asyncio.create_task(self._deliver(claimed, now))
+                self._deliveries.add(delivery)
+                delivery.add_done_callback(self._deliveries.discard)
+            if len(claimed) < room:  # nothing more is due
+                break
+        self._full = full
 
     async def _deliver(self, claimed: list[Any], now: datetime) -> None:
         try:
@@ -671,4 +643,4 @@ class PushSender:
             self._in_flight -= len(claimed)
             if self._full:  # room again for what waited for it
                 self._full = False
-                self._wake.set()
+                self.wake()

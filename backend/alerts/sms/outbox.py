@@ -11,13 +11,11 @@ meanwhile is cancelled, never sent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +25,7 @@ from backend.alerts.sms.models import SmsKind, SmsMessage, SmsStatus
 from backend.alerts.sms.texts import alert_text, new_code
 from backend.clock import Clock
 from backend.db import memo
+from backend.wakeup import WokenLoop
 
 log = logging.getLogger("lindra.sms")
 
@@ -194,56 +193,28 @@ async def deliver_sms(
         await session.execute(_RESULT, updates)
 
 
-class SmsSender:
+class SmsSender(WokenLoop):
     """Sends the SMS outbox as soon as a transaction says so (LISTEN), and every second regardless."""
+
+    channel = SMS_CHANNEL
+    name = "sms sender"
 
     def __init__(
         self, database_url: str, sessions: async_sessionmaker[AsyncSession], gateway: SmsGateway, clock: Clock
     ) -> None:
-        self.database_url = database_url
+        super().__init__(database_url)
         self.sessions = sessions
         self.gateway = gateway
         self.clock = clock
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sms-sender")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._listener is not None and not self._listener.is_closed():
-            await self._listener.close()
+    async def release(self) -> None:
         await self.gateway.aclose()
 
-    async def _listen(self) -> None:
-        """(Re)open the LISTEN connection; without it the one-second poll still sends everything."""
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        try:
-            self._listener = await asyncpg.connect(self.database_url)
-            await self._listener.add_listener(SMS_CHANNEL, lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError):
-            self._listener = None
-
-    async def _run(self) -> None:
+    async def work(self) -> None:
         while True:
-            await self._listen()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                while True:
-                    now = self.clock.now()
-                    claimed = await claim_due_sms(self.sessions, now, BATCH)
-                    if claimed:
-                        await deliver_sms(self.sessions, self.gateway, claimed, now)
-                    if len(claimed) < BATCH:
-                        break
-            except Exception as exc:  # the database restarting, say: the claim runs out, try again
-                log.error("sms sender: %s", type(exc).__name__)
+            now = self.clock.now()
+            claimed = await claim_due_sms(self.sessions, now, BATCH)
+            if claimed:
+                await deliver_sms(self.sessions, self.gateway, claimed, now)
+            if len(claimed) < BATCH:
+                break
