@@ -2,7 +2,7 @@
 
 Nurses (and key persons or coordinators who work visits themselves) see the visits assigned to
 them in their scope. Every single write is idempotent on its Idempotency-Key; the sync batch is
-idempotent per operation (client_op_id), see `backend.visits.sync`.
+idempotent per operation (client_op_id), see `backend.sync.service`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from backend.alerts.models import Source
 from backend.alerts.schemas import AlertDetailOut, AlertOut, AlertRaiseIn, HandOverIn, ReceiptOut, ResolveIn
 from backend.cases.access import CARE_GIVERS
 from backend.clock import Clock
+from backend.course import death
 from backend.deps import Read
 from backend.idempotency import Write
 from backend.people.actor import Actor
-from backend.visits import bedside, my_shift, sync
+from backend.sync import service as sync
+from backend.visits import bedside, my_shift
 from mobile_api import examples
 from mobile_api import schemas as m
 
@@ -122,7 +124,7 @@ class VisitController(Controller):
         return await write.once(
             data,
             m.DeathAtVisitOut,
-            lambda: bedside.death_at_visit(write.db, write.actor, visit_id, data, clock.now()),
+            lambda: death.death_at_visit(write.db, write.actor, visit_id, data, clock.now()),
         )
 
 

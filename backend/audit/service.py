@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit.models import AuditEntry
 from backend.audit.schemas import AuditEntryOut, AuditPage
 from backend.errors import not_found
-from backend.people.actor import Actor
+from backend.people.actor import Actor, SystemActor
 from backend.people.administered import Administered, administered
 from backend.people.models import User
 
@@ -29,18 +29,21 @@ _RECORD = text(
 
 async def record(
     session: AsyncSession,
-    actor: Actor,
+    actor: Actor | SystemActor,
     action: str,
     *,
     case_id: uuid.UUID | None = None,
     subject_user_id: uuid.UUID | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Log one action. `detail` holds ids and field names only, never personal data."""
+    """Log one action, by a person or by a system (`SystemActor`, logged under its client's id and role).
+
+    `detail` holds ids and field names only, never personal data.
+    """
     await session.execute(
         _RECORD,
         {
-            "user_id": actor.user_id,
+            "user_id": actor.client_id if isinstance(actor, SystemActor) else actor.user_id,
             "role": actor.role.value,
             "action": action,
             "case_id": case_id,
@@ -117,8 +120,8 @@ async def entries(
     """An administrator reads who did what to a case of her municipality, or what one of the
     people she manages did (`backend.people.administered`); another's case or person is a 404.
 
-    Newest first, a page at a time, only entries within her reach (`_visible`). Reading the log is
-    itself logged.
+    Newest first, a page at a time, only entries within her reach (`_visible`), a system's entries
+    about her cases too (named by their role). Reading the log is itself logged.
     """
     reach = administered(actor)
     if case_id is not None:
@@ -129,7 +132,7 @@ async def entries(
         raise not_found("user")
     query = (
         select(AuditEntry, User.full_name)
-        .join(User, User.id == AuditEntry.user_id)
+        .outerjoin(User, User.id == AuditEntry.user_id)
         .where(_visible(reach))
         .order_by(AuditEntry.id.desc())
         .limit(limit + 1)
@@ -146,7 +149,7 @@ async def entries(
             id=entry.id,
             at=entry.at,
             user_id=entry.user_id,
-            user_name=name,
+            user_name=name or entry.role,  # a system (a hospital notice) is named by its role
             role=entry.role,
             action=entry.action,
             case_id=entry.case_id,

@@ -15,6 +15,7 @@ from backend.cases.access import CASE_MANAGERS, CLINICAL_ROLES
 from backend.cases.models import HomeDeathWish, Phase, Status
 from backend.cases.record_controllers import RECORD_CONTROLLERS
 from backend.clock import Clock
+from backend.course import service as course
 from backend.deps import Read
 from backend.idempotency import Write
 
@@ -67,7 +68,7 @@ class CaseController(Controller):
         return await write.once(
             data,
             s.CaseListItem,
-            lambda: service.change_status(write.db, write.actor, case_id, data.status, clock.now(), clock.today()),
+            lambda: course.change_status(write.db, write.actor, case_id, data.status, clock.now(), clock.today()),
         )
 
     @post(

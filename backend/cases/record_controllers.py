@@ -11,11 +11,13 @@ import uuid
 from litestar import Controller, get, patch, post, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.cases import course, records
+from backend.cases import care, records
 from backend.cases import record_schemas as r
 from backend.cases import schemas as s
 from backend.cases.access import CARE_GIVERS, CLINICAL_ROLES
 from backend.clock import Clock
+from backend.course import death
+from backend.course.service import Source
 from backend.idempotency import Write
 from backend.people.actor import Actor
 
@@ -96,7 +98,7 @@ class CaseRecordController(Controller):
     @put("/care-team", opt=WRITE, summary="Set the care team (fields left out are cleared)")
     async def set_care_team(self, write: Write, clock: Clock, case_id: uuid.UUID, data: r.CareTeamIn) -> s.CareTeam:
         return await write.once(
-            data, s.CareTeam, lambda: course.set_care_team(write.db, write.actor, case_id, data, clock.now())
+            data, s.CareTeam, lambda: care.set_care_team(write.db, write.actor, case_id, data, clock.now())
         )
 
     @patch("/referral", opt=WRITE, summary="Record when first contact and the needs assessment happened")
@@ -106,7 +108,7 @@ class CaseRecordController(Controller):
         return await write.once(
             data,
             s.ReferralOut,
-            lambda: course.update_referral(write.db, write.actor, case_id, data, clock.now(), clock.today()),
+            lambda: care.update_referral(write.db, write.actor, case_id, data, clock.now(), clock.today()),
         )
 
     @put("/action-plan", opt=WRITE, summary="Write a new version of the action plan")
@@ -116,12 +118,12 @@ class CaseRecordController(Controller):
         return await write.once(
             data,
             s.ActionPlanOut,
-            lambda: course.put_action_plan(write.db, write.actor, case_id, data, clock.now(), clock.today()),
+            lambda: care.put_action_plan(write.db, write.actor, case_id, data, clock.now(), clock.today()),
         )
 
     @get("/action-plan/versions", opt=READ, summary="Every version of the action plan, newest first")
     async def action_plan_versions(self, db: AsyncSession, actor: Actor, case_id: uuid.UUID) -> list[s.ActionPlanOut]:
-        return await course.action_plan_versions(db, actor, case_id)
+        return await care.action_plan_versions(db, actor, case_id)
 
     @post("/status-notes", opt=WRITE, summary="Write a status note on a significant change")
     async def add_status_note(
@@ -134,7 +136,9 @@ class CaseRecordController(Controller):
     @post("/death", opt=WRITE, summary="Register the death; the case becomes deceased")
     async def register_death(self, write: Write, clock: Clock, case_id: uuid.UUID, data: r.DeathIn) -> s.DeathOut:
         return await write.once(
-            data, s.DeathOut, lambda: course.register_death(write.db, write.actor, case_id, data, clock.now())
+            data,
+            s.DeathOut,
+            lambda: death.register_death(write.db, write.actor, case_id, data, clock.now(), Source.API),
         )
 
 

@@ -1,5 +1,6 @@
 """What is recorded on a case besides its core fields: wishes, anticipatory medicine, relatives and
-status notes. The care team, referral dates, action plan and death are in `backend.cases.course`.
+status notes. The care team, referral dates and action plan are in `backend.cases.care`; admission,
+leave, death and closing are the course of the case, in `backend.course`.
 
 Every write locks the case (404 when it is not the actor's), marks it changed and writes one audit
 row naming ids and fields only, all in the request's transaction: a refused write leaves nothing.

@@ -11,32 +11,32 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.alerts.engine import stop_paging_for_case
 from backend.audit import service as audit
 from backend.cases import cpr as cpr_rules
 from backend.cases import schemas as s
 from backend.cases.access import Positional, case_scope, scope_sql
 from backend.cases.models import Case, Citizen, HomeDeathWish, Phase, Status
-from backend.cases.rules import NEXT_STATUSES, deadline_state, due_soon_limit, referral_deadlines
+from backend.cases.rules import deadline_state, due_soon_limit, referral_deadlines
 from backend.errors import Problem, not_found
-from backend.people.actor import Actor
+from backend.people.actor import Actor, SystemActor
 from backend.people.models import Organisation
-from backend.visits.away import cancel_future_visits, plan_again_after_admission
-from backend.visits.schemas import CancelReason
 
 
-async def get_case_for_change(session: AsyncSession, actor: Actor, case_id: uuid.UUID) -> Case:
+async def get_case_for_change(session: AsyncSession, actor: Actor | SystemActor, case_id: uuid.UUID) -> Case:
     """The case row, locked for this transaction, if the actor may see it (else 404).
+
+    A system (a hospital notice) has no scope: its caller found the case within the client's municipality.
 
     FOR NO KEY UPDATE: changes to the case queue behind each other, but rows that merely point at the
     case (an event, an alert, a flag, whose foreign keys take a key-share lock) are not held up.
     """
+    scope = true() if isinstance(actor, SystemActor) else case_scope(actor)
     case = (
-        await session.scalars(select(Case).where(Case.id == case_id, case_scope(actor)).with_for_update(key_share=True))
+        await session.scalars(select(Case).where(Case.id == case_id, scope).with_for_update(key_share=True))
     ).first()
     if case is None:
         raise not_found("case")
@@ -208,47 +208,6 @@ async def update_case(
         setattr(citizen if name in _CITIZEN_FIELDS else case, name, value)
     case.updated_at = now
     await audit.record(session, actor, "case.update", case_id=case.id, detail={"fields": sorted(changes)})
-    return item_of(case, citizen, today)
-
-
-# A case that leaves home, and the reason its future visits are cancelled with.
-AWAY = {Status.ADMITTED: CancelReason.ADMITTED, Status.CLOSED: CancelReason.CASE_CLOSED}
-
-
-async def change_status(
-    session: AsyncSession, actor: Actor, case_id: uuid.UUID, status: Status, now: datetime, today: date
-) -> s.CaseListItem:
-    case = await get_case_for_change(session, actor, case_id)
-    current = Status(case.status)
-    if status == Status.DECEASED:
-        raise Problem(
-            422,
-            "Register the death",
-            "A case becomes deceased by registering the death.",
-            field="status",
-            rule="use_death_registration",
-        )
-    if status not in NEXT_STATUSES[current]:
-        raise Problem(
-            422,
-            "Status step not allowed",
-            f"A {current.value} case cannot become {status.value}.",
-            field="status",
-            rule="status_transition",
-        )
-    case.status = status
-    case.updated_at = now
-    await audit.record(
-        session, actor, "case.status", case_id=case.id, detail={"from": current.value, "to": status.value}
-    )
-    if status == Status.CLOSED:
-        await stop_paging_for_case(session, case.id, "case_closed", now)
-    # Nobody is to knock on the door of someone in hospital; home again, the visits are back.
-    if status in AWAY:
-        await cancel_future_visits(session, case.id, AWAY[status], now)
-    elif current == Status.ADMITTED and status == Status.ACTIVE:
-        await plan_again_after_admission(session, case.id, now)
-    citizen = await session.get_one(Citizen, case.citizen_id)
     return item_of(case, citizen, today)
 
 

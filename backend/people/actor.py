@@ -7,6 +7,7 @@ keeps the answer (`KnownActors`) only for as long as it would hear of a change t
 
 from __future__ import annotations
 
+import enum
 import time
 import uuid
 from datetime import datetime
@@ -34,6 +35,25 @@ class Actor(msgspec.Struct, frozen=True):
     district_ids: tuple[uuid.UUID, ...]
     # For the palliative unit and the regional team: the municipalities they serve.
     served_municipality_ids: tuple[uuid.UUID, ...]
+    request_id: str
+
+
+class SystemRole(enum.StrEnum):
+    """What changes a case on no person's behalf; the audit log's role column names it."""
+
+    HOSPITAL_NOTICE = "hospital_notice"  # a MedCom hospital notification, applied by the worker
+
+
+class SystemActor(msgspec.Struct, frozen=True):
+    """A system acting without a person, such as a hospital notice being applied.
+
+    It is audited as itself: the delivering system client's id in the log's user_id column, its
+    role in the role column, and the message's id as the request id. It sees no scope: the caller
+    has already found the case (a notice by CPR and episode, within the client's municipality).
+    """
+
+    client_id: uuid.UUID
+    role: SystemRole
     request_id: str
 
 

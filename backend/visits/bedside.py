@@ -1,8 +1,10 @@
-"""At the bedside: check-in and check-out, symptom scores, as-needed medicine, notes and a death.
+"""At the bedside: check-in and check-out, symptom scores, as-needed medicine and notes.
 
 One function per use case, shared by the phone's single endpoints and its offline sync. Each
 runs in the caller's transaction: the visit is locked, the rules are checked before anything is
 written, and the change, its audit row and its event row go together (or not at all).
+
+A death at a visit is the course of the case, told by the phone: `backend.course.death`.
 
 Only the nurse a visit is assigned to works it: a visit of a case she may not see is 404, a visit
 of her district assigned to someone else (or to nobody, or cancelled) is 409 - the rules an
@@ -19,10 +21,8 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.cases import course
-from backend.cases import record_schemas as r
 from backend.cases.access import case_scope
-from backend.cases.models import Case, Place
+from backend.cases.models import Case
 from backend.cases.records import check_text, open_case
 from backend.errors import Problem, not_found
 from backend.people.actor import Actor
@@ -164,7 +164,7 @@ async def _open_case(
     return case
 
 
-def _require_checked_in(visit: Visit) -> None:
+def require_checked_in(visit: Visit) -> None:
     """Records belong to a visit that took place: checked in (under way) or already checked out."""
     if visit.status not in (VisitStatus.UNDER_WAY, VisitStatus.DONE):
         raise Problem(422, "Not checked in", "Check in to the visit before recording at it.", rule="not_checked_in")
@@ -210,7 +210,7 @@ async def check_in(
     return visit_state(visit)
 
 
-async def _check_out(
+async def leave_visit(
     session: AsyncSession,
     actor: Actor,
     visit: Visit,
@@ -219,6 +219,7 @@ async def _check_out(
     position: m.Position | None,
     now: datetime,
 ) -> m.VisitAttendance:
+    """Check out a visit already locked: the nurse leaves (after a check-out, or a death at the visit)."""
     not_in_future(device_time, now, "device_time")
     if visit.status == VisitStatus.DONE:
         raise Problem(409, "Already checked out", "This visit is already checked out.", rule="already_checked_out")
@@ -248,7 +249,7 @@ async def check_out(
 ) -> m.VisitAttendance:
     """The nurse leaves; a terminal case without its anticipatory medicine is flagged on the way out."""
     visit, case = await visit_for_change(session, actor, visit_id)
-    return await _check_out(session, actor, visit, case, data.device_time, data.position, now)
+    return await leave_visit(session, actor, visit, case, data.device_time, data.position, now)
 
 
 # ---- the bedside record ------------------------------------------------------------------------
@@ -259,7 +260,7 @@ async def record_scores(
 ) -> m.ScoresOut:
     """Symptom scores with their instrument; a severe or steeply rising score flags the case."""
     visit, _ = await visit_for_change(session, actor, visit_id)
-    _require_checked_in(visit)
+    require_checked_in(visit)
     validate_scores(data)
     not_in_future(data.recorded_at, now, "recorded_at")
     case = await _open_case(session, actor, visit.case_id, now)
@@ -335,7 +336,7 @@ async def give_medicine(
 ) -> m.MedicineGivenOut:
     """As-needed medicine given; its effect comes later. What is left in the home is checked again."""
     visit, _ = await visit_for_change(session, actor, visit_id)
-    _require_checked_in(visit)
+    require_checked_in(visit)
     check_text(data)
     not_in_future(data.given_at, now, "given_at")
     case = await _open_case(session, actor, visit.case_id, now)
@@ -401,7 +402,7 @@ async def add_note(
 ) -> m.NoteOut:
     """Notes are append-only: a correction is a new note pointing at the one it corrects, which stays."""
     visit, _ = await visit_for_change(session, actor, visit_id)
-    _require_checked_in(visit)
+    require_checked_in(visit)
     check_text(data)
     written_at = data.written_at or now
     not_in_future(written_at, now, "written_at")
@@ -430,25 +431,3 @@ async def add_note(
     detail = {"note_id": str(note.id)} | ({"corrects_id": str(note.corrects_id)} if note.corrects_id else {})
     await warnings.record_audit(session, actor, "visit.note.add", case_id=case.id, detail=detail)
     return msgspec.convert(note, m.NoteOut, from_attributes=True)
-
-
-async def death_at_visit(
-    session: AsyncSession, actor: Actor, visit_id: uuid.UUID, data: m.DeathAtVisitIn, now: datetime
-) -> m.DeathAtVisitOut:
-    """A death at home: the case's own death registration (place home), then the visit is checked out."""
-    visit, case = await visit_for_change(session, actor, visit_id)
-    _require_checked_in(visit)
-    not_in_future(data.died_at, now, "died_at")
-    device_time = data.device_time or now
-    not_in_future(device_time, now, "device_time")
-    death = await course.register_death(
-        session,
-        actor,
-        case.id,
-        r.DeathIn(died_at=data.died_at, place=Place.HOME, present=data.present, gp_informed=data.gp_informed),
-        now,
-    )
-    state = visit_state(visit)
-    if visit.status == VisitStatus.UNDER_WAY:
-        state = await _check_out(session, actor, visit, case, device_time, data.position, now)
-    return m.DeathAtVisitOut(death=msgspec.convert(msgspec.to_builtins(death), m.DeathRecorded), visit=state)

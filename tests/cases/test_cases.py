@@ -244,7 +244,7 @@ async def test_every_read_and_change_of_a_case_is_audited(
         (world.key_person.user_id, "case.list"),
         (world.coordinator.user_id, "case.status"),
     ]
-    assert rows[-1].detail == {"from": "referred", "to": "active"}
+    assert rows[-1].detail == {"from": "referred", "to": "active", "source": "api"}
 
 
 async def test_the_audit_log_cannot_be_changed_or_deleted(database_url: str) -> None:

@@ -60,7 +60,7 @@ async def test_a_death_at_home_where_home_was_wished_is_a_death_where_wished(
     deceased = (await client.get("/cases?status=deceased", headers=world.coordinator.headers)).json()["items"]
     assert [item["id"] for item in deceased] == [case_id]
     details = await audit_details(sessions, case_id, "case.death.register")
-    assert details == [{"from": "referred"}]
+    assert details == [{"from": "referred", "source": "api"}]
 
 
 async def test_a_hospital_death_where_home_was_wished_is_not_where_wished(

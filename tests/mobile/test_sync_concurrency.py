@@ -17,8 +17,8 @@ from backend.alerts.models import Alert
 from backend.clock import Clock
 from backend.people.actor import Actor
 from backend.people.models import Role
+from backend.sync.service import apply_batch
 from backend.visits.models import SymptomAssessment, Visit
-from backend.visits.sync import apply_batch
 from mobile_api import schemas as m
 from tests.cases.helpers import Client, Sessions, count_rows
 from tests.factories import World

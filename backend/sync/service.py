@@ -1,5 +1,8 @@
 """Offline sync: a batch of operations the phone recorded without signal, applied once each.
 
+Each operation is its domain's own use case (a visit's check-in at the bedside, an alert raised, a
+death in the course of the case), which is why the batch lives above them all.
+
 The contract, for the app and for the reader:
 - Each operation is checked and applied on its own: a bad one fails alone (it is refused before it
   writes, or in its own SAVEPOINT), the rest apply. The batch answers 200 with one result per
@@ -42,10 +45,11 @@ from backend.alerts.models import Source
 from backend.alerts.schemas import AlertRaiseIn
 from backend.cases.access import case_scope
 from backend.cases.models import Case
+from backend.course import death
 from backend.errors import Problem, body_field, input_fault
 from backend.people.actor import Actor
+from backend.sync import store
 from backend.visits import bedside, warnings
-from backend.visits import sync_store as store
 from backend.visits.models import SyncOperation, Visit
 from backend.wire import faults
 from mobile_api import schemas as m
@@ -81,7 +85,7 @@ KINDS: dict[m.OpType, _Kind] = {
     m.OpType.MEDICINE_GIVEN: _Kind(m.MedicineGivenIn, "given_at", 201, bedside.give_medicine),
     m.OpType.MEDICINE_EFFECT: _Kind(m.EffectIn, "recorded_at", 200, bedside.record_effect, needs_visit=False),
     m.OpType.NOTE: _Kind(m.NoteIn, "written_at", 201, bedside.add_note),
-    m.OpType.DEATH: _Kind(m.DeathAtVisitIn, "device_time", 201, bedside.death_at_visit, ends_case=True),
+    m.OpType.DEATH: _Kind(m.DeathAtVisitIn, "device_time", 201, death.death_at_visit, ends_case=True),
     m.OpType.RAISE_ALERT: _Kind(AlertRaiseIn, "raised_at", 201, _raise_alert, needs_visit=False),
 }
 

@@ -1,37 +1,29 @@
-"""The course of a case: its care team, the referral's deadlines, the action plan, and death.
+"""The care of a case: its care team, the referral's deadlines and the action plan.
 
 Same rules as `backend.cases.records`: the case is locked and marked changed, one audit row names
-ids and fields only, and a refused write leaves nothing. None of these is written after death,
-except that a second death registration is answered with 409 `already_deceased`.
+ids and fields only, and a refused write leaves nothing. None of these is written after death.
+(Admission, leave, home again, death and closing are the course of the case: `backend.course`.)
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
 import msgspec
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.alerts.engine import stop_paging_for_case
 from backend.audit import service as audit
 from backend.cases import record_schemas as r
 from backend.cases import schemas as s
 from backend.cases.access import CARE_GIVERS, case_scope
-from backend.cases.models import ActionPlan, Case, Place, Status, Wish
+from backend.cases.models import ActionPlan, Case
 from backend.cases.records import changes_sent, check_text, not_in_future, open_case
-from backend.cases.rules import MAY_DIE_FROM, deadline_state
-from backend.cases.service import get_case_for_change
-from backend.clock import COPENHAGEN
+from backend.cases.rules import deadline_state
 from backend.errors import Problem, not_found
 from backend.people.actor import Actor
 from backend.people.models import Organisation, OrganisationServes, Role, User
-from backend.visits.away import cancel_future_visits
-from backend.visits.schemas import CancelReason
-
-# A phone's clock may run a little ahead of the server's.
-CLOCK_SKEW = timedelta(minutes=5)
 
 # ---- care team ---------------------------------------------------------------------------------
 
@@ -213,59 +205,3 @@ async def action_plan_versions(session: AsyncSession, actor: Actor, case_id: uui
     )
     await audit.record(session, actor, "case.action_plan.read", case_id=case_id)
     return [msgspec.convert(plan, s.ActionPlanOut, from_attributes=True) for plan in plans]
-
-
-# ---- death -------------------------------------------------------------------------------------
-
-
-async def register_death(
-    session: AsyncSession, actor: Actor, case_id: uuid.UUID, data: r.DeathIn, now: datetime
-) -> s.DeathOut:
-    """Time, place, who was present, GP informed; the case becomes deceased in the same transaction."""
-    case = await get_case_for_change(session, actor, case_id)
-    current = Status(case.status)
-    if case.died_at is not None or current == Status.DECEASED:
-        raise Problem(409, "Already deceased", "The death is already registered.", rule="already_deceased")
-    if current not in MAY_DIE_FROM:
-        raise Problem(
-            422,
-            "Status step not allowed",
-            f"A death cannot be registered on a {current.value} case.",
-            rule="status_transition",
-        )
-    check_text(data)
-    if data.died_at > now + CLOCK_SKEW:
-        raise Problem(422, "Time in the future", "The time of death cannot be in the future.", field="died_at")
-    if data.died_at.astimezone(COPENHAGEN).date() < case.referral_received_on:
-        raise Problem(
-            422,
-            "Before the referral",
-            "The time of death is before the referral was received.",
-            field="died_at",
-            rule="before_referral",
-        )
-    died_at = data.died_at.astimezone(UTC)
-    case.died_at = died_at
-    case.death_place = data.place
-    case.death_present = data.present
-    case.gp_informed = data.gp_informed
-    case.status = Status.DECEASED
-    case.updated_at = now
-    await audit.record(session, actor, "case.death.register", case_id=case.id, detail={"from": current.value})
-    await stop_paging_for_case(session, case.id, "person_died", now)
-    await cancel_future_visits(session, case.id, CancelReason.DECEASED, now)
-    # The newest wish, ordered as the case page orders them.
-    preferred = await session.scalar(
-        select(Wish.preferred_place_of_death)
-        .where(Wish.case_id == case.id)
-        .order_by(Wish.recorded_at.desc(), Wish.id)
-        .limit(1)
-    )
-    return s.DeathOut(
-        died_at=died_at,
-        place=data.place,
-        present=data.present,
-        gp_informed=data.gp_informed,
-        preferred_place=Place(preferred) if preferred else None,
-        died_where_wished=(preferred == data.place) if preferred else None,
-    )
