@@ -221,9 +221,24 @@ async def seed_alerts(url: str, cases: int, tier_seconds: int) -> AlertWorld:
 # ---- boards, in processes of their own ----------------------------------------------------------
 
 
-def watch_boards(urls: list[str], token: str, deflate: bool, pipe: Connection) -> None:
+async def board_tokens(url: str, coordinator: Person, count: int) -> list[str]:
+    """An access token per board, each of a device of its own, as each browser tab signs in: a login
+    holds at most three sockets per instance, so boards sharing one would close each other."""
+    devices = [uuid.uuid4() for _ in range(count)]
+    conn = await asyncpg.connect(url)  # the owner: devices hold no health data
+    try:
+        await conn.executemany(
+            _DEVICE, [(device, coordinator.user_id, "web", None, uuid.uuid4().hex) for device in devices]
+        )
+    finally:
+        await conn.close()
+    claims = [AccessClaims(coordinator.user_id, device, coordinator.role) for device in devices]
+    return [issue_access_token(SECRET, claim, datetime.now(UTC), 240) for claim in claims]
+
+
+def watch_boards(urls: list[str], tokens: list[str], deflate: bool, pipe: Connection) -> None:
     """A board process: connect, say "ready", record alert.raised frames until told to stop, report."""
-    uvloop.run(_watch(urls, token, deflate, pipe))
+    uvloop.run(_watch(urls, tokens, deflate, pipe))
 
 
 class Board:
@@ -283,8 +298,8 @@ def _last_id(frame: bytes) -> int:
     return int(_events(frame)[-1]["id"])
 
 
-async def _watch(urls: list[str], token: str, deflate: bool, pipe: Connection) -> None:
-    boards = [Board(url, token, deflate) for url in urls]
+async def _watch(urls: list[str], tokens: list[str], deflate: bool, pipe: Connection) -> None:
+    boards = [Board(url, token, deflate) for url, token in zip(urls, tokens, strict=True)]
     gate = asyncio.Semaphore(20)
 
     async def connect(board: Board) -> None:
@@ -670,11 +685,11 @@ async def measure(
     context = multiprocessing.get_context("spawn")
     pipes, processes = [], []
     urls = [cluster.instances[b % args.instances].ws_url for b in range(args.boards)]
+    tokens = await board_tokens(url, world.coordinator, args.boards)
     for n in range(args.board_processes):
         ours, theirs = context.Pipe()
-        process = context.Process(
-            target=watch_boards, args=(urls[n :: args.board_processes], world.coordinator.token(), args.deflate, theirs)
-        )
+        share = slice(n, None, args.board_processes)
+        process = context.Process(target=watch_boards, args=(urls[share], tokens[share], args.deflate, theirs))
         process.start()
         pipes.append(ours)
         processes.append(process)
