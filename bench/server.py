@@ -61,7 +61,10 @@ def from_environment() -> Litestar:
     """The app for uvicorn's worker processes, configured by the parent through the environment."""
     env = os.environ
     return build(
-        env["BENCH_DATABASE_URL"], env["BENCH_SECRET"], uuid.UUID(env["BENCH_USER"]), env.get("BENCH_ROW_SECURITY") != "0"
+        env["BENCH_DATABASE_URL"],
+        env["BENCH_SECRET"],
+        uuid.UUID(env["BENCH_USER"]),
+        env.get("BENCH_ROW_SECURITY") != "0",
     )
 
 

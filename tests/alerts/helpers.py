@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from backend.alerts import engine
 from backend.alerts.models import Alert, AlertTier, Notification
@@ -15,6 +15,7 @@ from backend.alerts.push import LoggingGateway
 from backend.clock import Clock
 from backend.config import Settings
 from backend.people.models import Device
+from backend.roster.models import Duty, RosterEntry
 from backend.roster.shifts import shift_at
 from backend.visits.models import Event
 from tests.cases.helpers import Client, Sessions, write_headers
@@ -156,3 +157,22 @@ async def push_kinds(sessions: Sessions, alert_id: str | uuid.UUID, expected: li
             break
         await asyncio.sleep(0.05)
     return kinds
+
+
+async def on_duty_now_and_next(session: Any, world: World, people: list[tuple[Login, Duty, uuid.UUID | None]]) -> None:
+    """`people` on the roster for the shift running now and the next, whenever the test runs."""
+    now = Clock().now()
+    for instant in (now, shift_at(now).ends + timedelta(minutes=1)):
+        running = shift_at(instant)
+        for who, duty, district in people:
+            await session.execute(
+                insert(RosterEntry).values(
+                    id=uuid.uuid4(),
+                    municipality_id=world.municipality_id,
+                    shift_date=running.day,
+                    shift_kind=running.kind.value,
+                    user_id=who.user_id,
+                    duty=duty.value,
+                    district_id=district,
+                )
+            )

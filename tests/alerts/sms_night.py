@@ -26,11 +26,11 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker, migrate
 from backend.people.models import Device, User
-from backend.roster.models import Duty, RosterEntry
-from backend.roster.shifts import shift_at
+from backend.roster.models import Duty
 from backend.row_scope import SYSTEM
 from backend.worker import free_port
 from bench.kannel import Kannel
+from tests.alerts.helpers import on_duty_now_and_next
 from tests.cases.helpers import case_body
 from tests.conftest import admin_exec, with_database
 from tests.factories import Login, World, build_world
@@ -108,24 +108,8 @@ async def _prepare(url: str, settings: Settings) -> World:
     sessions = make_sessionmaker(engine, SYSTEM)
     world = await build_world(sessions, settings, Clock())
     async with sessions.begin() as session:
-        now = Clock().now()
-        for instant in (now, shift_at(now).ends + timedelta(minutes=1)):
-            running = shift_at(instant)
-            for who, duty, district in (
-                (world.nurse_a, Duty.ON_CALL_NURSE, world.district_a),
-                (world.coordinator, Duty.COORDINATOR, None),
-            ):
-                await session.execute(
-                    insert(RosterEntry).values(
-                        id=uuid.uuid4(),
-                        municipality_id=world.municipality_id,
-                        shift_date=running.day,
-                        shift_kind=running.kind.value,
-                        user_id=who.user_id,
-                        duty=duty.value,
-                        district_id=district,
-                    )
-                )
+        on_duty = [(world.nurse_a, Duty.ON_CALL_NURSE, world.district_a), (world.coordinator, Duty.COORDINATOR, None)]
+        await on_duty_now_and_next(session, world, on_duty)
         for login, mobile in ((world.nurse_a, NURSE_MOBILE), (world.coordinator, COORDINATOR_MOBILE)):
             await session.execute(
                 update(Device).where(Device.id == login.device_id).values(push_token=f"fcm-{uuid.uuid4().hex}")

@@ -31,10 +31,10 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker, migrate
 from backend.people.models import Device
-from backend.roster.models import Duty, RosterEntry
-from backend.roster.shifts import shift_at
+from backend.roster.models import Duty
 from backend.row_scope import SYSTEM
 from bench.cluster import Cluster, Instance
+from tests.alerts.helpers import on_duty_now_and_next
 from tests.factories import Login, World, build_world
 
 TIER_SECONDS = 5
@@ -106,25 +106,15 @@ class Night:
 
 async def _roster(session: Any, world: World) -> None:
     """The shift running now and the next: nurse_a on call in district A, coordinator and key person on duty."""
-    now = Clock().now()
-    for instant in (now, shift_at(now).ends + timedelta(minutes=1)):
-        running = shift_at(instant)
-        for who, duty, district in (
+    await on_duty_now_and_next(
+        session,
+        world,
+        [
             (world.nurse_a, Duty.ON_CALL_NURSE, world.district_a),
             (world.coordinator, Duty.COORDINATOR, None),
             (world.key_person, Duty.KEY_PERSON, None),
-        ):
-            await session.execute(
-                insert(RosterEntry).values(
-                    id=uuid.uuid4(),
-                    municipality_id=world.municipality_id,
-                    shift_date=running.day,
-                    shift_kind=running.kind.value,
-                    user_id=who.user_id,
-                    duty=duty.value,
-                    district_id=district,
-                )
-            )
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
