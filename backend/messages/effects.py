@@ -11,9 +11,11 @@ the delivering client, the role `hospital_notice` and the message id):
   the board gets a `case.hospital_admitted` event (department and since), not an escalation.
 - on leave (STOR) and back (SLOR): `course.start_leave` / `course.end_leave`; visits stay off
   (MedCom's guideline: the hospital keeps the responsibility).
-- home (SLHJ): `course.home_again` (active, the admission's visits planned again), and the board
-  is asked for a homecoming visit within 24 hours (`case.homecoming_due`).
+- home (SLHJ): `course.home_again` (active, the admission's visits planned again), and a flag asks
+  the coordinator for a homecoming visit within 24 hours (`homecoming_visit_due`).
 - died (MORS): `course.died` in hospital at the encounter's end; pages and visits stop.
+- the hospital asks for an admission report (XDIS16): a flag for the key person and coordinator
+  (`admission_report_requested`); the report itself is the care record's to send.
 - void (every admission cancelled, AN_STIN or AN_STAA): the ledger mark goes, and the case is
   home again as if never admitted; a death cancelled (AN_MORS) is cleared only if it is the one
   the notice registered.
@@ -37,9 +39,14 @@ from backend.events import emit
 from backend.messages.models import InboxMessage, StayStatus
 from backend.messages.stays import StayChange, StayView
 from backend.people.actor import SystemActor, SystemRole
+from backend.visits.warnings import raise_flag
 
 # An admission this soon after an alert was resolved at home is marked on that alert in the ledger.
 FOLLOWED_WITHIN = timedelta(hours=24)
+# Home from hospital: a visit within a day, asked for by a flag the coordinator sees.
+HOMECOMING_WITHIN = timedelta(hours=24)
+HOMECOMING_FLAG = "homecoming_visit_due"
+REPORT_FLAG = "admission_report_requested"
 NOTICE = Source.HOSPITAL_NOTICE
 
 
@@ -72,6 +79,8 @@ async def follow_stay(session: AsyncSession, message: InboxMessage, change: Stay
         await _event(session, step.case, "case.hospital_leave", stay, message)
     elif stay.status == StayStatus.HOME:
         step = await course.home_again(session, who, case_id, stay.discharged_at or now, NOTICE, now)
+        due = (stay.discharged_at or now) + HOMECOMING_WITHIN
+        await raise_flag(session, who, step.case, HOMECOMING_FLAG, {"due_by": due.isoformat()}, now)
         await _event(session, step.case, "case.homecoming_due", stay, message)
     elif stay.status == StayStatus.DIED:
         step = await died(session, who, case_id, Place.HOSPITAL, stay.died_at or stay.since or now, NOTICE, now)
@@ -81,7 +90,9 @@ async def follow_stay(session: AsyncSession, message: InboxMessage, change: Stay
         await _forget_admission(session, step.case, change.previous)
         await _event(session, step.case, "case.hospital_stay_cancelled", stay, message)
     if change.report_of_admission_requested and was is None:
-        await _event(session, step.case, "case.admission_report_requested", stay, message)
+        # The hospital asks for an admission report (XDIS16): normally the care record's to send,
+        # shown to the key person and coordinator as a flag on the case.
+        await raise_flag(session, who, step.case, REPORT_FLAG, {"message_id": str(message.id)}, now)
 
 
 async def _mark_followed(session: AsyncSession, case: Case, stay: StayView) -> None:

@@ -29,7 +29,7 @@ from backend.cases.models import Case, Medicine, Phase, Status
 from backend.clock import COPENHAGEN
 from backend.db import json_text
 from backend.events import emit, emit_many
-from backend.people.actor import Actor
+from backend.people.actor import Actor, SystemActor
 from backend.visits.models import CaseFlag, SymptomAssessment, Visit
 
 SEVERE = 7  # ESAS-r: 7 or more is a severe symptom
@@ -274,14 +274,16 @@ def _in_order(entry: tuple[datetime, uuid.UUID, dict[str, Any]]) -> tuple[dateti
 
 async def raise_flag(
     session: AsyncSession,
-    actor: Actor,
+    actor: Actor | SystemActor,
     case: Case,
     kind: str,
     detail: dict[str, Any],
     now: datetime,
     visit_id: uuid.UUID | None = None,
 ) -> bool:
-    """Open a flag of `kind` on the case unless one is open already; True when a new one was raised."""
+    """Open a flag of `kind` on the case unless one is open already; True when a new one was raised.
+
+    A system (a hospital notice) raises flags too: its event names no person."""
     batch = batch_of(session)
     if batch is not None and (case.id, kind) in batch.open_flags:
         return False
@@ -309,7 +311,7 @@ async def raise_flag(
         district_id=case.district_id,
         case_id=case.id,
         visit_id=visit_id,
-        actor_id=actor.user_id,
+        actor_id=actor.user_id if isinstance(actor, Actor) else None,
         payload={"flag_id": str(flag_id), "kind": kind},
     )
     return True

@@ -157,3 +157,18 @@ async def test_the_indicators_say_which_deaths_a_hospital_notice_reported(
     assert answer.status_code == 200, answer.text
     deaths = answer.json()["deaths"]
     assert (deaths["total"], deaths["by_place"]["hospital"], deaths["confirmed_by_notice"]) == (1, 1, 1)
+
+
+async def test_the_key_person_sees_the_hospital_ask_for_an_admission_report_and_for_a_homecoming_visit(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str
+) -> None:
+    async def open_flags() -> set[str]:
+        listed = await client.get("/case-flags", headers=world.key_person.headers)
+        assert listed.status_code == 200, listed.text
+        return {item["kind"] for item in listed.json()["items"] if item["case_id"] == case_id}
+
+    await deliver_and_wait(client, sessions, broker, example(STIN))  # MedCom's STIN asks for the report
+    assert await open_flags() == {"admission_report_requested"}
+
+    await deliver_and_wait(client, sessions, broker, example(SLHJ))
+    assert await open_flags() == {"admission_report_requested", "homecoming_visit_due"}

@@ -261,6 +261,8 @@ export const da = {
   "flag.rising_score": "Stigende symptomscore",
   "flag.missed_visit": "Udeblevet besøg",
   "flag.visit_missed": "Udeblevet besøg",
+  "flag.homecoming_visit_due": "Hjemkomstbesøg inden for et døgn",
+  "flag.admission_report_requested": "Sygehuset beder om indlæggelsesrapport",
   "flag.medicine_missing_terminal": "PN-medicin mangler (terminal)",
   "tl.visit": "Besøg",
   "tl.scores": "Scorer",

@@ -261,6 +261,8 @@ export const en = {
   "flag.rising_score": "Rising symptom score",
   "flag.missed_visit": "Missed visit",
   "flag.visit_missed": "Missed visit",
+  "flag.homecoming_visit_due": "Homecoming visit within a day",
+  "flag.admission_report_requested": "The hospital asks for an admission report",
   "flag.medicine_missing_terminal": "Anticipatory medicine missing (terminal)",
   "tl.visit": "Visit",
   "tl.scores": "Scores",
