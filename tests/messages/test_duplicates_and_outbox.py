@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 from sqlalchemy import func, select
 
@@ -19,6 +20,8 @@ from tests.messages.helpers import (
     Broker,
     Client,
     Sessions,
+    ack_header,
+    ack_of,
     deliver,
     deliver_and_wait,
     example,
@@ -131,3 +134,25 @@ async def test_only_a_system_client_with_the_inbox_role_may_deliver(
         "/messages/inbox", content=body, headers=broker.headers | {"Content-Type": "text/plain"}
     )
     assert wrong_type.status_code == 415
+
+
+async def test_a_fault_on_our_side_answers_transient_error_never_ok_and_a_resend_is_then_applied(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str, database_url: str
+) -> None:
+    owner = await asyncpg.connect(database_url)
+    await owner.execute("REVOKE INSERT ON hospital_stays FROM lindra_app")  # every attempt fails on our side
+    try:
+        failed = await deliver_and_wait(client, sessions, broker, example("a5e5b880"))
+    finally:
+        await owner.execute("GRANT INSERT ON hospital_stays TO lindra_app")
+        await owner.close()
+
+    assert (failed.state, failed.ack_code) == (MessageState.FAILED, "transient-error")
+    assert ack_header(ack_of(failed))["response"]["code"] == "transient-error"
+    assert await stays_of(sessions, world.municipality_id) == []
+    case = (await client.get(f"/cases/{case_id}", headers=world.coordinator.headers)).json()
+    assert case["status"] != "admitted"  # nothing half-applied
+
+    again = await deliver_and_wait(client, sessions, broker, example("a5e5b880"))  # the hospital re-sends
+    assert (again.state, again.ack_code) == (MessageState.APPLIED, "ok")
+    assert len(await stays_of(sessions, world.municipality_id)) == 1
