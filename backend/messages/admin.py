@@ -43,12 +43,19 @@ async def inbox_page(read: Read, limit: int) -> InboxPage:
 async def settings_of(db: AsyncSession, actor: Actor) -> MessagingSettings:
     """The municipality's messaging settings (the defaults until she sets them)."""
     found = await db.get(MessageSettings, _municipality(actor))
-    return MessagingSettings(care_record_acknowledges=bool(found and found.care_record_acknowledges))
+    return MessagingSettings(
+        care_record_acknowledges=bool(found and found.care_record_acknowledges),
+        visit_on_leave=bool(found and found.visit_on_leave),
+    )
 
 
 async def set_settings(db: AsyncSession, actor: Actor, wanted: MessagingSettings, now: datetime) -> MessagingSettings:
     """Set the municipality's messaging settings; they hold for every message processed after."""
-    values = {"care_record_acknowledges": wanted.care_record_acknowledges, "updated_at": now}
+    values = {
+        "care_record_acknowledges": wanted.care_record_acknowledges,
+        "visit_on_leave": wanted.visit_on_leave,
+        "updated_at": now,
+    }
     statement = insert(MessageSettings).values(municipality_id=_municipality(actor), **values)
     await db.execute(statement.on_conflict_do_update(index_elements=["municipality_id"], set_=values))
     return wanted

@@ -10,7 +10,8 @@ the delivering client, the role `hospital_notice` and the message id):
   resolved at home in the 24 hours before is marked in the ledger as followed by this admission;
   the board gets a `case.hospital_admitted` event (department and since), not an escalation.
 - on leave (STOR) and back (SLOR): `course.start_leave` / `course.end_leave`; visits stay off
-  (MedCom's guideline: the hospital keeps the responsibility).
+  (MedCom's guideline: the hospital keeps the responsibility) unless the municipality's setting
+  `visit_on_leave` says it visits on leave.
 - home (SLHJ): `course.home_again` (active, the admission's visits planned again), and a flag asks
   the coordinator for a homecoming visit within 24 hours (`homecoming_visit_due`).
 - died (MORS): `course.died` in hospital at the encounter's end; pages and visits stop.
@@ -36,7 +37,7 @@ from backend.course import service as course
 from backend.course.death import died
 from backend.course.service import Source
 from backend.events import emit
-from backend.messages.models import InboxMessage, StayStatus
+from backend.messages.models import InboxMessage, MessageSettings, StayStatus
 from backend.messages.stays import StayChange, StayView
 from backend.people.actor import SystemActor, SystemRole
 from backend.visits.warnings import raise_flag
@@ -75,7 +76,10 @@ async def follow_stay(session: AsyncSession, message: InboxMessage, change: Stay
         step = await course.end_leave(session, who, case_id, stay.leave_ended_at or now, NOTICE, now)
         await _event(session, step.case, "case.hospital_stay_changed", stay, message)
     elif stay.status == StayStatus.ON_LEAVE:
-        step = await course.start_leave(session, who, case_id, stay.leave_started_at or now, NOTICE, now)
+        settings = await session.get(MessageSettings, message.municipality_id)
+        visits = bool(settings and settings.visit_on_leave)
+        since = stay.leave_started_at or now
+        step = await course.start_leave(session, who, case_id, since, NOTICE, now, resume_visits=visits)
         await _event(session, step.case, "case.hospital_leave", stay, message)
     elif stay.status == StayStatus.HOME:
         step = await course.home_again(session, who, case_id, stay.discharged_at or now, NOTICE, now)

@@ -81,6 +81,8 @@ class MessageSettings(Base):
     # The care-record system (EOJ) already acknowledges: Lindra builds and keeps its acknowledgement
     # but does not send it (MedCom: a message is acknowledged once).
     care_record_acknowledges: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # Home nursing visits a citizen on leave from hospital (MedCom: only where locally agreed).
+    visit_on_leave: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     updated_at: Mapped[datetime] = now_column()
 
 

@@ -44,8 +44,11 @@ class InboxPage(msgspec.Struct):
     counts: dict[str, int]
 
 
-class MessagingSettings(msgspec.Struct):
+class MessagingSettings(msgspec.Struct, kw_only=True):
     """care_record_acknowledges: the care-record system already acknowledges MedCom messages, so
-    Lindra builds and keeps its acknowledgements but does not send them."""
+    Lindra builds and keeps its acknowledgements but does not send them. visit_on_leave: the
+    municipality has agreed to visit a citizen on leave from hospital, so a leave notice plans the
+    admission's visits again (MedCom's guideline, and the default: they stay off)."""
 
     care_record_acknowledges: bool
+    visit_on_leave: bool = False

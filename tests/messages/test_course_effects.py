@@ -172,3 +172,19 @@ async def test_the_key_person_sees_the_hospital_ask_for_an_admission_report_and_
 
     await deliver_and_wait(client, sessions, broker, example(SLHJ))
     assert await open_flags() == {"admission_report_requested", "homecoming_visit_due"}
+
+
+async def test_a_municipality_that_visits_on_leave_gets_its_visits_back_when_the_leave_starts(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str, clock: Clock
+) -> None:
+    settings = {"care_record_acknowledges": False, "visit_on_leave": True}
+    chosen = await client.put("/messages/settings", json=settings, headers=world.admin.headers)
+    assert chosen.status_code == 200, chosen.text
+    visit_id = await _tomorrow_visit(sessions, world, case_id, clock)
+    await deliver_and_wait(client, sessions, broker, example(STIN))
+    assert await _visit_status(sessions, visit_id) == ("cancelled", "admitted")
+
+    await deliver_and_wait(client, sessions, broker, example(STOR))
+
+    assert await _visit_status(sessions, visit_id) == ("planned", None)
+    assert (await _case(sessions, case_id)).status == "admitted"  # still the hospital's patient
