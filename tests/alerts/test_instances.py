@@ -10,11 +10,13 @@ import asyncio
 import json
 import os
 import signal
+import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -118,8 +120,10 @@ async def _roster(session: Any, world: World) -> None:
 
 
 @pytest.fixture(scope="module")
-async def night(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Night]:
-    workdir = tmp_path_factory.mktemp("night")
+async def night() -> AsyncIterator[Night]:
+    # Under /tmp, not pytest's own folder (which pytest keeps at mode 0700): the embedded server runs
+    # as a user of its own, whose pg_ctl must reach the data folder to restart it.
+    workdir = Path(tempfile.mkdtemp(prefix="lindra-night-"))
     server = get_server(workdir / "pg")
     server.psql("CREATE DATABASE lindra_night;\n")
     url = str(server.get_uri("lindra_night"))
