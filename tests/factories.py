@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.clock import Clock
 from backend.config import Settings
+from backend.people.actor import Actor
 from backend.people.models import Device, Organisation, OrganisationServes, Role, User, UserDistrict
 from backend.people.tokens import AccessClaims, hash_token, issue_access_token, new_refresh_token
 
@@ -137,3 +138,21 @@ async def build_world(
         else:
             world.users["unit"] = neighbour_of.unit
     return world
+
+
+def acting(world: World, key: str) -> Actor:
+    """The actor the services see for one of the world's people (`world.users[key]`), as a request
+    would load it: for calling a service directly, without HTTP."""
+    login = world.users[key]
+    districts = {"nurse_a": (world.district_a,), "nurse_b": (world.district_b,)}.get(key, ())
+    organisation = districts[0] if districts else world.unit_id if key == "unit" else world.municipality_id
+    return Actor(
+        user_id=login.user_id,
+        device_id=login.device_id,
+        role=login.role,
+        organisation_id=organisation,
+        municipality_id=None if key == "unit" else world.municipality_id,
+        district_ids=districts,
+        served_municipality_ids=(world.municipality_id,) if key == "unit" else (),
+        request_id="test",
+    )

@@ -18,12 +18,11 @@ from backend.clock import Clock
 from backend.course import death, service
 from backend.course.service import Source
 from backend.errors import Problem
-from backend.people.actor import Actor, SystemActor, SystemRole
-from backend.people.models import Role
+from backend.people.actor import SystemActor, SystemRole
 from backend.visits.models import Visit
 from tests.alerts.helpers import full_roster, raise_alert, raise_body
 from tests.cases.helpers import Client, Sessions, write_headers
-from tests.factories import World
+from tests.factories import World, acting
 from tests.visits.coordination_helpers import add_visit, make_case
 
 State = tuple[str, str, str | None, str | None]
@@ -32,20 +31,6 @@ BROKER = uuid.UUID("00000000-0000-4000-8000-00000000b40c")  # the system client 
 
 def notice(message: str = "message-1") -> SystemActor:
     return SystemActor(client_id=BROKER, role=SystemRole.HOSPITAL_NOTICE, request_id=message)
-
-
-def coordinator(world: World) -> Actor:
-    login = world.coordinator
-    return Actor(
-        user_id=login.user_id,
-        device_id=login.device_id,
-        role=Role.COORDINATOR,
-        organisation_id=world.municipality_id,
-        municipality_id=world.municipality_id,
-        district_ids=(),
-        served_municipality_ids=(),
-        request_id="request-1",
-    )
 
 
 async def _case_with_a_visit_and_an_alert(
@@ -192,7 +177,7 @@ async def test_a_person_cannot_send_home_or_on_leave_a_case_that_is_not_admitted
     client: Client, world: World, sessions: Sessions, clock: Clock
 ) -> None:
     case_id = await make_case(client, world, clock)
-    now, person = clock.now(), coordinator(world)
+    now, person = clock.now(), acting(world, "coordinator")
     async with sessions() as session:
         with pytest.raises(Problem) as leave:
             await service.start_leave(session, person, case_id, now, Source.API, now)

@@ -15,13 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.alerts.models import Alert
 from backend.clock import Clock
-from backend.people.actor import Actor
-from backend.people.models import Role
 from backend.sync.service import apply_batch
 from backend.visits.models import SymptomAssessment, Visit
 from mobile_api import schemas as m
 from tests.cases.helpers import Client, Sessions, count_rows
-from tests.factories import World
+from tests.factories import World, acting
 from tests.mobile.helpers import add_visit, new_case
 from tests.mobile.test_sync import op, results
 
@@ -49,26 +47,13 @@ def _scores(clock: Clock, visits: list[str], n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _nurse_a(world: World) -> Actor:
-    return Actor(
-        user_id=world.nurse_a.user_id,
-        device_id=world.nurse_a.device_id,
-        role=Role.NURSE,
-        organisation_id=world.district_a,
-        municipality_id=world.municipality_id,
-        district_ids=(world.district_a,),
-        served_municipality_ids=(),
-        request_id="test",
-    )
-
-
 async def test_two_phones_syncing_the_same_cases_in_opposite_orders_both_apply(
     client: Client, world: World, clock: Clock, sessions: Sessions
 ) -> None:
     # Two batches at once, each in its own transaction, working the same two cases crosswise. Locking
     # per operation (visit, case, visit, case...) made PostgreSQL find a deadlock and fail one batch.
     visits = await _checked_in_visits(client, world, clock, sessions, 2)
-    actor = _nurse_a(world)
+    actor = acting(world, "nurse_a")
 
     async def apply(operations: list[dict[str, Any]]) -> list[str]:
         data = msgspec.convert({"device_id": str(actor.device_id), "operations": operations}, m.SyncIn)

@@ -7,24 +7,8 @@ import pytest
 
 from backend import realtime
 from backend.events import emit_many
-from backend.people.actor import Actor
-from backend.people.models import Role
 from tests.cases.helpers import Sessions
-from tests.factories import World
-
-
-def _nurse_a(world: World) -> Actor:
-    login = world.nurse_a
-    return Actor(
-        user_id=login.user_id,
-        device_id=login.device_id,
-        role=Role.NURSE,
-        organisation_id=world.district_a,
-        municipality_id=world.municipality_id,
-        district_ids=(world.district_a,),
-        served_municipality_ids=(),
-        request_id="test",
-    )
+from tests.factories import World, acting
 
 
 async def _emit(sessions: Sessions, world: World, district: object, count: int) -> list[int]:
@@ -43,12 +27,12 @@ async def test_another_district_s_busy_night_does_not_push_a_nurse_s_own_events_
         mine = await _emit(sessions, world, world.district_a, 10)
         await _emit(sessions, world, world.district_b, 50)
 
-        _, events, complete = await realtime.backlog(connection, _nurse_a(world), before)
+        _, events, complete = await realtime.backlog(connection, acting(world, "nurse_a"), before)
         assert [e.id for e in events if e.district_id == world.district_a] == mine
         assert complete is True
 
         more = await _emit(sessions, world, world.district_a, 15)  # now 25 of hers: more than the limit
-        _, events, complete = await realtime.backlog(connection, _nurse_a(world), before)
+        _, events, complete = await realtime.backlog(connection, acting(world, "nurse_a"), before)
         assert complete is False  # the board reloads over the API instead of trusting the frames
         assert [e.id for e in events] == (mine + more)[-20:]
     finally:

@@ -13,11 +13,9 @@ from websockets.asyncio.client import connect
 from backend.clock import Clock
 from backend.config import Settings
 from backend.events import emit
-from backend.people.actor import Actor
 from backend.people.auth import revoke_devices
-from backend.people.models import Role
 from backend.realtime import Client
-from tests.factories import World
+from tests.factories import World, acting
 from tests.realtime.helpers import (
     Live,
     Sessions,
@@ -118,7 +116,7 @@ async def test_a_renewal_with_another_persons_token_is_refused(live: Live, world
 
 async def test_a_burst_after_our_own_stall_drops_no_healthy_client(world: World) -> None:
     # Our loop was blocked: the hub hands a burst to every client before any sender task ran.
-    actor = _coordinator(world)
+    actor = acting(world, "coordinator")
     healthy = Client(actor, queue_size=5, had=None, stall_seconds=0.5)
     healthy.release(frozenset())
     assert all(healthy.offer(n, f"frame {n}") for n in range(1, 40))
@@ -130,17 +128,3 @@ async def test_a_burst_after_our_own_stall_drops_no_healthy_client(world: World)
     stuck._sending_since = time.monotonic() - 1
     assert [stuck.offer(n, "x") for n in range(1, 8)] == [True] * 5 + [False, False]
     assert stuck.closed.done() and stuck.closed.result()[0] == 1013
-
-
-def _coordinator(world: World) -> Actor:
-    login = world.coordinator
-    return Actor(
-        user_id=login.user_id,
-        device_id=login.device_id,
-        role=Role.COORDINATOR,
-        organisation_id=world.municipality_id,
-        municipality_id=world.municipality_id,
-        district_ids=(),
-        served_municipality_ids=(),
-        request_id="test",
-    )
