@@ -108,6 +108,20 @@ async def died(
     return Step(case, True)
 
 
+async def death_cancelled(
+    session: AsyncSession, who: SystemActor, case_id: uuid.UUID, place: Place, at: datetime, now: datetime
+) -> Step:
+    """A hospital cancels the death it reported (AN_MORS): cleared only if it is that death (place and
+    time), the case admitted again; a death registered otherwise is left as it is."""
+    case = await get_case_for_change(session, who, case_id)
+    if case.death_place != place or case.died_at != at:
+        return Step(case, False)
+    case.died_at, case.death_place, case.status, case.updated_at = None, None, Status.ADMITTED, now
+    detail = {"to": Status.ADMITTED.value}
+    await record_step(session, who, case, "case.death.cancel", detail, Source.HOSPITAL_NOTICE)
+    return Step(case, True)
+
+
 async def register_death(
     session: AsyncSession, actor: Actor, case_id: uuid.UUID, data: r.DeathIn, now: datetime, source: Source
 ) -> s.DeathOut:

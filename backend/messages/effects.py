@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts.models import Alert
 from backend.alerts.service import AT_HOME as AT_HOME_OUTCOMES
-from backend.cases.models import Case, Place, Status
+from backend.cases.models import Case, Place
 from backend.course import service as course
-from backend.course.death import died
+from backend.course.death import death_cancelled, died
 from backend.course.service import Source
 from backend.events import emit
 from backend.messages.models import InboxMessage, MessageSettings, StayStatus
@@ -63,7 +63,9 @@ async def follow_stay(session: AsyncSession, message: InboxMessage, change: Stay
     who, case_id, stay = notice_actor(message), change.case_id, change.current
     was = change.previous.status if change.previous else None
     if was == StayStatus.DIED and stay.status != StayStatus.DIED:
-        await _undo_death(session, who, case_id, change.previous, now)
+        died_at = change.previous.died_at or change.previous.since if change.previous else None
+        if died_at is not None:
+            await death_cancelled(session, who, case_id, Place.HOSPITAL, died_at, now)
     if was == stay.status:  # a correction: other times or department, the same course
         case = await session.get_one(Case, case_id)
         await _event(session, case, "case.hospital_stay_changed", stay, message)
@@ -123,19 +125,6 @@ async def _forget_admission(session: AsyncSession, case: Case, stay: StayView | 
             .where(Alert.case_id == case.id, Alert.followed_by_admission_at == stay.admitted_at)
             .values(followed_by_admission_at=None)
         )
-
-
-async def _undo_death(
-    session: AsyncSession, who: SystemActor, case_id: Any, stay: StayView | None, now: datetime
-) -> None:
-    """AN_MORS: clear the death only if it is the one the notice registered (place and time)."""
-    case = await session.get(Case, case_id, with_for_update={"key_share": True})
-    if case is None or stay is None or case.death_place != Place.HOSPITAL:
-        return
-    if case.died_at != (stay.died_at or stay.since):
-        return
-    case.died_at, case.death_place, case.status, case.updated_at = None, None, Status.ADMITTED, now
-    await course.record_step(session, who, case, "case.death.cancel", {"to": Status.ADMITTED.value}, NOTICE)
 
 
 async def _event(session: AsyncSession, case: Case, kind: str, stay: StayView, message: InboxMessage) -> None:
