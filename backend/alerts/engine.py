@@ -24,15 +24,23 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.alerts.calls import (
+    NOTIFICATIONS_SQL,
+    PUSH_CHANNEL,
+    alert_event,
+    alert_event_row,
+    notify,
+    wake_push_senders,
+)
 from backend.alerts.models import Alert, AlertStatus, AlertTarget, Notification, TargetRule
+from backend.alerts.progress import RECALL, stop_clock, watch_acknowledged
 from backend.alerts.push import FcmGateway, PushGateway, PushMessage
 from backend.alerts.sms.outbox import DEFAULT_SMS_AFTER_SECONDS, queue_due_sms
 from backend.alerts.targets import UNIT_RULES, AlertPlace, find
 from backend.cases.models import Case
 from backend.clock import Clock
 from backend.config import Settings
-from backend.db import memo
-from backend.events import emit, emit_many, event_arrays, insert_events
+from backend.events import emit_many, event_arrays, insert_events
 from backend.metrics import ESCALATION_LATENESS, PUSHES
 from backend.wakeup import WokenLoop
 
@@ -40,7 +48,6 @@ log = logging.getLogger("lindra.alerts")
 
 # Which instance fired a tier: a worker started by `lindra serve` is told its instance's name.
 INSTANCE = os.environ.get("LINDRA_INSTANCE") or f"{socket.gethostname()}:{os.getpid()}"
-PUSH_CHANNEL = "lindra_push"
 # Alerts one sweep moves at most; the next sweep, a second later, goes on.
 SWEEP_LIMIT = 500
 # Due alerts one sweep transaction takes: their tiers are written together (see `write_tiers`).
@@ -53,88 +60,6 @@ PUSH_MAX_ATTEMPTS = 8
 UNCONFIRMED_AFTER = timedelta(minutes=1)
 # The watchdog steps in when an alert's deadline passed this long ago and nothing moved it.
 WATCHDOG_AFTER = timedelta(seconds=5)
-
-
-async def wake_push_senders(session: AsyncSession) -> None:
-    """Tell every instance's push sender, after this transaction commits, that pushes are waiting (once is enough)."""
-    if not memo(session).get("push_woken"):
-        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": PUSH_CHANNEL})
-        memo(session)["push_woken"] = True
-
-
-def alert_event_row(alert: Alert, kind: str, actor_id: uuid.UUID | None = None, **payload: Any) -> dict[str, Any]:
-    """An event about an alert as it stands now; `unit` lets the palliative unit follow it once a tier called them."""
-    body = {"status": alert.status, "tier": alert.tier, "severity": alert.severity, "reason": alert.reason}
-    body["unit"] = alert.unit_notified_at is not None
-    body.update(payload)
-    return {
-        "kind": kind,
-        "municipality_id": alert.municipality_id,
-        "district_id": alert.district_id,
-        "case_id": alert.case_id,
-        "alert_id": alert.id,
-        "actor_id": actor_id,
-        "payload": body,
-    }
-
-
-async def alert_event(
-    session: AsyncSession, alert: Alert, kind: str, actor_id: uuid.UUID | None = None, **payload: Any
-) -> None:
-    """Record an event about an alert (see `alert_event_row`)."""
-    await emit(session, **alert_event_row(alert, kind, actor_id, **payload))
-
-
-# Pushes (one per phone) and WebSocket messages for each row of a `called` CTE (alert_id, climb,
-# tier, user_id), and the push senders' wake-up, in the statement that defines `called`
-# (PostgreSQL delivers a repeated notification once per transaction).
-_NOTIFICATIONS = f"""
-    added AS (
-        INSERT INTO notifications
-            (id, alert_id, climb, tier, user_id, device_id, channel, kind, status, attempts, created_at, due_at,
-             sent_at)
-        SELECT gen_random_uuid(), c.alert_id, c.climb, c.tier, d.user_id, d.id,
-               'push', CAST(:kind AS text), 'pending', 0, CAST(:now AS timestamptz), CAST(:now AS timestamptz), NULL
-        FROM called c JOIN devices d ON d.user_id = c.user_id
-        WHERE d.revoked_at IS NULL AND d.push_token IS NOT NULL AND d.refresh_expires_at > :now
-        UNION ALL
-        SELECT gen_random_uuid(), c.alert_id, c.climb, c.tier, c.user_id, NULL,
-               'websocket', CAST(:kind AS text), 'sent', 1, CAST(:now AS timestamptz), CAST(:now AS timestamptz),
-               CAST(:now AS timestamptz)
-        FROM called c
-        RETURNING channel
-    ), woken AS (
-        SELECT pg_notify('{PUSH_CHANNEL}', '') FROM added WHERE channel = 'push' LIMIT 1
-    )"""
-
-_NOTIFY = text(
-    f"""
-    WITH called AS (
-        SELECT * FROM unnest(CAST(:alert_ids AS uuid[]), CAST(:climbs AS int[]), CAST(:tiers AS int[]),
-                             CAST(:users AS uuid[])) AS c(alert_id, climb, tier, user_id)
-    ), {_NOTIFICATIONS}
-    SELECT count(*) FROM woken
-    """
-)
-
-Called = tuple[Alert, int, uuid.UUID]  # an alert, the tier that calls, the person called
-
-
-async def notify(session: AsyncSession, called: list[Called], kind: str, now: datetime) -> None:
-    """One push per phone of each person called (for the sender) and a WebSocket message (the event)."""
-    if not called:
-        return
-    await session.execute(
-        _NOTIFY,
-        {
-            "alert_ids": [alert.id for alert, _, _ in called],
-            "climbs": [alert.climb for alert, _, _ in called],
-            "tiers": [tier for _, tier, _ in called],
-            "users": [user_id for _, _, user_id in called],
-            "kind": kind,
-            "now": now,
-        },
-    )
 
 
 _ALERTS_BY_ID = select(Alert).where(Alert.id.in_(bindparam("ids", expanding=True)))
@@ -175,7 +100,7 @@ _FIRE_TIERS = text(
                     THEN sms_at ELSE CAST(:now AS timestamptz) END
         FROM called
         ON CONFLICT DO NOTHING
-    ), {_NOTIFICATIONS}, announced AS (
+    ), {NOTIFICATIONS_SQL}, announced AS (
         {insert_events("r.n <= :before OR r.alert_id IN (SELECT alert_id FROM fired)")}
     )
     SELECT alert_id, tier, (SELECT count(*) FROM woken) AS woken FROM fired
@@ -413,16 +338,20 @@ async def _resend_unconfirmed(session: AsyncSession, now: datetime) -> int:
 
 async def sweep(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> int:
     """Four times a second on every instance: fire due tiers, call the silent again, resend the
-    unconfirmed, and text those whose push went unconfirmed too long."""
+    unconfirmed, text those whose push went unconfirmed too long, and watch acknowledged alerts
+    that make no progress (an alert returned to the climb fires its next tier in the same sweep)."""
     moved = len(await _escalate_due(sessions, clock, timedelta(0)))
-    # One transaction for both: each claims its rows with SKIP LOCKED and is safe to run again, and
-    # on most sweeps both find nothing, so the second BEGIN and COMMIT would be all they cost.
+    # One transaction for the rest: each claims its rows with SKIP LOCKED and is safe to run again,
+    # and on most sweeps all find nothing, so more BEGINs and COMMITs would be all they cost.
     async with sessions.begin() as session:
         now = clock.now()
+        recalled, returned = await watch_acknowledged(session, now)
         called = await _renotify(session, now)
         resent = await _resend_unconfirmed(session, now)
         texted = await queue_due_sms(session, now)
-    return moved + called + resent + texted
+    if returned:
+        moved += len(await _escalate_due(sessions, clock, timedelta(0)))
+    return moved + recalled + returned + called + resent + texted
 
 
 async def watchdog(sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> int:
@@ -467,6 +396,7 @@ async def stop_paging_for_case(session: AsyncSession, case_id: uuid.UUID, reason
         alert.paging_stopped_reason = reason
         alert.updated_at = now
         called = await stop_calling(session, alert)
+        await stop_clock(session, alert)
         await alert_event(session, alert, "alert.paging_stopped", stopped=reason, user_ids=called)
     return len(alerts)
 
@@ -479,7 +409,9 @@ _CLAIM = text(
         SELECT n.id FROM notifications n JOIN alerts a ON a.id = n.alert_id AND a.climb = n.climb
         WHERE n.channel = 'push'
           AND ((n.status = 'pending' AND n.due_at <= :now) OR (n.status = 'sending' AND n.claimed_until < :now))
-          AND a.status = 'open' AND a.paging_stopped_reason IS NULL
+          AND (a.status = 'open'
+               OR (n.kind = 'recall' AND a.status = 'acknowledged' AND a.acknowledged_by = n.user_id))
+          AND a.paging_stopped_reason IS NULL
         ORDER BY n.due_at
         LIMIT :limit
         FOR UPDATE OF n SKIP LOCKED
@@ -488,8 +420,12 @@ _CLAIM = text(
     SET status = 'sending', claimed_until = :until, attempts = n.attempts + 1
     FROM due, alerts a, devices d
     WHERE n.id = due.id AND a.id = n.alert_id AND d.id = n.device_id
-    RETURNING n.id, n.alert_id, a.severity, n.attempts, n.device_id,
-              CASE WHEN d.revoked_at IS NULL THEN d.push_token END AS token
+    RETURNING n.id, n.alert_id, a.severity, n.kind, n.attempts, n.device_id,
+              CASE WHEN d.revoked_at IS NULL THEN d.push_token END AS token,
+              -- the push expires when the call does: the tier's timeout, or a recall's time left
+              CASE WHEN n.kind = 'recall'
+                   THEN greatest(1, ceil(extract(epoch FROM a.progress_due_at - CAST(:now AS timestamptz))))::int
+                   ELSE (a.tiers -> n.tier ->> 'ack_timeout_seconds')::int END AS ttl_seconds
     """
 )
 
@@ -526,7 +462,11 @@ async def deliver(
 ) -> None:
     """Send claimed pushes and record each result (retry with backoff, give up, forget a dead token)."""
     sendable = [row for row in claimed if row.token]
-    results = await gateway.send([PushMessage(row.id, row.token, row.alert_id, row.severity) for row in sendable])
+    messages = [
+        PushMessage(row.id, row.token, row.alert_id, row.severity, row.ttl_seconds, recall=row.kind == RECALL)
+        for row in sendable
+    ]
+    results = await gateway.send(messages)
     outcome = {r.notification_id: r for r in results}
     for sent in results:
         PUSHES.labels(sent.outcome).inc()

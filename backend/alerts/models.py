@@ -107,6 +107,10 @@ class EscalationPolicy(Base):
     severity: Mapped[str] = mapped_column(String(16))
     # [{"targets": ["on_call_nurses"], "ack_timeout_seconds": 300, "renotify_seconds": 120}, ...]
     tiers: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    # How long an acknowledged alert may go without "on the way", "at the bedside" or a resolution
+    # before its holder is called again (and as long again before it returns to the climb); NULL:
+    # the severity's built-in default.
+    progress_within_minutes: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = now_column()
     updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
@@ -136,6 +140,11 @@ class Alert(Base):
             "ix_alerts_next_escalation_at",
             "next_escalation_at",
             postgresql_where=text("next_escalation_at IS NOT NULL"),
+        ),
+        # The watch's questions: which acknowledged alerts are due a recall, a return or an SMS?
+        Index("ix_alerts_progress_due_at", "progress_due_at", postgresql_where=text("progress_due_at IS NOT NULL")),
+        Index(
+            "ix_alerts_recall_sms_due_at", "recall_sms_due_at", postgresql_where=text("recall_sms_due_at IS NOT NULL")
         ),
         Index("ix_alerts_municipality_status", "municipality_id", "status"),
         Index("ix_alerts_case_id", "case_id"),
@@ -172,6 +181,12 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     on_the_way_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     at_bedside_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The acknowledged alert's clock (`backend.alerts.progress`): when its holder is called again
+    # for want of progress, or, once she was (`recalled_at`), when it returns to the climb.
+    progress_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the recalled holder gets an SMS unless she confirmed the recall's push by then.
+    recall_sms_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     outcome: Mapped[str | None] = mapped_column(String(32))
@@ -280,6 +295,7 @@ class Notification(Base):
     device_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("devices.id"))
     channel: Mapped[str] = mapped_column(String(16))
     # first | renotify (the tier's interval) | unconfirmed (no receipt within a minute)
+    # | recall (the holder of an acknowledged alert made no progress in time)
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -54,6 +54,22 @@ DEFAULT_POLICIES: dict[Severity, Tiers] = {
 }
 
 
+# How long an acknowledged alert may go without progress before its holder is called again.
+DEFAULT_PROGRESS_MINUTES = {Severity.CRITICAL: 10, Severity.HIGH: 15, Severity.NORMAL: 30}
+
+
+async def progress_minutes(session: AsyncSession, municipality_id: uuid.UUID, severity: Severity) -> int:
+    """The municipality's `progress_within_minutes` for the severity, or the built-in default.
+
+    Read when an alert is acknowledged (the moment its clock starts), not frozen at the raise."""
+    own = await session.scalar(
+        select(EscalationPolicy.progress_within_minutes).where(
+            EscalationPolicy.municipality_id == municipality_id, EscalationPolicy.severity == severity.value
+        )
+    )
+    return own or DEFAULT_PROGRESS_MINUTES[severity]
+
+
 async def tiers_for(session: AsyncSession, municipality_id: uuid.UUID, severity: Severity) -> tuple[Tiers, int | None]:
     """The tiers an alert of this severity starts with, and the policy's version (None: built-in).
 
@@ -99,6 +115,7 @@ def _out(severity: Severity, tiers: Tiers, policy: EscalationPolicy | None) -> s
         is_default=policy is None,
         version=policy.version if policy else 0,
         updated_at=policy.updated_at if policy else None,
+        progress_within_minutes=(policy and policy.progress_within_minutes) or DEFAULT_PROGRESS_MINUTES[severity],
         tiers=[
             s.TierOut(
                 targets=[TargetRule(t) for t in tier["targets"]],
@@ -129,7 +146,13 @@ async def set_policy(session: AsyncSession, actor: Actor, severity: Severity, da
     mid = municipality_of(actor)
     tiers = [_tier(t.targets, t.ack_timeout_seconds, t.renotify_seconds, t.sms_after_seconds) for t in data.tiers]
     statement = pg_insert(EscalationPolicy).values(
-        id=uuid.uuid4(), municipality_id=mid, severity=severity.value, tiers=tiers, version=1, updated_by=actor.user_id
+        id=uuid.uuid4(),
+        municipality_id=mid,
+        severity=severity.value,
+        tiers=tiers,
+        progress_within_minutes=data.progress_within_minutes,
+        version=1,
+        updated_by=actor.user_id,
     )
     saved = (
         await session.scalars(
@@ -137,6 +160,7 @@ async def set_policy(session: AsyncSession, actor: Actor, severity: Severity, da
                 constraint="uq_escalation_policies_municipality_severity",
                 set_={
                     "tiers": statement.excluded.tiers,
+                    "progress_within_minutes": statement.excluded.progress_within_minutes,
                     "version": EscalationPolicy.version + 1,
                     "updated_by": actor.user_id,
                     "updated_at": statement.excluded.updated_at,

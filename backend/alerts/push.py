@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -34,6 +35,10 @@ log = logging.getLogger("lindra.push")
 
 TITLE = "Lindra"
 BODY = "Ny akut alarm i Lindra"
+RECALL_BODY = "Din alarm i Lindra mangler status"
+# The phone app creates both channels (see README, "What the phone app must declare"): critical
+# alerts on a channel of their own, importance high and allowed through Do Not Disturb.
+CRITICAL_CHANNEL = "lindra_critical"
 ANDROID_CHANNEL = "lindra_alerts"
 # send_each_async takes up to 500 messages, but firebase-admin's httpx client runs at most 100
 # requests at once (httpx's default pool). The rest wait in the pool, where the wait counts against
@@ -50,6 +55,10 @@ class PushMessage:
     token: str  # the device's FCM registration token
     alert_id: uuid.UUID
     severity: str  # critical | high | normal
+    # How long the push may wait for the phone (offline, switched off) before it is dropped
+    # unseen: the tier's timeout, after which the climb has moved on and the page is stale.
+    ttl_seconds: int
+    recall: bool = False  # the holder of an acknowledged alert is called again for want of progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,18 +211,26 @@ def _redirect_fcm(service: Any, base_url: str, project_id: str) -> None:
 
 
 def _fcm_message(m: PushMessage) -> messaging.Message:
-    """The whole payload: ids, severity and fixed text, loud on both platforms."""
+    """The whole payload: ids, severity and fixed text, loud on both platforms; a critical alert
+    rings through silent mode and Do Not Disturb, and no push outlives its tier."""
     critical = m.severity == "critical"
     sound = messaging.CriticalSound("default", critical=True, volume=1.0) if critical else "default"
+    data = {"alert_id": str(m.alert_id), "severity": m.severity, "notification_id": str(m.notification_id)}
+    if m.recall:
+        data["kind"] = "recall"
+    # APNs wants the moment (UNIX seconds) after which it stops trying, on Apple's clock: the real one.
+    expires = int(time.time()) + m.ttl_seconds
     return messaging.Message(
         token=m.token,
-        data={"alert_id": str(m.alert_id), "severity": m.severity, "notification_id": str(m.notification_id)},
-        notification=messaging.Notification(title=TITLE, body=BODY),
+        data=data,
+        notification=messaging.Notification(title=TITLE, body=RECALL_BODY if m.recall else BODY),
         android=messaging.AndroidConfig(
-            priority="high", notification=messaging.AndroidNotification(channel_id=ANDROID_CHANNEL)
+            priority="high",
+            ttl=m.ttl_seconds,
+            notification=messaging.AndroidNotification(channel_id=CRITICAL_CHANNEL if critical else ANDROID_CHANNEL),
         ),
         apns=messaging.APNSConfig(
-            headers={"apns-priority": "10", "apns-push-type": "alert"},
+            headers={"apns-priority": "10", "apns-push-type": "alert", "apns-expiration": str(expires)},
             payload=messaging.APNSPayload(
                 aps=messaging.Aps(
                     sound=sound,

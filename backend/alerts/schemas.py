@@ -31,8 +31,16 @@ class TierIn(Input, kw_only=True):
     sms_after_seconds: Annotated[int, Meta(ge=5, le=3_600)] = 60
 
 
+# How long an acknowledged alert may go without progress before its holder is called again.
+ProgressMinutes = Annotated[int, Meta(ge=1, le=240)]
+
+
 class PolicyIn(Input, kw_only=True):
     tiers: Annotated[list[TierIn], Meta(min_length=1, max_length=6)]
+    # Without "on the way", "at the bedside" or a resolution this long after the acknowledgement,
+    # the holder is called again; as long again, and the alert returns to the climb at the next
+    # tier. Left out: the severity's default (10, 15 and 30 minutes for critical, high, normal).
+    progress_within_minutes: ProgressMinutes | None = None
 
 
 class TierOut(Struct, kw_only=True):
@@ -47,6 +55,7 @@ class PolicyOut(Struct, kw_only=True):
     is_default: bool  # the built-in policy: the municipality has not set its own
     version: int
     tiers: list[TierOut]
+    progress_within_minutes: int
     updated_at: datetime | None = None
 
 
@@ -156,6 +165,10 @@ class AlertOut(Struct, kw_only=True):
     acknowledged_at: datetime | None
     on_the_way_at: datetime | None
     at_bedside_at: datetime | None
+    # Acknowledged without progress: when the holder is called again, or, once she was
+    # (`recalled_at`), when the alert returns to the climb at the next tier.
+    progress_due_at: datetime | None
+    recalled_at: datetime | None
     resolved_at: datetime | None
     resolved_by: uuid.UUID | None
     outcome: Outcome | None

@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, Executable, SQLColumnExpression, and_, bin
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import schemas as s
-from backend.alerts.engine import alert_event, alert_event_row, fire_next_tier, stop_calling
+from backend.alerts.calls import alert_event, alert_event_row
+from backend.alerts.engine import fire_next_tier, stop_calling
 from backend.alerts.models import (
     Alert,
     AlertRaise,
@@ -33,6 +34,7 @@ from backend.alerts.models import (
     UnitDecision,
 )
 from backend.alerts.policies import DEFAULT_POLICIES, Tiers, own_or_default, own_policy, tiers_for
+from backend.alerts.progress import start_clock, stop_clock
 from backend.alerts.targets import remember_shift_times
 from backend.audit import service as audit
 from backend.cases.access import case_scope, role_scope, scope_value
@@ -78,6 +80,8 @@ def alert_out(alert: Alert, joined: bool = False) -> s.AlertOut:
         acknowledged_at=alert.acknowledged_at,
         on_the_way_at=alert.on_the_way_at,
         at_bedside_at=alert.at_bedside_at,
+        progress_due_at=alert.progress_due_at,
+        recalled_at=alert.recalled_at,
         resolved_at=alert.resolved_at,
         resolved_by=alert.resolved_by,
         outcome=Outcome(alert.outcome) if alert.outcome else None,
@@ -454,6 +458,7 @@ async def acknowledge(session: AsyncSession, actor: Actor, alert_id: uuid.UUID, 
     alert.acknowledged_at = now
     alert.first_acknowledged_at = alert.first_acknowledged_at or now
     called = await stop_calling(session, alert)
+    await start_clock(session, alert, now)
     # Addressed to everyone called, so every phone still ringing for it stops.
     return await _record(session, actor, alert, "acknowledged", now, user_ids=called)
 
@@ -483,6 +488,7 @@ async def progress(
         )
     _require_holder(alert, actor, coordinators_too=False)
     alert.status = step.value
+    await stop_clock(session, alert)
     if step is AlertStatus.ON_THE_WAY:
         alert.on_the_way_at = now
     else:
@@ -518,6 +524,7 @@ async def hand_over(
     alert.acknowledged_by = to
     alert.acknowledged_at = now
     alert.status = AlertStatus.ACKNOWLEDGED.value
+    await start_clock(session, alert, now)  # the colleague has the whole time again
     return await _record(session, actor, alert, "handed_over", now, user_ids=[str(to)])
 
 
@@ -539,6 +546,7 @@ async def resolve(
     if data.note:
         alert.note = data.note if not alert.note else f"{alert.note}\n{data.note}"[:4000]
     called = await stop_calling(session, alert)
+    await stop_clock(session, alert)
     return await _record(session, actor, alert, "resolved", now, outcome=data.outcome.value, user_ids=called)
 
 
@@ -587,6 +595,7 @@ async def reopen(session: AsyncSession, actor: Actor, alert_id: uuid.UUID, now: 
     alert.tier = -1
     alert.acknowledged_by = alert.acknowledged_at = alert.on_the_way_at = alert.at_bedside_at = None
     alert.resolved_at = alert.resolved_by = alert.outcome = None
+    await stop_clock(session, alert)
     alert.next_escalation_at = now
     await _record(session, actor, alert, "reopened", now)
     await fire_next_tier(session, alert, now)

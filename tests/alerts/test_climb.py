@@ -219,7 +219,9 @@ async def test_acknowledging_stops_the_climb_and_every_call_not_yet_made(
     assert taken.json()["status"] == "acknowledged"
     assert taken.json()["acknowledged_by"] == str(world.nurse_a.user_id)
     assert taken.json()["next_escalation_at"] is None
-    later(mid_shift, settings, world, 3 * 3600)
+    # Past the tier's timeout and its calls' interval, within the 10 minutes she has to move
+    # (after them the watch calls her again: tests/alerts/test_progress_watch.py).
+    later(mid_shift, settings, world, 9 * 60)
     await sweep_at(sessions, settings, mid_shift)
     assert [t.tier for t in await tiers_fired(sessions, raised["id"])] == [0]
     # Not called again, and nothing left waiting to be sent.

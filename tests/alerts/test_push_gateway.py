@@ -40,8 +40,10 @@ async def gateway(stub: FcmStub, service_account: Path) -> AsyncIterator[FcmGate
     await gw.aclose()
 
 
-def push(token: str = "device-token-1", severity: str = "critical") -> PushMessage:
-    return PushMessage(notification_id=uuid.uuid4(), token=token, alert_id=uuid.uuid4(), severity=severity)
+def push(token: str = "device-token-1", severity: str = "critical", ttl_seconds: int = 300) -> PushMessage:
+    return PushMessage(
+        notification_id=uuid.uuid4(), token=token, alert_id=uuid.uuid4(), severity=severity, ttl_seconds=ttl_seconds
+    )
 
 
 def sent_ids(stub: FcmStub) -> list[str]:
@@ -49,18 +51,23 @@ def sent_ids(stub: FcmStub) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("severity", "aps"),
+    ("severity", "channel", "aps"),
     [
-        ("critical", {"sound": {"name": "default", "critical": 1, "volume": 1.0}, "interruption-level": "critical"}),
-        ("high", {"sound": "default", "interruption-level": "time-sensitive"}),
+        (
+            "critical",
+            "lindra_critical",
+            {"sound": {"name": "default", "critical": 1, "volume": 1.0}, "interruption-level": "critical"},
+        ),
+        ("high", "lindra_alerts", {"sound": "default", "interruption-level": "time-sensitive"}),
     ],
 )
 async def test_firebase_admin_authenticates_at_the_stub_and_sends_ids_and_fixed_text_only(
-    stub: FcmStub, gateway: FcmGateway, severity: str, aps: dict[str, Any]
+    stub: FcmStub, gateway: FcmGateway, severity: str, channel: str, aps: dict[str, Any]
 ) -> None:
-    message = push(severity=severity)
+    message = push(severity=severity, ttl_seconds=240)
 
     [result] = await gateway.send([message])
+    sent_at = time.time()
 
     assert result.notification_id == message.notification_id
     assert (result.outcome, result.error) == ("sent", None)
@@ -70,6 +77,9 @@ async def test_firebase_admin_authenticates_at_the_stub_and_sends_ids_and_fixed_
     [send] = stub.sends()
     assert send.project == PROJECT
     assert send.headers["authorization"] == f"Bearer {token_request.answer['access_token']}"
+    # APNs drops it unseen when the tier is over: an expiry on Apple's (the real) clock.
+    expires = int(send.body["message"]["apns"]["headers"].pop("apns-expiration"))
+    assert sent_at + 240 - 5 <= expires <= sent_at + 240
     assert send.body == {
         "message": {
             "token": message.token,
@@ -79,7 +89,7 @@ async def test_firebase_admin_authenticates_at_the_stub_and_sends_ids_and_fixed_
                 "notification_id": str(message.notification_id),
             },
             "notification": {"title": "Lindra", "body": "Ny akut alarm i Lindra"},
-            "android": {"priority": "high", "notification": {"channel_id": "lindra_alerts"}},
+            "android": {"priority": "high", "ttl": "240s", "notification": {"channel_id": channel}},
             "apns": {"headers": {"apns-priority": "10", "apns-push-type": "alert"}, "payload": {"aps": aps}},
         }
     }

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts.models import Alert, AlertStatus
-from backend.alerts.service import TAKEN, acknowledge
+from backend.alerts.service import TAKEN, acknowledge, progress
 from backend.alerts.sms.models import ReplyOutcome, SmsKind, SmsMessage, SmsReply, SmsStatus
 from backend.alerts.sms.outbox import queue_sms
 from backend.alerts.sms.texts import held_by_text, reply_code
@@ -93,7 +93,7 @@ async def _act_on(
         return ReplyOutcome.NOT_A_REPLY, None
     sms = await session.scalar(
         select(SmsMessage)
-        .where(SmsMessage.code == code, SmsMessage.kind == SmsKind.ALERT.value)
+        .where(SmsMessage.code == code, SmsMessage.kind.in_([SmsKind.ALERT.value, SmsKind.RECALL.value]))
         .order_by(SmsMessage.created_at.desc())
         .limit(1)
     )
@@ -112,6 +112,10 @@ async def _act_on(
     if alert.climb != sms.climb or alert.paging_stopped_reason is not None:
         return ReplyOutcome.EXPIRED, sms
     if alert.status in TAKEN and alert.acknowledged_by == person.id:
+        if sms.kind == SmsKind.RECALL.value and alert.status == AlertStatus.ACKNOWLEDGED.value:
+            # She answers the recall: on the way, exactly as the app says it.
+            await progress(session, await _actor(session, person, reply_id), alert.id, AlertStatus.ON_THE_WAY, now)
+            return ReplyOutcome.ON_THE_WAY, sms
         return ReplyOutcome.ALREADY_YOURS, sms
     try:
         await acknowledge(session, await _actor(session, person, reply_id), alert.id, now)

@@ -21,6 +21,7 @@ from backend.orm import Base, enum_check, uuid_pk
 class SmsKind(enum.StrEnum):
     ALERT = "alert"  # an alert the person was called for: reply "1 <code>" to acknowledge
     HELD_BY = "held_by"  # the answer to a reply for an alert somebody else holds
+    RECALL = "recall"  # the holder made no progress in time: reply "1 <code>" when on the way
 
 
 class SmsStatus(enum.StrEnum):
@@ -35,6 +36,7 @@ class ReplyOutcome(enum.StrEnum):
     """What a reply did: only `acknowledged` changes anything."""
 
     ACKNOWLEDGED = "acknowledged"
+    ON_THE_WAY = "on_the_way"  # the holder answered a recall: she is on the way
     ALREADY_YOURS = "already_yours"  # she had taken it already (a second reply, or in the app)
     HELD_BY_OTHER = "held_by_other"  # somebody else has it: she is told who by SMS
     RESOLVED = "resolved"  # the alert is over

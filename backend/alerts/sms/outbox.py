@@ -108,9 +108,18 @@ async def queue_due_sms(session: AsyncSession, now: datetime) -> int:
 
 
 async def queue_sms(
-    session: AsyncSession, user_id: uuid.UUID, kind: SmsKind, body: str, now: datetime, alert_id: uuid.UUID | None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    kind: SmsKind,
+    body: str,
+    now: datetime,
+    alert_id: uuid.UUID | None,
+    *,
+    code: str | None = None,
+    climb: int | None = None,
 ) -> uuid.UUID:
-    """Queue one SMS of a fixed text to a person (sent after this transaction commits)."""
+    """Queue one SMS of a fixed text to a person (sent after this transaction commits); with the
+    reply `code` it names and the alert's `climb` it was sent in, when a reply may act on it."""
     sms_id = uuid.uuid4()
     session.add(
         SmsMessage(
@@ -118,6 +127,8 @@ async def queue_sms(
             kind=kind.value,
             user_id=user_id,
             alert_id=alert_id,
+            climb=climb,
+            code=code,
             body=body,
             status=SmsStatus.QUEUED.value,
             attempts=0,
@@ -143,9 +154,16 @@ _CLAIM = text(
     WHERE s.id = due.id
     RETURNING s.id, s.body, s.attempts,
               (SELECT u.mobile FROM users u WHERE u.id = s.user_id AND u.deleted_at IS NULL) AS mobile,
-              s.kind <> 'alert' OR EXISTS (
-                  SELECT 1 FROM alerts a WHERE a.id = s.alert_id AND a.climb = s.climb AND a.status = 'open'
-                    AND a.paging_stopped_reason IS NULL) AS wanted
+              CASE s.kind
+                  WHEN 'alert' THEN EXISTS (
+                      SELECT 1 FROM alerts a WHERE a.id = s.alert_id AND a.climb = s.climb AND a.status = 'open'
+                        AND a.paging_stopped_reason IS NULL)
+                  -- a recall is wanted while she holds the alert and has not moved on it
+                  WHEN 'recall' THEN EXISTS (
+                      SELECT 1 FROM alerts a WHERE a.id = s.alert_id AND a.status = 'acknowledged'
+                        AND a.acknowledged_by = s.user_id AND a.paging_stopped_reason IS NULL)
+                  ELSE true
+              END AS wanted
     """
 )
 

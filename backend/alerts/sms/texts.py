@@ -19,6 +19,10 @@ _TEXTS = {
         "da": "Lindra: akut alarm. Svar 1 {code} for at kvittere.",
         "en": "Lindra: urgent alert. Reply 1 {code} to acknowledge.",
     },
+    "recall": {
+        "da": "Lindra: du har kvitteret for en alarm, men ikke meldt dig på vej. Svar 1 {code} når du er på vej.",
+        "en": "Lindra: you acknowledged an alert but are not on your way. Reply 1 {code} when you are.",
+    },
     "held_by": {
         "da": "Lindra: {holder} har allerede alarmen.",
         "en": "Lindra: {holder} already has the alert.",
@@ -36,6 +40,11 @@ def new_code() -> str:
 def alert_text(language: str, code: str) -> str:
     """The SMS for an alert nobody has taken: no name, place or reason, only how to take it."""
     return _TEXTS["alert"].get(language, _TEXTS["alert"]["da"]).format(code=code)
+
+
+def recall_text(language: str, code: str) -> str:
+    """The SMS to the holder of an alert she acknowledged and has not moved on: reply when on the way."""
+    return _TEXTS["recall"].get(language, _TEXTS["recall"]["da"]).format(code=code)
 
 
 def held_by_text(language: str, holder: str) -> str:
