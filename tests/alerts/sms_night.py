@@ -39,6 +39,7 @@ from tests.serving import serving
 SECRET = "kannel-callback-" + "s" * 32
 SMS_AFTER = 2  # seconds a push may go unconfirmed
 ACK_TIMEOUT = 10  # seconds before the next tier
+SECOND_TIER_TIMEOUT = 20  # seconds the second tier waits (its own, so a push's expiry tells the tiers apart)
 NURSE_MOBILE, COORDINATOR_MOBILE, STRANGER = "+4520000001", "+4520000002", "+4599999999"
 T = TypeVar("T")
 
@@ -62,8 +63,8 @@ class SmsNight:
         async with httpx.AsyncClient(base_url=self.url, timeout=10, auth=auth) as http:
             return await http.request(method, path, **kwargs)
 
-    async def raise_alert(self) -> str:
-        """A new terminal case in district A and a critical alert on it, raised from the board."""
+    async def raise_alert(self, severity: str = "critical") -> str:
+        """A new terminal case in district A and an alert on it (critical unless told), raised from the board."""
         body = case_body(self.world.district_a, Clock().today() - timedelta(days=3), phase="terminal")
         created = await self.post(self.world.coordinator, "/cases", body)
         assert created.status_code == 201, created.text
@@ -71,7 +72,7 @@ class SmsNight:
             "client_id": str(uuid.uuid4()),
             "case_id": created.json()["id"],
             "reason": "pain",
-            "severity": "critical",
+            "severity": severity,
         }
         raised = await self.post(self.world.coordinator, "/alerts", alert)
         assert raised.status_code == 201, raised.text
@@ -118,11 +119,11 @@ async def _prepare(url: str, settings: Settings) -> World:
         tiers = [
             {
                 "targets": targets,
-                "ack_timeout_seconds": ACK_TIMEOUT,
+                "ack_timeout_seconds": timeout,
                 "renotify_seconds": 600,
                 "sms_after_seconds": SMS_AFTER,
             }
-            for targets in (["on_call_nurses"], ["coordinator"])
+            for targets, timeout in ((["on_call_nurses"], ACK_TIMEOUT), (["coordinator"], SECOND_TIER_TIMEOUT))
         ]
         await session.execute(
             insert(EscalationPolicy).values(

@@ -157,7 +157,10 @@ async def test_an_alert_raised_elsewhere_appears_live_counts_down_and_stops_when
     await page.keyboard.press("Enter")
     await expect(row).to_have_attribute("data-status", "acknowledged")
     await expect(row).to_contain_text("Kvitteret af")
-    await expect(row.locator(".countdown")).to_have_count(0)
+    # The tier's countdown is gone; the holder's own clock runs (10 minutes for a critical alert).
+    await expect(row.locator(".countdown")).to_have_count(1)
+    await expect(row.locator(".progress")).to_contain_text("Ikke meldt på vej – kaldes igen om")
+    await expect(row.locator(".progress .countdown")).to_have_text(re.compile(r"^(10:00|9:[0-5]\d)$"))
 
     # The climb stopped: no deadline left, and the sweeps (every second) move it no further.
     stopped = await alert_row(sessions, alert["id"])
@@ -185,6 +188,43 @@ async def test_acknowledging_what_a_colleague_took_first_says_who_has_it(
     await row.get_by_role("button", name="Kvitter").click()
     await expect(page.locator("#toast")).to_contain_text("has this alert")
     await expect(row).to_have_attribute("data-status", "acknowledged")
+
+
+async def test_an_acknowledged_alert_nobody_moves_on_shows_its_recall_clock_then_climbs_again(
+    page: Page, server: BoardServer, api: httpx.AsyncClient, world: World, sessions: Sessions
+) -> None:
+    await full_roster(api, world, server.clock)
+    case_id = await new_case(api, world, server.clock, "Karen Lund")
+    await log_in(page, server, world.coordinator)
+    alert = await raise_alert(api, world.nurse_a, raise_body(case_id, reason="pain", severity="critical"))
+    taken = await api.post(f"/alerts/{alert['id']}/acknowledge", headers=write_headers(world.nurse_a))
+    assert taken.status_code == 200, taken.text
+    row = card(page, alert["id"])
+    await expect(row.locator(".progress")).to_contain_text("Ikke meldt på vej – kaldes igen om")
+
+    async def clock_runs_out(acknowledged_minutes_ago: int) -> None:
+        """The clock's deadline is now (rows are the truth): the server's own sweep acts on it."""
+        now = server.clock.now()
+        async with sessions.begin() as session:
+            await session.execute(
+                update(Alert)
+                .where(Alert.id == uuid.UUID(alert["id"]))
+                .values(acknowledged_at=now - timedelta(minutes=acknowledged_minutes_ago), progress_due_at=now)
+            )
+
+    # Ten minutes without "on the way": the nurse is called again, and the board counts to the return.
+    await clock_runs_out(10)
+    progress = row.locator(".progress")
+    await expect(progress).to_contain_text("Kaldt igen – tilbage til eskalering om", timeout=5_000)
+    await expect(progress.locator(".countdown")).to_have_text(re.compile(r"^(10:00|9:[0-5]\d)$"))
+    assert (await alert_row(sessions, alert["id"])).recalled_at is not None
+
+    # Ten more: her acknowledgement is released and the next tier is called, live on the board.
+    await clock_runs_out(20)
+    await expect(row).to_have_attribute("data-status", "open", timeout=5_000)
+    await expect(row).to_contain_text("Trin 2 af 3")
+    await expect(row.locator(".progress")).to_have_count(0)
+    await expect(row.get_by_role("button", name="Kvitter")).to_be_visible()
 
 
 @pytest.mark.parametrize("server", [{"access_token_minutes": 1}], indirect=True)

@@ -102,7 +102,7 @@ function escalation(board, alert) {
     const key = { acknowledged: "alert.acknowledgedBy", on_the_way: "alert.onTheWayBy", at_bedside: "alert.atBedsideBy" };
     const at = { acknowledged: alert.acknowledged_at, on_the_way: alert.on_the_way_at, at_bedside: alert.at_bedside_at };
     const text = t(key[alert.status], { name: name(alert.acknowledged_by), time: formatTime(at[alert.status]) });
-    return h("div", { class: "alert-clock" }, h("p", { class: "taken" }, "✓ ", text));
+    return h("div", { class: "alert-clock" }, h("p", { class: "taken" }, "✓ ", text), progressClock(alert));
   }
   const tier =
     alert.tier < 0
@@ -123,6 +123,21 @@ function escalation(board, alert) {
     clock = h("p", { class: "last-tier" }, t("alert.lastTier"));
   }
   return h("div", { class: "alert-clock" }, h("p", { class: "tier" }, tier), clock);
+}
+
+/** Acknowledged without "on the way" yet: the time until the holder is called again, or, once
+ * she was, until the alert returns to the climb. */
+function progressClock(alert) {
+  if (alert.status !== "acknowledged" || !alert.progress_due_at) return null;
+  const recalled = Boolean(alert.recalled_at);
+  const due = recalled ? "alert.returningNow" : "alert.recallingNow";
+  return h(
+    "p",
+    { class: recalled ? "next progress recalled" : "next progress" },
+    h("span", { class: "next-label" }, t(recalled ? "alert.returnsIn" : "alert.recallIn")),
+    " ",
+    h("span", { class: "countdown", dataset: { deadline: alert.progress_due_at, due }, "aria-live": "off" }, "–:––"),
+  );
 }
 
 function meta(board, alert) {
@@ -313,7 +328,7 @@ export function tickAlerts(board) {
   const now = board.api.serverNow();
   for (const el of document.querySelectorAll("#alerts .countdown")) {
     const left = Math.round((Date.parse(el.dataset.deadline) - now) / 1000);
-    const text = left > 0 ? clockText(left) : t("alert.escalatingNow");
+    const text = left > 0 ? clockText(left) : t(el.dataset.due ?? "alert.escalatingNow");
     if (el.textContent !== text) el.textContent = text;
     el.classList.toggle("soon", left <= 60);
   }
