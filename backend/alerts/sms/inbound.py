@@ -2,7 +2,8 @@
 
 A reply acknowledges exactly as the app does (`backend.alerts.service.acknowledge`, in one
 transaction with its audit and event rows), as the person the code was sent to, and only from her
-registered number. Each reply is kept once under the gateway's message id, without the number or
+registered number; a reply to a recall (she holds the alert and has not moved on it) says "on the
+way" as the app does. Each reply is kept once under the gateway's message id, without the number or
 the text, so a redelivered reply changes nothing and gets the first answer. Nothing here logs a
 number or a code.
 """
