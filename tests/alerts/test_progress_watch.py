@@ -154,6 +154,23 @@ async def test_on_the_way_stops_the_clock_and_nobody_is_called_again(
     assert await _recall_sms(sessions, alert_id) == []
 
 
+async def test_a_hand_over_gives_the_colleague_the_whole_time_again(
+    client: Client, world: World, sessions: Sessions, settings: Settings, mid_shift: Clock
+) -> None:
+    alert_id = (await _taken(client, world, sessions, mid_shift))["id"]
+    later(mid_shift, settings, world, 150)
+
+    body = {"to_user_id": str(world.key_person.user_id)}
+    handed = await client.post(f"/alerts/{alert_id}/hand-over", json=body, headers=write_headers(world.nurse_a))
+
+    assert handed.status_code == 200, handed.text
+    at = datetime.fromisoformat(handed.json()["acknowledged_at"])
+    assert datetime.fromisoformat(handed.json()["progress_due_at"]) == at + timedelta(minutes=PROGRESS_MINUTES)
+    later(mid_shift, settings, world, 60)  # past nurse A's deadline, well within the key person's
+    await sweep_at(sessions, settings, mid_shift)
+    assert (await alert_row(sessions, alert_id)).recalled_at is None
+
+
 async def test_her_answer_to_the_recall_sms_says_on_the_way_and_another_number_changes_nothing(
     client: Client, world: World, sessions: Sessions, settings: Settings, mid_shift: Clock
 ) -> None:
