@@ -170,7 +170,12 @@ async def set_policy(session: AsyncSession, actor: Actor, severity: Severity, da
             .execution_options(populate_existing=True)
         )
     ).one()
-    detail = {"severity": severity.value, "version": saved.version, "tiers": len(tiers)}
+    detail = {
+        "severity": severity.value,
+        "version": saved.version,
+        "tiers": len(tiers),
+        "progress_within_minutes": data.progress_within_minutes,
+    }
     await audit.record(session, actor, "policy.set", detail=detail)
     await emit(session, "policy.changed", mid, actor_id=actor.user_id, payload=detail)
     return _out(severity, tiers, saved)

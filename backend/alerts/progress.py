@@ -97,11 +97,12 @@ async def _recall(session: AsyncSession, alert: Alert, now: datetime) -> None:
     # As long again as she had: the clock ran from her acknowledgement to now.
     alert.progress_due_at = now + (alert.progress_due_at - alert.acknowledged_at)
     alert.recalled_at = now
-    sms_after = alert.tiers[alert.tier].get("sms_after_seconds", DEFAULT_SMS_AFTER_SECONDS)
+    tier = max(alert.tier, 0)  # taken from the board before a rule's first tier fired: the first
+    sms_after = alert.tiers[tier].get("sms_after_seconds", DEFAULT_SMS_AFTER_SECONDS)
     has_phone = await session.scalar(_HAS_PHONE, {"user_id": holder, "now": now})
     alert.recall_sms_due_at = now + timedelta(seconds=sms_after) if has_phone else now
     alert.updated_at = now
-    await notify(session, [(alert, alert.tier, holder)], RECALL, now)
+    await notify(session, [(alert, tier, holder)], RECALL, now)
     await alert_event(session, alert, "alert.recalled", user_ids=[str(holder)])
 
 
