@@ -42,6 +42,9 @@ class SystemRole(enum.StrEnum):
     """What changes a case on no person's behalf; the audit log's role column names it."""
 
     HOSPITAL_NOTICE = "hospital_notice"  # a MedCom hospital notification, applied by the worker
+    # A municipality's identity provider: an account made or changed at sign-in, a sign-out it
+    # sent, a refusal at refresh. Logged under the municipality's id.
+    IDENTITY_PROVIDER = "identity_provider"
 
 
 class SystemActor(msgspec.Struct, frozen=True):
