@@ -1,0 +1,203 @@
+"""The municipality's identity provider for the tests: Node's oidc-provider (tests/oidc/provider),
+started on a free loopback port, with accounts, key rotation and a substituted ID token set over
+its /test routes; and a person's browser at it, as plain HTTP (the phone-style client's view)."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+PROVIDER_DIR = Path(__file__).parent / "provider"
+CLIENT_ID = "lindra"
+CLIENT_SECRET = "lindra-test-client-secret-" + "s" * 16
+APP_REDIRECT_URI = "https://app.lindra.test/oidc"
+
+
+@dataclass
+class SigningKey:
+    """An RSA key the provider signs with (or an attacker's, never published)."""
+
+    kid: str
+    private: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    def jwk(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private))
+        return found | {"kid": self.kid, "alg": "RS256", "use": "sig"}
+
+    def sign(self, claims: dict[str, Any], *, kid: str | None = None) -> str:
+        return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": kid or self.kid})
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Provider:
+    """A running oidc-provider and what the tests tell it."""
+
+    def __init__(self, port: int, keys: list[SigningKey]) -> None:
+        self.port = port
+        self.keys = keys
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _control(self, method: str, path: str, body: dict[str, Any]) -> None:
+        async with httpx.AsyncClient(base_url=self.issuer) as http:
+            answer = await http.request(method, path, json=body)
+        assert answer.status_code == 204, answer.text
+
+    async def account(self, sub: str, *, groups: list[str], active: bool = True, name: str = "Test Person") -> None:
+        """Who may sign in (the dev login takes any password), with her groups."""
+        body = {"email": f"{sub}@kommune.test", "name": name, "groups": groups, "active": active}
+        await self._control("PUT", f"/test/accounts/{sub}", body)
+
+    async def rotate(self) -> SigningKey:
+        """A new signing key, published first (so it signs) beside the old ones."""
+        new = SigningKey(f"k{len(self.keys) + 1}-{secrets.token_hex(4)}")
+        self.keys.insert(0, new)
+        await self._control("POST", "/test/rotate", {"keys": [key.jwk() for key in self.keys]})
+        return new
+
+    async def substitute_id_token(self, id_token: str) -> None:
+        """The next answer of the token endpoint carries this ID token instead of its own."""
+        await self._control("POST", "/test/next-id-token", {"id_token": id_token})
+
+    def id_claims(self, sub: str, nonce: str, **changes: Any) -> dict[str, Any]:
+        """Claims as the provider would sign them for Lindra's client, with changes."""
+        now = int(time.time())
+        claims = {"iss": self.issuer, "aud": CLIENT_ID, "sub": sub, "nonce": nonce, "iat": now, "exp": now + 300}
+        claims.update({"groups": ["lindra-nurses"], "email": f"{sub}@kommune.test"})
+        return claims | changes
+
+
+@asynccontextmanager
+async def running_provider(lindra_url: str, municipality_id: str) -> AsyncIterator[Provider]:
+    """Start oidc-provider with one client: Lindra, at `lindra_url`, for this municipality."""
+    node = shutil.which("node")
+    assert node is not None, "Node is needed for the sign-in tests (`npm ci -s --prefix tests/oidc/provider`)"
+    port = free_port()
+    keys = [SigningKey("k1")]
+    folder = Path(tempfile.mkdtemp(prefix="lindra-oidc-"))
+    config = {
+        "port": port,
+        "issuer": f"http://127.0.0.1:{port}",
+        "keys": [key.jwk() for key in keys],
+        "clients": [
+            {
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "redirect_uris": [f"{lindra_url}/auth/oidc/callback", APP_REDIRECT_URI],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "backchannel_logout_uri": f"{lindra_url}/auth/oidc/backchannel-logout/{municipality_id}",
+                "backchannel_logout_session_required": True,
+            }
+        ],
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [node, str(PROVIDER_DIR / "server.js"), str(folder / "config.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        provider = Provider(port, keys)
+        async with httpx.AsyncClient() as http:
+            for _ in range(500):
+                if process.poll() is not None:
+                    raise RuntimeError(process.stdout.read().decode() if process.stdout else "provider stopped")
+                try:
+                    if (await http.get(f"{provider.issuer}/.well-known/openid-configuration")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.02)
+            else:
+                raise RuntimeError("the provider did not start")
+        yield provider
+    finally:
+        process.terminate()
+        process.wait(5)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Browser:
+    """A person's browser at the provider, as plain HTTP: follows redirects, fills the provider's
+    development login (any password) and consent forms, and stops at the first redirect that
+    leaves the provider (to the app, or to Lindra)."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.http = httpx.AsyncClient(timeout=10)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def sign_in(self, authorize_url: str, login: str) -> str:
+        """The URL the provider sends the browser back to, with `code` and `state`."""
+        url = authorize_url
+        for _ in range(12):
+            answer = await self.http.get(url)
+            while answer.is_redirect:
+                url = urljoin(url, answer.headers["location"])
+                if not url.startswith(self.provider.issuer):
+                    return url
+                answer = await self.http.get(url)
+            form = _form(answer.text)
+            assert form is not None, answer.text[:500]
+            action, fields = form
+            if fields.get("prompt") == "login":
+                fields |= {"login": login, "password": "any"}
+            answer = await self.http.post(urljoin(url, action), data=fields)
+            assert answer.is_redirect, answer.text[:500]
+            url = urljoin(url, answer.headers["location"])
+            if not url.startswith(self.provider.issuer):
+                return url
+        raise AssertionError("the provider never sent the browser back")
+
+    async def sign_out(self) -> None:
+        """Sign out at the provider (as a leaver's IT would end her session): it tells Lindra."""
+        page = await self.http.get(f"{self.provider.issuer}/session/end")
+        form = _form(page.text)
+        assert form is not None, page.text[:500]
+        action, fields = form
+        answer = await self.http.post(urljoin(self.provider.issuer, action), data=fields | {"logout": "yes"})
+        assert answer.status_code in (200, 303), answer.text[:500]
+
+
+def _form(page: str) -> tuple[str, dict[str, str]] | None:
+    """The first form's action and hidden fields."""
+    action = re.search(r'<form[^>]*action="([^"]+)"', page)
+    if action is None:
+        return None
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    return html.unescape(action.group(1)), {key: html.unescape(value) for key, value in fields.items()}
+
+
+def returned(url: str) -> dict[str, str]:
+    """The query of the URL the provider sent the browser back to."""
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
