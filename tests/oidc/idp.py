@@ -57,9 +57,10 @@ def free_port() -> int:
 class Provider:
     """A running oidc-provider and what the tests tell it."""
 
-    def __init__(self, port: int, keys: list[SigningKey]) -> None:
+    def __init__(self, port: int, keys: list[SigningKey], log: Path) -> None:
         self.port = port
         self.keys = keys
+        self.log = log  # what the provider printed: its warnings and failed back-channel calls
 
     @property
     def issuer(self) -> str:
@@ -120,17 +121,16 @@ async def running_provider(lindra_url: str, municipality_id: str) -> AsyncIterat
         ],
     }
     (folder / "config.json").write_text(json.dumps(config))
+    log = (folder / "provider.log").open("w")
     process = subprocess.Popen(
-        [node, str(PROVIDER_DIR / "server.js"), str(folder / "config.json")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        [node, str(PROVIDER_DIR / "server.js"), str(folder / "config.json")], stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        provider = Provider(port, keys)
+        provider = Provider(port, keys, folder / "provider.log")
         async with httpx.AsyncClient() as http:
             for _ in range(500):
                 if process.poll() is not None:
-                    raise RuntimeError(process.stdout.read().decode() if process.stdout else "provider stopped")
+                    raise RuntimeError((folder / "provider.log").read_text())
                 try:
                     if (await http.get(f"{provider.issuer}/.well-known/openid-configuration")).status_code == 200:
                         break
@@ -142,6 +142,7 @@ async def running_provider(lindra_url: str, municipality_id: str) -> AsyncIterat
     finally:
         process.terminate()
         process.wait(5)
+        log.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 

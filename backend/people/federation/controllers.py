@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie, State
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Body, Parameter, QueryParameter
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,7 +90,7 @@ class FederatedAuthController(Controller):
         clock: Clock,
         state: State,
         code: Annotated[str | None, Parameter(max_length=2048)] = None,
-        oidc_state: Annotated[str | None, Parameter(query="state", max_length=2048)] = None,
+        oidc_state: Annotated[str | None, QueryParameter(name="state", max_length=2048)] = None,
     ) -> Response[Any]:
         language = request.headers.get("accept-language", "da")
         if not code or not oidc_state:  # the provider said no (the person cancelled, or an error)
