@@ -26,7 +26,16 @@ from backend.people.federation.discovery import ProviderDirectory
 from backend.people.models import User
 from tests.board.conftest import browser  # noqa: F401  (the headless Chromium, for the board's sign-in)
 from tests.factories import World, build_world
-from tests.oidc.idp import APP_REDIRECT_URI, CLIENT_ID, CLIENT_SECRET, Browser, Provider, free_port, returned, running_provider
+from tests.oidc.idp import (
+    APP_REDIRECT_URI,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Browser,
+    Provider,
+    free_port,
+    returned,
+    running_provider,
+)
 from tests.serving import serving
 
 NURSES = "lindra-nurses"
@@ -174,12 +183,17 @@ class Phone:
 
 @pytest.fixture
 async def phone(api: httpx.AsyncClient, federated: Federated) -> AsyncIterator[Phone]:
-    browser = Browser(federated.provider)
-    yield Phone(api, federated, browser)
-    await browser.aclose()
+    agent = Browser(federated.provider)
+    yield Phone(api, federated, agent)
+    await agent.aclose()
 
 
 async def users_of(sessions: async_sessionmaker[AsyncSession], world: World) -> int:
     """How many users the municipality has: a refusal must add none."""
     async with sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(User).where(User.organisation_id == world.municipality_id)) or 0)
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(User).where(User.organisation_id == world.municipality_id)
+            )
+            or 0
+        )

@@ -35,7 +35,7 @@ class SigningKey:
     """An RSA key the provider signs with (or an attacker's, never published)."""
 
     kid: str
-    private: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    private: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
 
     def jwk(self) -> dict[str, Any]:
         found: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private))
@@ -122,14 +122,14 @@ async def running_provider(lindra_url: str, municipality_id: str) -> AsyncIterat
     }
     (folder / "config.json").write_text(json.dumps(config))
     log = (folder / "provider.log").open("w")
-    process = subprocess.Popen(
-        [node, str(PROVIDER_DIR / "server.js"), str(folder / "config.json")], stdout=log, stderr=subprocess.STDOUT
+    process = await asyncio.create_subprocess_exec(
+        node, str(PROVIDER_DIR / "server.js"), str(folder / "config.json"), stdout=log, stderr=subprocess.STDOUT
     )
     try:
         provider = Provider(port, keys, folder / "provider.log")
         async with httpx.AsyncClient() as http:
             for _ in range(500):
-                if process.poll() is not None:
+                if process.returncode is not None:
                     raise RuntimeError((folder / "provider.log").read_text())
                 try:
                     if (await http.get(f"{provider.issuer}/.well-known/openid-configuration")).status_code == 200:
@@ -141,7 +141,7 @@ async def running_provider(lindra_url: str, municipality_id: str) -> AsyncIterat
         yield provider
     finally:
         process.terminate()
-        process.wait(5)
+        await process.wait()
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
 

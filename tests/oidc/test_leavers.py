@@ -40,7 +40,8 @@ async def test_the_providers_back_channel_logout_signs_her_out_and_closes_her_so
     async with sessions() as session:
         audited = await session.scalar(
             select(AuditEntry.detail).where(
-                AuditEntry.role == "identity_provider", AuditEntry.action == "user.devices.revoke",
+                AuditEntry.role == "identity_provider",
+                AuditEntry.action == "user.devices.revoke",
                 AuditEntry.detail["device_id"].astext == tokens["device_id"],
             )
         )

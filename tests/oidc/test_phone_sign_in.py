@@ -75,7 +75,11 @@ async def test_a_person_disabled_at_the_provider_is_refused_at_her_next_refresh(
     async with sessions() as session:
         device = await session.get_one(Device, uuid.UUID(tokens["device_id"]))
         audited = await session.scalar(
-            select(AuditEntry.detail).where(AuditEntry.subject_user_id == device.user_id, AuditEntry.role == "identity_provider", AuditEntry.action == "user.devices.revoke")
+            select(AuditEntry.detail).where(
+                AuditEntry.subject_user_id == device.user_id,
+                AuditEntry.role == "identity_provider",
+                AuditEntry.action == "user.devices.revoke",
+            )
         )
     assert device.revoked_reason == "provider_refused"
     assert audited == {"device_id": tokens["device_id"], "reason": "provider_refused"}

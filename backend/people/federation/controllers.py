@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, MediaType, Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie, State
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter, QueryParameter
@@ -27,6 +27,12 @@ from backend.people.federation.pages import refusal_page
 
 COOKIE = "lindra_oidc"
 COOKIE_PATH = "/auth/oidc"
+
+
+def _refused(refusal: Refusal, request: Request[Any, Any, Any]) -> Response[str]:
+    """The page that says why the provider's person has no access (403), under the board's policy."""
+    page = refusal_page(refusal, request.headers.get("accept-language", "da"))
+    return Response(page, status_code=403, media_type=MediaType.HTML, headers=SECURITY_HEADERS)
 
 
 def _cookie(request: Request[Any, Any, Any]) -> str:
@@ -92,9 +98,8 @@ class FederatedAuthController(Controller):
         code: Annotated[str | None, Parameter(max_length=2048)] = None,
         oidc_state: Annotated[str | None, QueryParameter(name="state", max_length=2048)] = None,
     ) -> Response[Any]:
-        language = request.headers.get("accept-language", "da")
         if not code or not oidc_state:  # the provider said no (the person cancelled, or an error)
-            return refusal_page(Refusal("cancelled"), language)
+            return _refused(Refusal("cancelled"), request)
         refusal = await oidc.board_callback(
             db,
             state.settings,
@@ -106,7 +111,7 @@ class FederatedAuthController(Controller):
             request_id=request_id(request),
         )
         if refusal is not None:
-            return refusal_page(refusal, language)
+            return _refused(refusal, request)
         return Redirect("/board#federated", status_code=303, headers=SECURITY_HEADERS)
 
     @post(

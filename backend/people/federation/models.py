@@ -33,7 +33,9 @@ class FederationMapping(Base):
     row with a role to get in."""
 
     __tablename__ = "federation_mappings"
-    __table_args__ = (UniqueConstraint("municipality_id", "provider", "claim", name="claim_once"),)
+    __table_args__ = (
+        UniqueConstraint("municipality_id", "provider", "claim", name="uq_federation_mappings_claim_once"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -48,7 +50,9 @@ class FederatedLink(Base):
     """The provider's stable id for a person, and the Lindra user it is."""
 
     __tablename__ = "federated_links"
-    __table_args__ = (UniqueConstraint("municipality_id", "provider", "subject", name="subject_once"),)
+    __table_args__ = (
+        UniqueConstraint("municipality_id", "provider", "subject", name="uq_federated_links_subject_once"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from html import escape
 
-from litestar import MediaType, Response
-
-from backend.board.page import SECURITY_HEADERS
 from backend.people.federation.mapping import Refusal
 
 TEXTS = {
@@ -38,14 +35,13 @@ TEXTS = {
 }
 
 
-def refusal_page(refusal: Refusal, accept_language: str) -> Response[str]:
+def refusal_page(refusal: Refusal, accept_language: str) -> str:
     texts = TEXTS["en" if accept_language.lower().startswith("en") else "da"]
     lang = "en" if texts is TEXTS["en"] else "da"
-    body = (
+    return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{escape(texts["title"])}</title>'
         '<link rel="stylesheet" href="/board/board.css"></head>'
         f'<body><main class="login"><section class="login-form"><h2 id="refusal-title">{escape(texts["title"])}</h2>'
         f'<p id="refusal-reason" data-reason="{escape(refusal.reason)}">{escape(texts[refusal.reason])}</p>'
         f'<a class="btn btn-primary" href="/board">{escape(texts["back"])}</a></section></main></body></html>'
     )
-    return Response(body, status_code=403, media_type=MediaType.HTML, headers=SECURITY_HEADERS)
