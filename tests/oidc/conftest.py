@@ -4,14 +4,10 @@ through the API. Accounts at the provider are made per test (`person`)."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
@@ -26,20 +22,8 @@ from backend.people.federation.discovery import ProviderDirectory
 from backend.people.models import User
 from tests.board.conftest import browser  # noqa: F401  (the headless Chromium, for the board's sign-in)
 from tests.factories import World, build_world
-from tests.oidc.idp import (
-    APP_REDIRECT_URI,
-    CLIENT_ID,
-    CLIENT_SECRET,
-    Browser,
-    Provider,
-    free_port,
-    returned,
-    running_provider,
-)
+from tests.oidc.idp import APP_REDIRECT_URI, Browser, Phone, Provider, configure, free_port, running_provider
 from tests.serving import serving
-
-NURSES = "lindra-nurses"
-COORDINATORS = "lindra-coordinators"
 
 
 @dataclass
@@ -76,35 +60,8 @@ async def federated(
             clock,
         )
         async with serving(app, port=port):
-            await _configure(url, world, provider)
+            await configure(url, world.admin.headers, provider, nurses_district=world.district_a)
             yield Federated(world, provider, app, url)
-
-
-async def _configure(url: str, world: World, provider: Provider) -> None:
-    """The administrator sets the provider and maps two groups, through the API."""
-    async with httpx.AsyncClient(base_url=url) as http:
-        headers = world.admin.headers
-        answer = await http.put(
-            "/admin/federation/oidc",
-            json={
-                "issuer": provider.issuer,
-                "client_id": CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-                "scopes": "openid email profile groups offline_access",
-            },
-            headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
-        )
-        assert answer.status_code == 200, answer.text
-        for claim, role, districts in (
-            (NURSES, "nurse", [str(world.district_a)]),
-            (COORDINATORS, "coordinator", []),
-        ):
-            answer = await http.put(
-                "/admin/federation/mappings",
-                json={"claim": claim, "role": role, "district_ids": districts},
-                headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
-            )
-            assert answer.status_code == 200, answer.text
 
 
 @pytest.fixture
@@ -119,72 +76,10 @@ def person() -> str:
     return f"p-{uuid.uuid4().hex[:10]}"
 
 
-def challenge_of(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-
-
-@dataclass
-class Phone:
-    """The phone app: it opens the authorize URL in the (system) browser, catches the redirect to
-    its own URI, and hands Lindra the code with its PKCE verifier and device key."""
-
-    api: httpx.AsyncClient
-    federated: Federated
-    browser: Browser
-    device_key: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(32))
-    verifier: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(48))
-    refresh_token: str = ""
-
-    async def start(self) -> dict[str, Any]:
-        answer = await self.api.post(
-            "/auth/oidc/start",
-            json={
-                "municipality_id": str(self.federated.world.municipality_id),
-                "client": "app",
-                "device_key": self.device_key,
-                "code_challenge": challenge_of(self.verifier),
-            },
-        )
-        assert answer.status_code == 200, answer.text
-        started: dict[str, Any] = answer.json()
-        return started
-
-    async def at_provider(self, login: str) -> dict[str, str]:
-        """Start, sign in at the provider; what came back to the app (code and state)."""
-        started = await self.start()
-        back = await self.browser.sign_in(started["authorize_url"], login)
-        assert back.startswith(APP_REDIRECT_URI), back
-        return returned(back)
-
-    async def hand_over(self, back: dict[str, str], **changes: Any) -> httpx.Response:
-        body = {
-            "state": back["state"],
-            "code": back["code"],
-            "code_verifier": self.verifier,
-            "device_key": self.device_key,
-            "device": {"platform": "android", "app_version": "2.0.0"},
-        } | changes
-        answer = await self.api.post("/auth/oidc/token", json=body)
-        if answer.status_code == 200:
-            self.refresh_token = answer.json()["refresh_token"]
-        return answer
-
-    async def sign_in(self, login: str) -> httpx.Response:
-        return await self.hand_over(await self.at_provider(login))
-
-    async def refresh(self) -> httpx.Response:
-        answer = await self.api.post(
-            "/auth/refresh", json={"refresh_token": self.refresh_token, "device_key": self.device_key}
-        )
-        if answer.status_code == 200:
-            self.refresh_token = answer.json()["refresh_token"]
-        return answer
-
-
 @pytest.fixture
 async def phone(api: httpx.AsyncClient, federated: Federated) -> AsyncIterator[Phone]:
     agent = Browser(federated.provider)
-    yield Phone(api, federated, agent)
+    yield Phone(api, federated.world.municipality_id, agent)
     await agent.aclose()
 
 

@@ -5,6 +5,9 @@ its /test routes; and a person's browser at it, as plain HTTP (the phone-style c
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import hashlib
 import html
 import json
 import re
@@ -13,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,6 +32,8 @@ PROVIDER_DIR = Path(__file__).parent / "provider"
 CLIENT_ID = "lindra"
 CLIENT_SECRET = "lindra-test-client-secret-" + "s" * 16
 APP_REDIRECT_URI = "https://app.lindra.test/oidc"
+NURSES = "lindra-nurses"
+COORDINATORS = "lindra-coordinators"
 
 
 @dataclass
@@ -202,3 +208,92 @@ def _form(page: str) -> tuple[str, dict[str, str]] | None:
 def returned(url: str) -> dict[str, str]:
     """The query of the URL the provider sent the browser back to."""
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+async def configure(url: str, admin: dict[str, str], provider: Provider, nurses_district: uuid.UUID) -> None:
+    """The municipality's administrator (`admin`: her headers) sets the provider and maps two
+    groups through the API: nurses (in `nurses_district`) and coordinators."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        answer = await http.put(
+            "/admin/federation/oidc",
+            json={
+                "issuer": provider.issuer,
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "scopes": "openid email profile groups offline_access",
+            },
+            headers=admin | {"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert answer.status_code == 200, answer.text
+        for claim, role, districts in (
+            (NURSES, "nurse", [str(nurses_district)]),
+            (COORDINATORS, "coordinator", []),
+        ):
+            answer = await http.put(
+                "/admin/federation/mappings",
+                json={"claim": claim, "role": role, "district_ids": districts},
+                headers=admin | {"Idempotency-Key": str(uuid.uuid4())},
+            )
+            assert answer.status_code == 200, answer.text
+
+
+def challenge_of(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+@dataclass
+class Phone:
+    """The phone app: it opens the authorize URL in the (system) browser, catches the redirect to
+    its own URI, and hands Lindra the code with its PKCE verifier and device key."""
+
+    api: httpx.AsyncClient
+    municipality_id: uuid.UUID
+    browser: Browser
+    device_key: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(32))
+    verifier: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(48))
+    refresh_token: str = ""
+
+    async def start(self) -> dict[str, Any]:
+        answer = await self.api.post(
+            "/auth/oidc/start",
+            json={
+                "municipality_id": str(self.municipality_id),
+                "client": "app",
+                "device_key": self.device_key,
+                "code_challenge": challenge_of(self.verifier),
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        started: dict[str, Any] = answer.json()
+        return started
+
+    async def at_provider(self, login: str) -> dict[str, str]:
+        """Start, sign in at the provider; what came back to the app (code and state)."""
+        started = await self.start()
+        back = await self.browser.sign_in(started["authorize_url"], login)
+        assert back.startswith(APP_REDIRECT_URI), back
+        return returned(back)
+
+    async def hand_over(self, back: dict[str, str], **changes: Any) -> httpx.Response:
+        body = {
+            "state": back["state"],
+            "code": back["code"],
+            "code_verifier": self.verifier,
+            "device_key": self.device_key,
+            "device": {"platform": "android", "app_version": "2.0.0"},
+        } | changes
+        answer = await self.api.post("/auth/oidc/token", json=body)
+        if answer.status_code == 200:
+            self.refresh_token = answer.json()["refresh_token"]
+        return answer
+
+    async def sign_in(self, login: str) -> httpx.Response:
+        return await self.hand_over(await self.at_provider(login))
+
+    async def refresh(self) -> httpx.Response:
+        answer = await self.api.post(
+            "/auth/refresh", json={"refresh_token": self.refresh_token, "device_key": self.device_key}
+        )
+        if answer.status_code == 200:
+            self.refresh_token = answer.json()["refresh_token"]
+        return answer

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.oidc.conftest import COORDINATORS, Federated, users_of
+from tests.oidc.conftest import Federated, users_of
+from tests.oidc.idp import COORDINATORS
 
 try:
     from playwright.async_api import expect

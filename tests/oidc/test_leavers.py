@@ -13,7 +13,8 @@ from websockets.asyncio.client import connect
 
 from backend.audit.models import AuditEntry
 from backend.people.federation.discovery import ProviderDirectory, Untrusted
-from tests.oidc.conftest import NURSES, Federated, Phone
+from tests.oidc.conftest import Federated
+from tests.oidc.idp import NURSES, Phone
 from tests.realtime.helpers import close_code, next_frame
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.audit.models import AuditEntry
 from backend.people.federation.models import FederatedLink
 from backend.people.models import Device, User, UserDistrict
-from tests.oidc.conftest import COORDINATORS, NURSES, Federated, Phone
+from tests.oidc.conftest import Federated
+from tests.oidc.idp import COORDINATORS, NURSES, Phone
 
 Sessions = async_sessionmaker[AsyncSession]
 

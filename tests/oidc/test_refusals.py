@@ -16,8 +16,8 @@ import jwt
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.oidc.conftest import NURSES, Federated, Phone, users_of
-from tests.oidc.idp import SigningKey, returned
+from tests.oidc.conftest import Federated, users_of
+from tests.oidc.idp import NURSES, Phone, SigningKey, returned
 
 Sessions = async_sessionmaker[AsyncSession]
 ATTACKER = SigningKey("k1")  # claims the provider's key id, signs with its own key
