@@ -81,7 +81,7 @@ async def begin(
 ) -> Started:
     provider = await provider_of(session, settings, directory, data.municipality_id)
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    if data.client is s.Client.BOARD:
+    if data.client is s.SignInClient.BOARD:
         cookie, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
         binding, challenge, redirect_uri = cookie, challenge_of(verifier), board_redirect_uri(settings)
     else:
@@ -172,7 +172,7 @@ async def exchange(
             400, "Wrong PKCE verifier", "The code verifier does not match the challenge.", field="code_verifier"
         )
     provider = await provider_of(session, settings, directory, attempt.municipality_id)
-    redirect_uri = board_redirect_uri(settings) if attempt.client == s.Client.BOARD else settings.oidc_app_redirect_uri
+    redirect_uri = board_redirect_uri(settings) if attempt.client == s.SignInClient.BOARD else settings.oidc_app_redirect_uri
     try:
         tokens = await token_request(
             directory,
@@ -288,7 +288,7 @@ async def collect(
         select(SignInAttempt)
         .where(
             SignInAttempt.binding_hash == hash_token(cookie),
-            SignInAttempt.client == s.Client.BOARD.value,
+            SignInAttempt.client == s.SignInClient.BOARD.value,
             SignInAttempt.user_id.is_not(None),
             SignInAttempt.expires_at > now,
         )

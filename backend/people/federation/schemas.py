@@ -20,7 +20,7 @@ Challenge = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"
 OneTime = Annotated[str, msgspec.Meta(min_length=16, max_length=2048)]
 
 
-class Client(enum.StrEnum):
+class SignInClient(enum.StrEnum):
     BOARD = "board"  # the browser is sent back to Lindra, which exchanges the code
     APP = "app"  # the phone's system browser is sent back to the app, which hands Lindra the code
 
@@ -34,7 +34,7 @@ class ProviderChoice(msgspec.Struct, frozen=True):
 
 class StartIn(Input, kw_only=True):
     municipality_id: uuid.UUID
-    client: Client
+    client: SignInClient
     device_key: DeviceKey
     # The app's PKCE challenge (S256 of the verifier it keeps); the board leaves it out.
     code_challenge: Challenge | None = None
