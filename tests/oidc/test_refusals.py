@@ -237,6 +237,44 @@ async def test_a_logout_token_the_provider_did_not_sign_signs_nobody_out(
     assert (await phone.api.get("/me", headers=headers)).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"events": {}}, id="no-logout-event"),
+        pytest.param({"nonce": "n"}, id="with-a-nonce"),
+        pytest.param({"sub": None}, id="neither-sid-nor-sub"),
+        pytest.param({"aud": "another-system"}, id="another-audience"),
+    ],
+)
+async def test_a_provider_signed_token_that_is_no_logout_token_signs_nobody_out(
+    phone: Phone, federated: Federated, person: str, change: dict[str, object]
+) -> None:
+    headers = await _signed_in_devices(phone, federated, person)
+    claims = {k: v for k, v in (_logout_claims(federated, person) | change).items() if v is not None}
+
+    answer = await phone.api.post(
+        f"/auth/oidc/backchannel-logout/{federated.world.municipality_id}",
+        data={"logout_token": federated.provider.keys[0].sign(claims)},
+    )
+
+    assert answer.status_code == 400, answer.text
+    assert (await phone.api.get("/me", headers=headers)).status_code == 200
+
+
+async def test_a_browser_sent_back_with_a_code_it_did_not_ask_for_sees_a_page_not_a_session(
+    federated: Federated,
+) -> None:
+    async with httpx.AsyncClient(base_url=federated.url, headers={"Accept-Language": "en"}) as http:
+        answer = await http.get(
+            "/auth/oidc/callback",
+            params={"code": secrets.token_urlsafe(32), "state": secrets.token_urlsafe(32)},
+            cookies={"lindra_oidc": secrets.token_urlsafe(32)},
+        )
+    assert answer.status_code == 403
+    assert 'data-reason="failed"' in answer.text and "could not be accepted" in answer.text
+    assert "set-cookie" not in answer.headers
+
+
 async def test_a_browser_that_began_no_sign_in_collects_nothing(federated: Federated) -> None:
     """A browser that began no sign-in (no cookie) gets nothing from the board's collection point."""
     async with httpx.AsyncClient(base_url=federated.url) as http:

@@ -100,16 +100,21 @@ class FederatedAuthController(Controller):
     ) -> Response[Any]:
         if not code or not oidc_state:  # the provider said no (the person cancelled, or an error)
             return _refused(Refusal("cancelled"), request)
-        refusal = await oidc.board_callback(
-            db,
-            state.settings,
-            state.oidc,
-            clock.now(),
-            state=oidc_state,
-            code=code,
-            cookie=_cookie(request),
-            request_id=request_id(request),
-        )
+        try:
+            refusal = await oidc.board_callback(
+                db,
+                state.settings,
+                state.oidc,
+                clock.now(),
+                state=oidc_state,
+                code=code,
+                cookie=_cookie(request),
+                request_id=request_id(request),
+            )
+        except Problem as problem:
+            if problem.status >= 500:
+                raise
+            refusal = Refusal("failed")  # a browser is shown a page, not a problem document
         if refusal is not None:
             return _refused(refusal, request)
         return Redirect("/board#federated", status_code=303, headers=SECURITY_HEADERS)

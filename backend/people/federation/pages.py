@@ -20,6 +20,7 @@ TEXTS = {
         "disabled": "Din adgang til Lindra er stoppet. Kontakt din Lindra-administrator.",
         "email_taken": "Din e-mailadresse hører til en anden Lindra-konto. Kontakt din Lindra-administrator.",
         "cancelled": "Log-ind blev afbrudt hos din kommune. Prøv igen.",
+        "failed": "Svaret fra din kommunes log-ind kunne ikke godkendes. Prøv igen.",
         "back": "Tilbage til log-ind",
     },
     "en": {
@@ -30,12 +31,15 @@ TEXTS = {
         "disabled": "Your access to Lindra has been stopped. Ask your Lindra administrator.",
         "email_taken": "Your e-mail address belongs to another Lindra account. Ask your Lindra administrator.",
         "cancelled": "The sign-in at your municipality was cancelled. Try again.",
+        "failed": "The answer from your municipality's sign-in could not be accepted. Try again.",
         "back": "Back to sign-in",
     },
 }
 
 
 def refusal_page(refusal: Refusal, accept_language: str) -> str:
+    """The page's HTML; `refusal.reason` may also be "cancelled" (at the provider) or "failed" (its
+    answer did not pass Lindra's checks, or came for no sign-in begun in this browser)."""
     texts = TEXTS["en" if accept_language.lower().startswith("en") else "da"]
     lang = "en" if texts is TEXTS["en"] else "da"
     return (
