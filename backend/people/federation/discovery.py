@@ -130,7 +130,9 @@ class ProviderDirectory:
         self, metadata: Metadata, token: str, audience: str, *, require: tuple[str, ...] = ()
     ) -> dict[str, Any]:
         """The claims of a token signed by the provider for `audience`: signature with a key it
-        publishes and an algorithm it states, issuer, audience, expiry (a minute's leeway)."""
+        publishes and an algorithm it states, issuer, audience, expiry (a minute's leeway). Time is
+        the wall clock's: the provider stamps its tokens by the real time, not by the service's
+        clock that tests move."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

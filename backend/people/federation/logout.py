@@ -12,6 +12,7 @@ Each device signed out is audited as the provider's doing.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -53,7 +54,7 @@ async def backchannel_logout(
     session: AsyncSession,
     settings: Settings,
     directory: ProviderDirectory,
-    now: Any,
+    now: datetime,
     municipality_id: uuid.UUID,
     logout_token: str,
     request_id: str,

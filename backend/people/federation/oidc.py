@@ -172,7 +172,9 @@ async def exchange(
             400, "Wrong PKCE verifier", "The code verifier does not match the challenge.", field="code_verifier"
         )
     provider = await provider_of(session, settings, directory, attempt.municipality_id)
-    redirect_uri = board_redirect_uri(settings) if attempt.client == s.SignInClient.BOARD else settings.oidc_app_redirect_uri
+    redirect_uri = (
+        board_redirect_uri(settings) if attempt.client == s.SignInClient.BOARD else settings.oidc_app_redirect_uri
+    )
     try:
         tokens = await token_request(
             directory,
