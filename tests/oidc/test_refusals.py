@@ -264,11 +264,13 @@ async def test_a_provider_signed_token_that_is_no_logout_token_signs_nobody_out(
 async def test_a_browser_sent_back_with_a_code_it_did_not_ask_for_sees_a_page_not_a_session(
     federated: Federated,
 ) -> None:
-    async with httpx.AsyncClient(base_url=federated.url, headers={"Accept-Language": "en"}) as http:
+    async with httpx.AsyncClient(
+        base_url=federated.url,
+        headers={"Accept-Language": "en"},
+        cookies={"lindra_oidc": secrets.token_urlsafe(32)},
+    ) as http:
         answer = await http.get(
-            "/auth/oidc/callback",
-            params={"code": secrets.token_urlsafe(32), "state": secrets.token_urlsafe(32)},
-            cookies={"lindra_oidc": secrets.token_urlsafe(32)},
+            "/auth/oidc/callback", params={"code": secrets.token_urlsafe(32), "state": secrets.token_urlsafe(32)}
         )
     assert answer.status_code == 403
     assert 'data-reason="failed"' in answer.text and "could not be accepted" in answer.text
