@@ -156,11 +156,22 @@ async def apply_grant(
 
 async def sign_in_federated(
     session: AsyncSession, identity: FederatedIdentity, *, now: datetime | None = None, request_id: str = "federation"
-) -> tuple[User, FederatedLink] | Refusal:
+) -> User | Refusal:
     """The Lindra user this person is, made or brought up to date by the mapping; or why not.
 
-    The caller issues Lindra's own tokens for the user (backend.people.auth.sign_in) and keeps
-    the link with the device; a refusal writes nothing."""
+    Every way in calls this (OIDC here; SAML with `provider="saml"`, the job-function roles as
+    `groups`, the data restrictions as `districts` and the NSIS level as `assurance`). The caller
+    then issues Lindra's own device-bound tokens (`backend.people.auth.sign_in`); a refusal has
+    written nothing, and `Refusal.problem()` (or `pages.refusal_page` for a browser) says why."""
+    admitted = await admit(session, identity, now=now, request_id=request_id)
+    return admitted if isinstance(admitted, Refusal) else admitted[0]
+
+
+async def admit(
+    session: AsyncSession, identity: FederatedIdentity, *, now: datetime | None = None, request_id: str = "federation"
+) -> tuple[User, FederatedLink] | Refusal:
+    """`sign_in_federated`, with the link between the provider's person and the user (to keep
+    the provider's session beside the device)."""
     now = now or datetime.now(UTC)
     grant = await granted(session, identity)
     if isinstance(grant, Refusal):

@@ -35,7 +35,7 @@ from backend.people import schemas as ps
 from backend.people.auth import sign_in
 from backend.people.federation import schemas as s
 from backend.people.federation.discovery import ProviderDirectory, ProviderUnavailable, Untrusted
-from backend.people.federation.mapping import Refusal, sign_in_federated
+from backend.people.federation.mapping import Refusal, admit
 from backend.people.federation.models import FederatedDevice, OidcProvider, SignInAttempt
 from backend.people.federation.provider import (
     GrantRefused,
@@ -188,9 +188,7 @@ async def exchange(
         raise not_accepted(str(error)) from None
     except ProviderUnavailable:
         raise unavailable() from None
-    found = await sign_in_federated(
-        session, identity_from(attempt.municipality_id, claims), now=now, request_id=request_id
-    )
+    found = await admit(session, identity_from(attempt.municipality_id, claims), now=now, request_id=request_id)
     if isinstance(found, Refusal):
         return attempt, found
     user, link = found
