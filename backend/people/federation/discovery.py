@@ -10,6 +10,7 @@ never an HMAC keyed with something an attacker may know.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ class ProviderDirectory:
         self.key_fetches = 0  # how often keys were fetched: what the rate limit holds down
         self._metadata: dict[str, tuple[float, Metadata]] = {}
         self._keys: dict[str, _Keys] = {}
+        self._fetching = asyncio.Lock()  # concurrent unknown key ids wait for one fetch, not one each
 
     async def _json(self, url: str) -> dict[str, Any]:
         try:
@@ -110,11 +112,13 @@ class ProviderDirectory:
     async def key(self, metadata: Metadata, kid: str | None) -> jwt.PyJWK:
         """The provider's key with this id; fetched again if unknown and the last fetch is old enough."""
         keys = self._keys.get(metadata.issuer)
-        if keys is None:
-            keys = await self._fetch_keys(metadata)
-        found = self._pick(keys, kid)
-        if found is None and time.monotonic() - keys.fetched_at >= self.refetch_seconds:
-            found = self._pick(await self._fetch_keys(metadata), kid)
+        found = None if keys is None else self._pick(keys, kid)
+        if found is None:
+            async with self._fetching:
+                keys = self._keys.get(metadata.issuer)  # another request may have fetched meanwhile
+                if keys is None or time.monotonic() - keys.fetched_at >= self.refetch_seconds:
+                    keys = await self._fetch_keys(metadata)
+                found = self._pick(keys, kid)
         if found is None:
             raise Untrusted("unknown signing key")
         return found
