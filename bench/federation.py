@@ -34,9 +34,10 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker
 from backend.row_scope import SYSTEM
+from backend.worker import free_port
 from bench.harness import SECRET, create_database, drop_database, scratch, spread
 from tests.factories import PASSWORD, build_world
-from tests.oidc.idp import APP_REDIRECT_URI, NURSES, Browser, Phone, configure, free_port, running_provider
+from tests.oidc.idp import APP_REDIRECT_URI, NURSES, Browser, Phone, configure, running_provider
 from tests.serving import serving
 
 

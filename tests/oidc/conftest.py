@@ -20,9 +20,10 @@ from backend.clock import Clock
 from backend.config import Settings
 from backend.people.federation.discovery import ProviderDirectory
 from backend.people.models import User
+from backend.worker import free_port
 from tests.board.conftest import browser  # noqa: F401  (the headless Chromium, for the board's sign-in)
 from tests.factories import World, build_world
-from tests.oidc.idp import APP_REDIRECT_URI, Browser, Phone, Provider, configure, free_port, running_provider
+from tests.oidc.idp import APP_REDIRECT_URI, Browser, Phone, Provider, configure, running_provider
 from tests.serving import serving
 
 

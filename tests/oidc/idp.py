@@ -28,6 +28,8 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from backend.worker import free_port
+
 PROVIDER_DIR = Path(__file__).parent / "provider"
 CLIENT_ID = "lindra"
 CLIENT_SECRET = "lindra-test-client-secret-" + "s" * 16
@@ -49,15 +51,6 @@ class SigningKey:
 
     def sign(self, claims: dict[str, Any], *, kid: str | None = None) -> str:
         return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": kid or self.kid})
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Provider:
