@@ -46,6 +46,7 @@ def refusal_page(refusal: Refusal, accept_language: str) -> str:
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{escape(texts["title"])}</title>'
         '<link rel="stylesheet" href="/board/board.css"></head>'
         f'<body><main class="login"><section class="login-form"><h2 id="refusal-title">{escape(texts["title"])}</h2>'
-        f'<p id="refusal-reason" data-reason="{escape(refusal.reason)}">{escape(texts[refusal.reason])}</p>'
+        f'<p id="refusal-reason" class="refusal-reason" data-reason="{escape(refusal.reason)}">'
+        f"{escape(texts[refusal.reason])}</p>"
         f'<a class="btn btn-primary" href="/board">{escape(texts["back"])}</a></section></main></body></html>'
     )
