@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import httpx
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
@@ -42,6 +43,8 @@ from backend.messages.controllers import InboxController
 from backend.metrics import MetricsController, metrics_middleware
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
+from backend.people.federation.controllers import FEDERATION_CONTROLLERS
+from backend.people.federation.discovery import ProviderDirectory
 from backend.realtime import Hub, events_socket
 from backend.roster.controllers import ROSTER_CONTROLLERS
 from backend.row_scope import SYSTEM
@@ -58,6 +61,7 @@ ROUTE_HANDLERS: list[Any] = [
     MetricsController,
     AuditController,
     *PEOPLE_CONTROLLERS,
+    *FEDERATION_CONTROLLERS,
     *CASE_CONTROLLERS,
     *ROSTER_CONTROLLERS,
     *VISIT_ROUTES,
@@ -145,6 +149,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
         app.state.hub = Hub(settings.database_url, app.state.pool)
         await app.state.hub.start()
         background = AsyncExitStack()
+        app.state.oidc = ProviderDirectory(
+            await background.enter_async_context(httpx.AsyncClient(timeout=settings.oidc_timeout_seconds)),
+            settings.oidc_key_refetch_seconds,
+        )
         if settings.housekeeping:
             app.state.scheduler = await background.enter_async_context(
                 background_work(make_sessionmaker(engine, SYSTEM), settings, app.state.clock)

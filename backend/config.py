@@ -96,6 +96,17 @@ class Settings:
     # secret it must send as HTTP Basic credentials (user `kannel`); without one both are refused.
     sms_callback_url: str = ""
     sms_callback_secret: str = ""
+    # Sign-in with a municipality's identity provider (backend.people.federation): the address
+    # at which browsers reach this service (the board's redirect URI is <public_url>/auth/oidc/callback,
+    # the provider's back-channel logout <public_url>/auth/oidc/backchannel-logout/<municipality id>),
+    # and the redirect URI the phone app registers (its own scheme; the app hands Lindra the code).
+    public_url: str = ""
+    oidc_app_redirect_uri: str = "dk.lindra.app:/oidc"
+    # A token signed with an unknown key fetches the provider's keys again at most this often.
+    oidc_key_refetch_seconds: float = 60.0
+    oidc_timeout_seconds: float = 10.0
+    # How long a sign-in may stay at the provider before its answer is refused.
+    oidc_attempt_minutes: int = 10
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -137,6 +148,11 @@ class Settings:
             "sms_timeout_seconds": float(os.environ.get("LINDRA_SMS_TIMEOUT_SECONDS") or 5.0),
             "sms_callback_url": os.environ.get("LINDRA_SMS_CALLBACK_URL", ""),
             "sms_callback_secret": os.environ.get("LINDRA_SMS_CALLBACK_SECRET", ""),
+            "public_url": os.environ.get("LINDRA_PUBLIC_URL", "").rstrip("/"),
+            "oidc_app_redirect_uri": os.environ.get("LINDRA_OIDC_APP_REDIRECT_URI") or "dk.lindra.app:/oidc",
+            "oidc_key_refetch_seconds": float(os.environ.get("LINDRA_OIDC_KEY_REFETCH_SECONDS") or 60.0),
+            "oidc_timeout_seconds": float(os.environ.get("LINDRA_OIDC_TIMEOUT_SECONDS") or 10.0),
+            "oidc_attempt_minutes": _int("LINDRA_OIDC_ATTEMPT_MINUTES", 10),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

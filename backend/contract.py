@@ -81,6 +81,12 @@ PUBLIC_PROBLEMS: dict[str, frozenset[int]] = {
     "/auth/login": frozenset({401, 403, 422, 429}),
     "/auth/password": frozenset({422}),  # the password chosen is refused
     "/auth/refresh": frozenset({401}),
+    # Signing in at a municipality's provider: none there (404), it is down (503), its answer
+    # fails a check (401), the person has no access (403), the state is unknown or used (400).
+    "/auth/oidc/start": frozenset({404, 422, 503}),
+    "/auth/oidc/token": frozenset({400, 401, 403, 404, 503}),
+    "/auth/oidc/collect": frozenset({400, 401}),
+    "/auth/oidc/backchannel-logout/{municipality_id:uuid}": frozenset({400, 404, 503}),
     "/metrics": frozenset({401}),  # when LINDRA_METRICS_TOKEN is set
     "/ready": frozenset({503}),
 }

@@ -15,6 +15,13 @@ from backend.messages.models import (
     SystemClient,
 )
 from backend.orm import Base
+from backend.people.federation.models import (
+    FederatedDevice,
+    FederatedLink,
+    FederationMapping,
+    OidcProvider,
+    SignInAttempt,
+)
 from backend.people.models import (
     Device,
     LoginThrottle,
@@ -52,6 +59,9 @@ __all__ = [
     "Device",
     "EscalationPolicy",
     "Event",
+    "FederatedDevice",
+    "FederatedLink",
+    "FederationMapping",
     "HospitalStay",
     "IdempotencyKey",
     "InboxBody",
@@ -61,6 +71,7 @@ __all__ = [
     "MedicineGiven",
     "MessageSettings",
     "Notification",
+    "OidcProvider",
     "Organisation",
     "OrganisationServes",
     "PasswordCode",
@@ -68,6 +79,7 @@ __all__ = [
     "RosterEntry",
     "RotatedRefreshToken",
     "ShiftPattern",
+    "SignInAttempt",
     "SmsMessage",
     "SmsReply",
     "StatusNote",

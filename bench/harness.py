@@ -80,9 +80,9 @@ async def drop_database(server_url: str, url: str) -> None:
     await admin.close()
 
 
-def scratch() -> tuple[Path, str]:
+def scratch(wrk_needed: bool = True) -> tuple[Path, str]:
     """A temporary folder, and the PostgreSQL to use: DATABASE_URL's server or an embedded one there."""
-    if shutil.which("wrk") is None:
+    if wrk_needed and shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     tmp = Path(tempfile.mkdtemp(prefix="lindra-bench-"))
     return tmp, os.environ.get("DATABASE_URL") or start_embedded(tmp)

@@ -43,6 +43,9 @@ class SystemRole(enum.StrEnum):
 
     HOSPITAL_NOTICE = "hospital_notice"  # a MedCom hospital notification, applied by the worker
     ESCALATION = "escalation"  # the escalation engine, releasing an acknowledgement nobody followed up
+    # A municipality's identity provider: an account made or changed at sign-in, a sign-out it
+    # sent, a refusal at refresh. Logged under the municipality's id.
+    IDENTITY_PROVIDER = "identity_provider"
 
 
 class SystemActor(msgspec.Struct, frozen=True):

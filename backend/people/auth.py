@@ -37,10 +37,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.audit.service import record
 from backend.config import Settings
 from backend.errors import Problem
 from backend.people import schemas as s
 from backend.people.actor import Actor, unauthenticated
+from backend.people.federation.discovery import ProviderDirectory
+from backend.people.federation.mapping import provider_actor
+from backend.people.federation.models import FederatedDevice, FederatedLink
+from backend.people.federation.refresh_check import check_at_provider
 from backend.people.models import Device, Role, RotatedRefreshToken, User
 from backend.people.passwords import check_new_password, hash_password, needs_rehash, password_matches
 from backend.people.throttle import count_attempt, forget_failures, locked_problem, normalised_email, throttle_keys
@@ -165,7 +170,11 @@ async def login(
     if attempt.delay_seconds:
         await asyncio.sleep(attempt.delay_seconds)
     user = await session.scalar(
-        select(User).where(func.lower(User.email) == normalised_email(data.email), User.deleted_at.is_(None))
+        select(User).where(
+            func.lower(User.email) == normalised_email(data.email),
+            User.deleted_at.is_(None),
+            User.disabled_at.is_(None),
+        )
     )
     if user is None or not await password_matches(user.password_hash, data.password):
         raise _bad_login()
@@ -201,10 +210,13 @@ async def refresh(
     session: AsyncSession,
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
+    directory: ProviderDirectory,
     now: datetime,
     data: s.RefreshIn,
 ) -> s.TokenOut:
-    """Swap a refresh token for a new pair, by the rules in this module's docstring."""
+    """Swap a refresh token for a new pair, by the rules in this module's docstring; a device
+    signed in through a municipality's provider must still be active there
+    (backend.people.federation.refresh_check), or it is signed out."""
     presented = hash_token(data.refresh_token)
     device = await session.scalar(select(Device).where(Device.refresh_token_hash == presented).with_for_update())
     if device is None:
@@ -221,8 +233,25 @@ async def refresh(
         await _revoke_apart(sessions, device_id, now)
         raise _refresh_refused()
     user = await session.get(User, device.user_id)
-    if user is None or user.deleted_at is not None:
+    if user is None or user.deleted_at is not None or user.disabled_at is not None:
         raise _refresh_refused()
+    federated = await session.get(FederatedDevice, device.id)
+    if federated is not None:
+        refusal = await check_at_provider(session, settings, directory, federated, user, device.id.hex)
+        if refusal is not None:
+            device_id, link = device.id, await session.get_one(FederatedLink, federated.link_id)
+            municipality_id, user_id = link.municipality_id, user.id
+            await session.rollback()
+            async with sessions.begin() as apart:
+                for gone in await revoke_devices(apart, now, "provider_refused", device_id=device_id):
+                    await record(
+                        apart,
+                        provider_actor(municipality_id, device_id.hex),
+                        "user.devices.revoke",
+                        subject_user_id=user_id,
+                        detail={"device_id": str(gone), "reason": "provider_refused"},
+                    )
+            raise unauthenticated(refusal.problem().detail)
     if device.device_key_hash is None and data.device_key is not None:
         device.device_key_hash = hash_token(data.device_key)  # an app updated since its login
     session.add(RotatedRefreshToken(token_hash=device.refresh_token_hash, device_id=device.id, rotated_at=now))

@@ -140,7 +140,7 @@ async def redeem(session: AsyncSession, settings: Settings, now: datetime, data:
         .with_for_update()
     )
     user = await session.get(User, row.user_id, with_for_update=True) if row is not None else None
-    if row is None or user is None or user.deleted_at is not None:
+    if row is None or user is None or user.deleted_at is not None or user.disabled_at is not None:
         raise _code_refused()
     await set_own_password(session, now, user, data.new_password)
     row.used_at = now

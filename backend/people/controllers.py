@@ -49,7 +49,7 @@ class AuthController(Controller):
         summary="Swap the refresh token for new tokens (each refresh token works once; send the device key)",
     )
     async def refresh(self, db: AsyncSession, clock: Clock, state: State, data: s.RefreshIn) -> s.TokenOut:
-        return await auth.refresh(db, state.sessions, state.settings, clock.now(), data)
+        return await auth.refresh(db, state.sessions, state.settings, state.oidc, clock.now(), data)
 
     @post(
         "/password",

@@ -82,6 +82,9 @@ class User(Base):
     palliative_skilled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     language: Mapped[str] = mapped_column(String(2), default="da", server_default="da")
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An administrator stopped her (she left, or is on leave): no sign-in and no refresh until
+    # enabled again; unlike a deletion it can be undone.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = now_column()
 
 

@@ -92,6 +92,26 @@ export class Api {
     return tokens.user;
   }
 
+  /** The municipalities whose staff sign in with their own provider. */
+  providers() {
+    return this._fetchJson("GET", "/auth/oidc/providers", null, {});
+  }
+
+  /** Go to the municipality's provider; it sends the browser back to /board#federated. */
+  async startFederated(municipalityId) {
+    const body = { municipality_id: municipalityId, client: "board", device_key: deviceKey() };
+    const started = await this._fetchJson("POST", "/auth/oidc/start", body, {});
+    window.location.assign(started.authorize_url);
+  }
+
+  /** Back from the provider: this tab's tokens for the sign-in Lindra checked on the way. */
+  async collectFederated() {
+    const body = { device_key: deviceKey(), device: DEVICE };
+    const tokens = await this._fetchJson("POST", "/auth/oidc/collect", body, {});
+    this._accept(tokens);
+    return tokens.user;
+  }
+
   /** After a reload: log in again with the refresh token this tab kept, if any. */
   async resume() {
     if (!sessionStorage.getItem(REFRESH_KEY)) return null;

@@ -6,6 +6,7 @@ import { renderAlerts, raiseForCase, tickAlerts } from "./alerts.js";
 import { Api, ApiError, refused } from "./api.js";
 import { closeCase, openCase, renderCase } from "./casepanel.js";
 import { byId } from "./dom.js";
+import { collectFederated, offerProviders } from "./federated.js";
 import { currentLanguage, formatTime, setLanguage, t, translatePage } from "./i18n.js";
 import { downloadCsv, loadIndicators, renderIndicators, setUpIndicators } from "./indicators.js";
 import { CLOSE_FORBIDDEN, LiveFeed } from "./live.js";
@@ -460,9 +461,10 @@ async function start() {
   showConnection("offline", new Date());
   setInterval(tick, 500);
   tick();
-  const user = await api.resume();
+  offerProviders(api);
+  const user = (await collectFederated(api)) ?? (await api.resume());
   if (user) enterBoard(user);
-  else showLogin();
+  else showLogin(byId("login-error").hidden ? "" : byId("login-error").textContent);
 }
 
 // For the browser tests and for a curious person at the console: state, not controls.

@@ -20,6 +20,7 @@ export const da = {
   "login.newPassword": "Ny adgangskode",
   "login.newPasswordHint": "Mindst 12 tegn. Gerne en sætning; undgå dit navn og din e-mail.",
   "login.mustChange": "Din adgangskode er sat af en anden. Vælg en ny, som kun du kender.",
+  "login.withProvider": "Log ind med {name}",
   "login.haveCode": "Har du fået en kode på mail?",
   "code.title": "Vælg din adgangskode",
   "code.intro": "Skriv koden fra mailen og vælg en adgangskode, som kun du kender.",

@@ -20,6 +20,7 @@ export const en = {
   "login.newPassword": "New password",
   "login.newPasswordHint": "At least 12 characters. A sentence is fine; avoid your name and e-mail.",
   "login.mustChange": "Your password was set by someone else. Choose a new one that only you know.",
+  "login.withProvider": "Sign in with {name}",
   "login.haveCode": "Got a code by e-mail?",
   "code.title": "Choose your password",
   "code.intro": "Enter the code from the e-mail and choose a password only you know.",
