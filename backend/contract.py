@@ -79,7 +79,12 @@ DATABASE = frozenset({"db", "pg", "read", "write", "actor", "state"})
 PUBLIC_PROBLEMS: dict[str, frozenset[int]] = {
     # A wrong password; a new password is due, or the one chosen is refused; locked after failures.
     "/auth/login": frozenset({401, 403, 422, 429}),
-    "/auth/password": frozenset({422}),  # the password chosen is refused
+    # The password chosen is refused; an admin's or coordinator's code is due, wrong or locked;
+    # her organisation switched passwords off.
+    "/auth/password": frozenset({401, 403, 422, 429}),
+    # A wrong password or code; passwords switched off; set up already; locked after failures.
+    "/auth/second-factor/enrol": frozenset({401, 403, 409, 429}),
+    "/auth/second-factor/confirm": frozenset({401, 403, 429}),
     "/auth/refresh": frozenset({401}),
     "/metrics": frozenset({401}),  # when LINDRA_METRICS_TOKEN is set
     "/ready": frozenset({503}),
