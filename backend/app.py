@@ -42,6 +42,8 @@ from backend.messages.controllers import InboxController
 from backend.metrics import MetricsController, metrics_middleware
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
+from backend.people.federation.controllers import SamlController
+from backend.people.federation.saml import load_providers
 from backend.realtime import Hub, events_socket
 from backend.roster.controllers import ROSTER_CONTROLLERS
 from backend.row_scope import SYSTEM
@@ -58,6 +60,7 @@ ROUTE_HANDLERS: list[Any] = [
     MetricsController,
     AuditController,
     *PEOPLE_CONTROLLERS,
+    SamlController,
     *CASE_CONTROLLERS,
     *ROSTER_CONTROLLERS,
     *VISIT_ROUTES,
@@ -214,6 +217,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
     )
     app.state.settings = settings
     app.state.clock = clock or Clock()
+    app.state.saml_providers = load_providers(settings.saml_providers_file)
     check_every_route_is_guarded(app)
     document_problems(app)
     document_retirements(app)

@@ -96,6 +96,9 @@ class Settings:
     # secret it must send as HTTP Basic credentials (user `kannel`); without one both are refused.
     sms_callback_url: str = ""
     sms_callback_secret: str = ""
+    # A JSON file with each municipality's SAML identity provider (KOMBIT's Context Handler):
+    # backend.people.federation.saml.load_providers; empty means no SAML sign-in.
+    saml_providers_file: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -137,6 +140,7 @@ class Settings:
             "sms_timeout_seconds": float(os.environ.get("LINDRA_SMS_TIMEOUT_SECONDS") or 5.0),
             "sms_callback_url": os.environ.get("LINDRA_SMS_CALLBACK_URL", ""),
             "sms_callback_secret": os.environ.get("LINDRA_SMS_CALLBACK_SECRET", ""),
+            "saml_providers_file": os.environ.get("LINDRA_SAML_PROVIDERS", ""),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

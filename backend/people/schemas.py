@@ -133,6 +133,13 @@ class SecondFactorConfirmIn(Input, kw_only=True):
     device_key: DeviceKey | None = None
 
 
+class SamlPostIn(Input, kw_only=True, rename={"saml_response": "SAMLResponse", "relay_state": "RelayState"}):
+    """What the identity provider's page posts back to the assertion consumer service."""
+
+    saml_response: Annotated[str, Meta(min_length=1, max_length=200_000)]
+    relay_state: Annotated[str, Meta(max_length=200)] = ""
+
+
 class SignInSettingsIn(Input, kw_only=True):
     """`off`: the organisation's people sign in only through its identity provider."""
 

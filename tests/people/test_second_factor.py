@@ -81,7 +81,8 @@ async def test_a_coordinator_sets_up_her_app_and_is_signed_in_with_recovery_code
     assert me.status_code == 200 and me.json()["role"] == "coordinator"
 
     async with sessions() as session:
-        stored = list(await session.scalars(select(RecoveryCode.code_hash).where(RecoveryCode.user_id == me.json()["id"])))
+        query = select(RecoveryCode.code_hash).where(RecoveryCode.user_id == me.json()["id"])
+        stored = list(await session.scalars(query))
     assert len(stored) == 10 and not set(codes) & set(stored)  # kept hashed only
     again = await client.post("/auth/second-factor/enrol", json={"email": email, "password": PASSWORD})
     assert again.status_code == 409, "a confirmed app must not be replaced by whoever knows the password"
