@@ -86,6 +86,8 @@ PUBLIC_PROBLEMS: dict[str, frozenset[int]] = {
     "/auth/second-factor/enrol": frozenset({401, 403, 409, 429}),
     "/auth/second-factor/confirm": frozenset({401, 403, 429}),
     "/auth/refresh": frozenset({401}),
+    # SAML: a response refused (signature, audience, replay, assurance ...), or no role mapping yet.
+    "/auth/saml/{municipality_id:uuid}/acs": frozenset({401, 403}),
     "/metrics": frozenset({401}),  # when LINDRA_METRICS_TOKEN is set
     "/ready": frozenset({503}),
 }
