@@ -82,8 +82,8 @@ PUBLIC_PROBLEMS: dict[str, frozenset[int]] = {
     # The password chosen is refused; an admin's or coordinator's code is due, wrong or locked;
     # her organisation switched passwords off.
     "/auth/password": frozenset({401, 403, 422, 429}),
-    # A wrong password or code; passwords switched off; set up already; locked after failures.
-    "/auth/second-factor/enrol": frozenset({401, 403, 409, 429}),
+    # A wrong password; passwords switched off; set up already; not needed; locked after failures.
+    "/auth/second-factor/enrol": frozenset({401, 403, 409, 422, 429}),
     "/auth/second-factor/confirm": frozenset({401, 403, 429}),
     "/auth/refresh": frozenset({401}),
     # SAML: a response refused (signature, audience, replay, assurance ...), or no role mapping yet.

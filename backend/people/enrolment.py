@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.audit.service import record
 from backend.config import Settings
+from backend.errors import Problem
 from backend.people import schemas as s
 from backend.people import second_factor
 from backend.people.actor import Actor
@@ -31,9 +32,18 @@ async def enrol(
     address: str,
 ) -> s.SecondFactorEnrolment:
     """A new secret for her authenticator app, shown this once (one never confirmed is replaced)."""
-    user, keys, _ = await checked_password(session, sessions, settings, now, data.email, data.password, None, address)
+    user, keys, needs_code = await checked_password(
+        session, sessions, settings, now, data.email, data.password, None, address
+    )
     async with sessions.begin() as apart:
         await forget_failures(apart, keys)
+    if not needs_code:
+        raise Problem(
+            422,
+            "No authenticator app needed",
+            "Only administrators and coordinators signing in with a Lindra password use an authenticator app.",
+            rule="second_factor_not_needed",
+        )
     secret, uri = second_factor.start_enrolment(user)
     await session.flush()
     return s.SecondFactorEnrolment(otpauth_uri=uri, secret=secret)

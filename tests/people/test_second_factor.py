@@ -166,6 +166,8 @@ async def test_wrong_codes_lock_the_codes_like_wrong_passwords(
 async def test_nurses_and_key_persons_sign_in_with_the_password_alone(client: Client, guarded: World) -> None:
     for person in (guarded.nurse_a, guarded.key_person):
         assert (await _login(client, person.email)).status_code == 200
+        enrol = await client.post("/auth/second-factor/enrol", json={"email": person.email, "password": PASSWORD})
+        assert (enrol.status_code, enrol.json()["rule"]) == (422, "second_factor_not_needed")
 
 
 async def test_passwords_switched_off_are_refused_with_the_way_to_the_identity_provider(

@@ -34,6 +34,7 @@ class SamlController(Controller):
         opt={"roles": PUBLIC},
         security=[],
         media_type="application/samlmetadata+xml",
+        include_in_schema=False,  # for KOMBIT's administration module, not for API clients
         summary="Lindra's SAML metadata for this municipality (to register the it-system with the provider)",
     )
     async def saml_metadata(self, state: State, municipality_id: uuid.UUID) -> Response[str]:
