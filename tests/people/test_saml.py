@@ -221,6 +221,15 @@ async def test_a_response_to_no_request_of_ours_is_refused(
     assert await _refusal(sessions, stage, response, saml.new_request_id()) == "saml_unsolicited"
 
 
+async def test_a_response_that_is_no_saml_at_all_is_refused(
+    sessions: async_sessionmaker[AsyncSession], stage: Stage
+) -> None:
+    garbage = base64.b64encode(b"<html><body>not a response</body></html>").decode()
+
+    assert await _refusal(sessions, stage, garbage, saml.new_request_id()) == "saml_invalid"
+    assert await _refusal(sessions, stage, "%%% not base64 %%%", saml.new_request_id()) == "saml_invalid"
+
+
 async def test_a_rolled_over_signing_key_is_followed_and_the_retired_one_refused(
     sessions: async_sessionmaker[AsyncSession], stage: Stage
 ) -> None:

@@ -102,7 +102,17 @@ class SamlProvider:
         max_age = self.metadata_max_age_minutes * 60.0 if stale_after is None else stale_after
         async with self._lock:
             if not self._metadata or time.monotonic() - self._fetched_at >= max_age:
-                self._metadata = await _read_metadata(self)
+                try:
+                    fetched = await _read_metadata(self)
+                except (httpx.HTTPError, OSError) as error:
+                    log.warning("SAML metadata of municipality %s could not be read: %s", self.municipality_id, error)
+                    self._fetched_at = time.monotonic()  # try again after the usual wait, not at every request
+                    if self._metadata:
+                        return self._metadata  # the last metadata read stays in force meanwhile
+                    raise Problem(
+                        503, "Identity provider unreachable", "Try again in a minute.", rule="saml_metadata"
+                    ) from error
+                self._metadata = fetched
                 self._fetched_at = time.monotonic()
                 self._client = None
             return self._metadata
@@ -186,7 +196,10 @@ def _refused(rule: str, detail: str, municipality_id: uuid.UUID) -> Problem:
 
 def _parse(client: Saml2Client, saml_response: str, request_id: str | None) -> Any:
     outstanding = {request_id: "/"} if request_id else {}
-    return client.parse_authn_request_response(saml_response, BINDING_HTTP_POST, outstanding=outstanding)
+    response = client.parse_authn_request_response(saml_response, BINDING_HTTP_POST, outstanding=outstanding)
+    if response is not None and response.name_id is not None:
+        client.users.remove_person(response.name_id)  # pysaml2 keeps whom it saw in memory: we keep nobody
+    return response
 
 
 async def _verified(provider: SamlProvider, saml_response: str, request_id: str | None) -> Any:
@@ -216,8 +229,10 @@ async def _verified(provider: SamlProvider, saml_response: str, request_id: str 
             raise _refused(
                 _rule_of(error), "The response is not a valid sign-in for Lindra.", provider.municipality_id
             ) from error
-        if response is None or response.assertion is None:
-            raise _refused("saml_audience", "The assertion is not for Lindra.", provider.municipality_id)
+        if response is None or response.assertion is None:  # pysaml2's answer for a wrong destination, shape or id
+            raise _refused(
+                "saml_invalid", "The response is not a valid sign-in for Lindra.", provider.municipality_id
+            )
         return response
     raise AssertionError("unreachable")
 
