@@ -8,7 +8,7 @@ rollover). Served over HTTP:
 - `GET /sso?SAMLRequest=...&RelayState=...` (HTTP-Redirect): the auto-posting form a browser
   would get, with the signed response for the next person;
 - `POST /next` (JSON): who signs in next and how (`loa`, `audience`, `privileges`), and which key
-  signs and which the metadata lists (`sign_with`, `listed`).
+  signs, how, and which the metadata lists (`sign_with`, `sha1`, `listed`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from saml2.config import IdPConfig
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
 from saml2.sigver import get_xmlsec_binary
+from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
 PRIVILEGE_ATTRIBUTE = "dk:gov:saml:attribute:Privileges_intermediate"
 DEFAULT_NEXT: dict[str, Any] = {
@@ -37,6 +38,7 @@ DEFAULT_NEXT: dict[str, Any] = {
     "privileges": [],  # [{"scope": ..., "roles": [...], "constraints": {name: value}}]
     "sign_with": "idp-a",
     "listed": ["idp-a"],
+    "sha1": False,  # sign with RSA-SHA1, as OIOSAML 3 forbids
 }
 
 
@@ -119,6 +121,8 @@ class Idp:
             authn={"class_ref": f"https://data.gov.dk/concept/core/nsis/loa/{person['loa']}"},
             sign_assertion=True,
             sign_response=False,
+            sign_alg=SIG_RSA_SHA1 if person["sha1"] else SIG_RSA_SHA256,
+            digest_alg=DIGEST_SHA1 if person["sha1"] else DIGEST_SHA256,
         )
         return server.apply_binding(BINDING_HTTP_POST, str(response), acs, relay_state, response=True)["data"]
 

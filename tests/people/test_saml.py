@@ -190,6 +190,15 @@ async def test_a_tampered_assertion_is_refused(sessions: async_sessionmaker[Asyn
     assert rule == "saml_signature"
 
 
+async def test_an_assertion_signed_with_sha1_is_refused(
+    sessions: async_sessionmaker[AsyncSession], stage: Stage
+) -> None:
+    request_id, response = await _sign_in_at_idp(stage, sha1=True)
+    assert "xmldsig#rsa-sha1" in base64.b64decode(response).decode()
+
+    assert await _refusal(sessions, stage, response, request_id) == "saml_signature"
+
+
 async def test_an_assertion_for_another_audience_is_refused(
     sessions: async_sessionmaker[AsyncSession], stage: Stage
 ) -> None:

@@ -1,9 +1,10 @@
 """SAML 2.0 sign-in through KOMBIT's Context Handler (OIOSAML 3): from a posted response to a FederatedIdentity.
 
 Lindra is the service provider; pysaml2 (with xmlsec1) checks what SAML itself says: the
-assertion is signed by a key in the provider's metadata, addressed to our entity id (audience),
-to our assertion consumer URL (recipient and destination), within its time (NotBefore,
-NotOnOrAfter, 60 s of clock skew), in answer to a request we made (InResponseTo). On top:
+assertion is signed by a key in the provider's metadata (RSA-SHA256 or stronger: a SHA-1
+signature is refused before that), addressed to our entity id (audience), to our assertion
+consumer URL (recipient and destination), within its time (NotBefore, NotOnOrAfter, 60 s of
+clock skew), in answer to a request we made (InResponseTo). On top:
 - **Replay**: each assertion (issuer and id, hashed) is remembered in PostgreSQL until it
   expires, in a transaction of its own so that a refusal after it cannot undo it; the second
   presentation is refused.
@@ -72,6 +73,21 @@ PRIVILEGE_ATTRIBUTES = (
 EMAIL_ATTRIBUTE = "https://data.gov.dk/model/core/eid/email"
 NAME_ATTRIBUTE = "https://data.gov.dk/model/core/eid/fullName"
 CVR_SCOPE = "urn:dk:gov:saml:cvrNumberIdentifier:"
+# OIOSAML 3 signs with RSA-SHA256 or stronger; SHA-1 is refused.
+STRONG_SIGNATURES = frozenset(
+    {
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#sha384",
+        "http://www.w3.org/2001/04/xmlenc#sha512",
+    }
+)
+_DSIG = "{http://www.w3.org/2000/09/xmldsig#}"
 # How long a sign-in started here may take at the provider.
 RELAY_STATE_MINUTES = 10
 _SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -230,11 +246,20 @@ async def _verified(provider: SamlProvider, saml_response: str, request_id: str 
                 _rule_of(error), "The response is not a valid sign-in for Lindra.", provider.municipality_id
             ) from error
         if response is None or response.assertion is None:  # pysaml2's answer for a wrong destination, shape or id
-            raise _refused(
-                "saml_invalid", "The response is not a valid sign-in for Lindra.", provider.municipality_id
-            )
+            raise _refused("saml_invalid", "The response is not a valid sign-in for Lindra.", provider.municipality_id)
         return response
     raise AssertionError("unreachable")
+
+
+def _weakly_signed(saml_response: str) -> bool:
+    """Whether a signature in the response uses an algorithm OIOSAML 3 does not allow (SHA-1).
+    A response that does not even parse is left to pysaml2 to refuse."""
+    try:
+        root = etree.fromstring(base64.b64decode(saml_response, validate=True), _SAFE_XML)
+    except (binascii.Error, ValueError, etree.XMLSyntaxError):
+        return False
+    methods = [*root.iter(f"{_DSIG}SignatureMethod"), *root.iter(f"{_DSIG}DigestMethod")]
+    return any(method.get("Algorithm") not in STRONG_SIGNATURES for method in methods)
 
 
 def _rule_of(error: Exception) -> str:
@@ -310,6 +335,10 @@ async def accept_assertion(
 ) -> FederatedIdentity:
     """Who the municipality's Context Handler says signed in, from the base64 `SAMLResponse` posted
     back for the AuthnRequest `request_id`; a Problem (401, its own rule) for anything else."""
+    if _weakly_signed(saml_response):
+        raise _refused(
+            "saml_signature", "The response is signed with SHA-1; OIOSAML 3 asks for SHA-256.", provider.municipality_id
+        )
     response = await _verified(provider, saml_response, request_id)
     assertion = response.assertion
     attributes = _attributes(assertion)
