@@ -43,7 +43,7 @@ from backend.metrics import MetricsController, metrics_middleware
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
 from backend.people.federation.controllers import SamlController
-from backend.people.federation.saml import load_providers
+from backend.people.federation.saml_provider import load_providers
 from backend.realtime import Hub, events_socket
 from backend.roster.controllers import ROSTER_CONTROLLERS
 from backend.row_scope import SYSTEM

@@ -32,7 +32,7 @@ from backend.app import create_app
 from backend.clock import Clock
 from backend.config import Settings
 from backend.errors import Problem
-from backend.people.federation import saml
+from backend.people.federation import saml, saml_provider
 from tests.people.saml_idp import DEFAULT_NEXT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ def _key_pair(folder: Path, name: str) -> None:
 @dataclasses.dataclass
 class Stage:
     idp_url: str
-    provider: saml.SamlProvider
+    provider: saml_provider.SamlProvider
     providers_file: str
 
 
@@ -93,8 +93,8 @@ def stage() -> Iterator[Stage]:
     }
     providers_file = folder / "saml.json"
     providers_file.write_text(json.dumps({"providers": [settings]}))
-    provider = saml.load_providers(str(providers_file))[municipality]
-    (folder / "sp.xml").write_text(saml.sp_metadata(provider))
+    provider = saml_provider.load_providers(str(providers_file))[municipality]
+    (folder / "sp.xml").write_text(saml_provider.sp_metadata(provider))
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.people.saml_idp", str(folder), str(port)],
         cwd=ROOT,
@@ -142,8 +142,8 @@ def _posted(form: str) -> dict[str, str]:
 async def _sign_in_at_idp(stage: Stage, **how: Any) -> tuple[str, str]:
     """Start a sign-in as Lindra does and let the IdP answer: the request id and the SAMLResponse."""
     await _next(stage, **how)
-    request_id = saml.new_request_id()
-    location = await saml.authn_request(stage.provider, request_id, "relay")
+    request_id = saml_provider.new_request_id()
+    location = await saml_provider.authn_request(stage.provider, request_id, "relay")
     async with httpx.AsyncClient() as http:
         form = await http.get(location)
     form.raise_for_status()
@@ -227,7 +227,7 @@ async def test_a_response_to_no_request_of_ours_is_refused(
 ) -> None:
     _, response = await _sign_in_at_idp(stage)
 
-    assert await _refusal(sessions, stage, response, saml.new_request_id()) == "saml_unsolicited"
+    assert await _refusal(sessions, stage, response, saml_provider.new_request_id()) == "saml_unsolicited"
 
 
 async def test_a_response_that_is_no_saml_at_all_is_refused(
@@ -235,8 +235,8 @@ async def test_a_response_that_is_no_saml_at_all_is_refused(
 ) -> None:
     garbage = base64.b64encode(b"<html><body>not a response</body></html>").decode()
 
-    assert await _refusal(sessions, stage, garbage, saml.new_request_id()) == "saml_invalid"
-    assert await _refusal(sessions, stage, "%%% not base64 %%%", saml.new_request_id()) == "saml_invalid"
+    assert await _refusal(sessions, stage, garbage, saml_provider.new_request_id()) == "saml_invalid"
+    assert await _refusal(sessions, stage, "%%% not base64 %%%", saml_provider.new_request_id()) == "saml_invalid"
 
 
 async def test_a_rolled_over_signing_key_is_followed_and_the_retired_one_refused(

@@ -15,11 +15,11 @@ from backend.clock import Clock
 from backend.errors import Problem, not_found
 from backend.people import schemas as s
 from backend.people.actor import PUBLIC
-from backend.people.federation import saml
+from backend.people.federation import saml, saml_provider
 
 
-def _provider(state: State, municipality_id: uuid.UUID) -> saml.SamlProvider:
-    provider: saml.SamlProvider | None = state.saml_providers.get(municipality_id)
+def _provider(state: State, municipality_id: uuid.UUID) -> saml_provider.SamlProvider:
+    provider: saml_provider.SamlProvider | None = state.saml_providers.get(municipality_id)
     if provider is None:
         raise not_found("SAML identity provider for this municipality")
     return provider
@@ -38,7 +38,7 @@ class SamlController(Controller):
         summary="Lindra's SAML metadata for this municipality (to register the it-system with the provider)",
     )
     async def saml_metadata(self, state: State, municipality_id: uuid.UUID) -> Response[str]:
-        return Response(saml.sp_metadata(_provider(state, municipality_id)))
+        return Response(saml_provider.sp_metadata(_provider(state, municipality_id)))
 
     @get(
         "/login",
@@ -49,9 +49,9 @@ class SamlController(Controller):
     )
     async def saml_login(self, state: State, clock: Clock, municipality_id: uuid.UUID) -> Redirect:
         provider = _provider(state, municipality_id)
-        request_id = saml.new_request_id()
-        relay = saml.relay_state(state.settings.secret_key, municipality_id, request_id, clock.now())
-        location = await saml.authn_request(provider, request_id, relay)
+        request_id = saml_provider.new_request_id()
+        relay = saml_provider.relay_state(state.settings.secret_key, municipality_id, request_id, clock.now())
+        location = await saml_provider.authn_request(provider, request_id, relay)
         return Redirect(location, status_code=302, headers={"Cache-Control": "no-store"})
 
     @post(
@@ -70,7 +70,7 @@ class SamlController(Controller):
     ) -> None:
         provider = _provider(state, municipality_id)
         now = clock.now()
-        request_id = saml.request_of(state.settings.secret_key, municipality_id, data.relay_state, now)
+        request_id = saml_provider.request_of(state.settings.secret_key, municipality_id, data.relay_state, now)
         await saml.accept_assertion(state.sessions, provider, data.saml_response, request_id, now)
         raise Problem(
             403,
