@@ -39,6 +39,7 @@ DEFAULT_NEXT: dict[str, Any] = {
     "sign_with": "idp-a",
     "listed": ["idp-a"],
     "sha1": False,  # sign with RSA-SHA1, as OIOSAML 3 forbids
+    "encrypt": True,  # encrypt the assertion to the SP's certificate, as OIOSAML 3 does
 }
 
 
@@ -121,6 +122,7 @@ class Idp:
             authn={"class_ref": f"https://data.gov.dk/concept/core/nsis/loa/{person['loa']}"},
             sign_assertion=True,
             sign_response=False,
+            encrypt_assertion=person["encrypt"],
             sign_alg=SIG_RSA_SHA1 if person["sha1"] else SIG_RSA_SHA256,
             digest_alg=DIGEST_SHA1 if person["sha1"] else DIGEST_SHA256,
         )

@@ -180,7 +180,7 @@ async def test_a_good_sign_in_gives_who_she_is_her_roles_districts_and_assurance
 
 
 async def test_a_tampered_assertion_is_refused(sessions: async_sessionmaker[AsyncSession], stage: Stage) -> None:
-    request_id, response = await _sign_in_at_idp(stage)
+    request_id, response = await _sign_in_at_idp(stage, encrypt=False)  # signed only: a person can be swapped in
     xml = base64.b64decode(response).decode()
     assert DEFAULT_NEXT["subject"] in xml
     forged = xml.replace(DEFAULT_NEXT["subject"], DEFAULT_NEXT["subject"][:-1] + "2")
@@ -188,13 +188,18 @@ async def test_a_tampered_assertion_is_refused(sessions: async_sessionmaker[Asyn
     rule = await _refusal(sessions, stage, base64.b64encode(forged.encode()).decode(), request_id)
 
     assert rule == "saml_signature"
+    request_id, response = await _sign_in_at_idp(stage)
+    xml = base64.b64decode(response).decode()
+    cipher = re.search(r"<ns0:CipherValue>([^<]{40})", xml.split("EncryptedAssertion", 1)[1])
+    assert cipher is not None
+    flipped = xml.replace(cipher.group(1), cipher.group(1)[::-1], 1)
+    assert await _refusal(sessions, stage, base64.b64encode(flipped.encode()).decode(), request_id) == "saml_invalid"
 
 
 async def test_an_assertion_signed_with_sha1_is_refused(
     sessions: async_sessionmaker[AsyncSession], stage: Stage
 ) -> None:
     request_id, response = await _sign_in_at_idp(stage, sha1=True)
-    assert "xmldsig#rsa-sha1" in base64.b64decode(response).decode()
 
     assert await _refusal(sessions, stage, response, request_id) == "saml_signature"
 
@@ -202,7 +207,8 @@ async def test_an_assertion_signed_with_sha1_is_refused(
 async def test_an_assertion_for_another_audience_is_refused(
     sessions: async_sessionmaker[AsyncSession], stage: Stage
 ) -> None:
-    request_id, response = await _sign_in_at_idp(stage, audience="https://another-system.example/saml")
+    # Encrypted, it could not be: the IdP knows no certificate of the other system.
+    request_id, response = await _sign_in_at_idp(stage, audience="https://another-system.example/saml", encrypt=False)
 
     assert await _refusal(sessions, stage, response, request_id) == "saml_audience"
 

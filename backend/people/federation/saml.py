@@ -1,10 +1,11 @@
 """SAML 2.0 sign-in through KOMBIT's Context Handler (OIOSAML 3): from a posted response to a FederatedIdentity.
 
 Lindra is the service provider; pysaml2 (with xmlsec1) checks what SAML itself says: the
-assertion is signed by a key in the provider's metadata (RSA-SHA256 or stronger: a SHA-1
-signature is refused before that), addressed to our entity id (audience), to our assertion
-consumer URL (recipient and destination), within its time (NotBefore, NotOnOrAfter, 60 s of
-clock skew), in answer to a request we made (InResponseTo). On top:
+assertion (encrypted to our certificate, as OIOSAML 3 sends it, or not) is signed by a key in
+the provider's metadata (RSA-SHA256 or stronger: a SHA-1 signature is refused), addressed to
+our entity id (audience), to our assertion consumer URL (recipient and destination), within its
+time (NotBefore, NotOnOrAfter, 60 s of clock skew), in answer to a request we made
+(InResponseTo). On top:
 - **Replay**: each assertion (issuer and id, hashed) is remembered in PostgreSQL until it
   expires, in a transaction of its own so that a refusal after it cannot undo it; the second
   presentation is refused.
@@ -78,7 +79,6 @@ STRONG_SIGNATURES = frozenset(
         "http://www.w3.org/2001/04/xmlenc#sha512",
     }
 )
-_DSIG = "{http://www.w3.org/2000/09/xmldsig#}"
 _SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
@@ -128,15 +128,18 @@ async def _verified(provider: SamlProvider, saml_response: str, request_id: str 
     raise AssertionError("unreachable")
 
 
-def _weakly_signed(saml_response: str) -> bool:
-    """Whether a signature in the response uses an algorithm OIOSAML 3 does not allow (SHA-1).
-    A response that does not even parse is left to pysaml2 to refuse."""
-    try:
-        root = etree.fromstring(base64.b64decode(saml_response, validate=True), _SAFE_XML)
-    except (binascii.Error, ValueError, etree.XMLSyntaxError):
-        return False
-    methods = [*root.iter(f"{_DSIG}SignatureMethod"), *root.iter(f"{_DSIG}DigestMethod")]
-    return any(method.get("Algorithm") not in STRONG_SIGNATURES for method in methods)
+def _weakly_signed(response: Any) -> bool:
+    """Whether a signature on the response or its (decrypted) assertion uses an algorithm OIOSAML 3
+    does not allow (SHA-1)."""
+    for signed in (response.response, response.assertion):
+        signature = getattr(signed, "signature", None)
+        if signature is None:
+            continue
+        info = signature.signed_info
+        algorithms = [info.signature_method.algorithm, *(r.digest_method.algorithm for r in info.reference)]
+        if any(algorithm not in STRONG_SIGNATURES for algorithm in algorithms):
+            return True
+    return False
 
 
 def _rule_of(error: Exception) -> str:
@@ -212,11 +215,11 @@ async def accept_assertion(
 ) -> FederatedIdentity:
     """Who the municipality's Context Handler says signed in, from the base64 `SAMLResponse` posted
     back for the AuthnRequest `request_id`; a Problem (401, its own rule) for anything else."""
-    if _weakly_signed(saml_response):
+    response = await _verified(provider, saml_response, request_id)
+    if _weakly_signed(response):
         raise _refused(
             "saml_signature", "The response is signed with SHA-1; OIOSAML 3 asks for SHA-256.", provider.municipality_id
         )
-    response = await _verified(provider, saml_response, request_id)
     assertion = response.assertion
     attributes = _attributes(assertion)
     assurance = next(iter(attributes.get(LOA_ATTRIBUTE, [])), None)

@@ -103,6 +103,8 @@ def _sp_config(provider: SamlProvider, idp_metadata: str | None) -> SPConfig:
         "xmlsec_binary": get_xmlsec_binary(),
         "key_file": provider.sp_key_file,
         "cert_file": provider.sp_cert_file,
+        # OIOSAML 3 encrypts assertions to the service provider's certificate.
+        "encryption_keypairs": [{"key_file": provider.sp_key_file, "cert_file": provider.sp_cert_file}],
         "accepted_time_diff": 60,
         "allow_unknown_attributes": True,
         "service": {
