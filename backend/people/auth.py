@@ -1,5 +1,8 @@
 """Logging in, refreshing and signing out: device sessions, their refresh-token families and proofs.
 
+A password signs in only where the person's organisation allows Lindra passwords, and an
+administrator's or coordinator's only with her authenticator app's code (backend.people.second_factor).
+
 A device is one login of one phone or browser. Its refresh token rotates at every refresh; every
 token it ever had is remembered, hashed, as its family (`rotated_refresh_tokens`). A phone sends
 a `device_key` too: a random secret it makes once, keeps beside its refresh token and sends at
