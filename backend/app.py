@@ -45,6 +45,8 @@ from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
 from backend.people.federation.controllers import FEDERATION_CONTROLLERS
 from backend.people.federation.discovery import ProviderDirectory
+from backend.people.federation.saml_controllers import SamlController
+from backend.people.federation.saml_provider import load_providers
 from backend.realtime import Hub, events_socket
 from backend.roster.controllers import ROSTER_CONTROLLERS
 from backend.row_scope import SYSTEM
@@ -62,6 +64,7 @@ ROUTE_HANDLERS: list[Any] = [
     AuditController,
     *PEOPLE_CONTROLLERS,
     *FEDERATION_CONTROLLERS,
+    SamlController,
     *CASE_CONTROLLERS,
     *ROSTER_CONTROLLERS,
     *VISIT_ROUTES,
@@ -222,6 +225,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
     )
     app.state.settings = settings
     app.state.clock = clock or Clock()
+    app.state.saml_providers = load_providers(settings.saml_providers_file)
     check_every_route_is_guarded(app)
     document_problems(app)
     document_retirements(app)

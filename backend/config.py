@@ -107,6 +107,9 @@ class Settings:
     oidc_timeout_seconds: float = 10.0
     # How long a sign-in may stay at the provider before its answer is refused.
     oidc_attempt_minutes: int = 10
+    # A JSON file with each municipality's SAML identity provider (KOMBIT's Context Handler):
+    # backend.people.federation.saml.load_providers; empty means no SAML sign-in.
+    saml_providers_file: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -153,6 +156,7 @@ class Settings:
             "oidc_key_refetch_seconds": float(os.environ.get("LINDRA_OIDC_KEY_REFETCH_SECONDS") or 60.0),
             "oidc_timeout_seconds": float(os.environ.get("LINDRA_OIDC_TIMEOUT_SECONDS") or 10.0),
             "oidc_attempt_minutes": _int("LINDRA_OIDC_ATTEMPT_MINUTES", 10),
+            "saml_providers_file": os.environ.get("LINDRA_SAML_PROVIDERS", ""),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -79,7 +79,12 @@ DATABASE = frozenset({"db", "pg", "read", "write", "actor", "state"})
 PUBLIC_PROBLEMS: dict[str, frozenset[int]] = {
     # A wrong password; a new password is due, or the one chosen is refused; locked after failures.
     "/auth/login": frozenset({401, 403, 422, 429}),
-    "/auth/password": frozenset({422}),  # the password chosen is refused
+    # The password chosen is refused; an admin's or coordinator's code is due, wrong or locked;
+    # her organisation switched passwords off.
+    "/auth/password": frozenset({401, 403, 422, 429}),
+    # A wrong password; passwords switched off; set up already; not needed; locked after failures.
+    "/auth/second-factor/enrol": frozenset({401, 403, 409, 422, 429}),
+    "/auth/second-factor/confirm": frozenset({401, 403, 429}),
     "/auth/refresh": frozenset({401}),
     # Signing in at a municipality's provider: none there (404), it is down (503), its answer
     # fails a check (401), the person has no access (403), the state is unknown or used (400).
@@ -87,6 +92,8 @@ PUBLIC_PROBLEMS: dict[str, frozenset[int]] = {
     "/auth/oidc/token": frozenset({400, 401, 403, 404, 503}),
     "/auth/oidc/collect": frozenset({400, 401}),
     "/auth/oidc/backchannel-logout/{municipality_id:uuid}": frozenset({400, 404, 503}),
+    # SAML: a response refused (signature, audience, replay, assurance ...), or no role mapping yet.
+    "/auth/saml/{municipality_id:uuid}/acs": frozenset({401, 403}),
     "/metrics": frozenset({401}),  # when LINDRA_METRICS_TOKEN is set
     "/ready": frozenset({503}),
 }

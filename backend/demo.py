@@ -24,7 +24,7 @@ from backend.clock import Clock
 from backend.db import make_engine, make_sessionmaker, migrate
 from backend.demo_records import CaseRecords, phone
 from backend.demo_visits import add_demo_visits
-from backend.people.models import Organisation, OrganisationServes, Role, User, UserDistrict
+from backend.people.models import Organisation, OrganisationServes, PasswordSignIn, Role, User, UserDistrict
 from backend.row_scope import SYSTEM
 
 # Serialises concurrent loads (two app instances starting at once) on one database.
@@ -109,13 +109,18 @@ class _Demo(CaseRecords):
                 return name, surname
 
     async def build(self) -> None:
+        # The demo's logins share a published password, so a second factor would guard nothing:
+        # passwords alone (an admin switches hers to `second_factor` to try the authenticator app).
+        alone = PasswordSignIn.PASSWORD_ALONE.value
         for municipality in d.MUNICIPALITIES:
-            self.session.add(Organisation(id=municipality.id, kind="municipality", name=municipality.name))
+            self.session.add(
+                Organisation(id=municipality.id, kind="municipality", name=municipality.name, password_sign_in=alone)
+            )
             await self.session.flush()
             for org_id, name in municipality.districts:
                 self.session.add(Organisation(id=org_id, kind="district", name=name, parent_id=municipality.id))
         for org_id, kind, name in d.PROVIDERS:
-            self.session.add(Organisation(id=org_id, kind=kind, name=name))
+            self.session.add(Organisation(id=org_id, kind=kind, name=name, password_sign_in=alone))
         await self.session.flush()
         self.session.add_all(
             OrganisationServes(provider_id=p, municipality_id=m.id) for m in d.MUNICIPALITIES for p, _, _ in d.PROVIDERS

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.clock import Clock
 from backend.config import Settings
 from backend.people.actor import Actor
-from backend.people.models import Device, Organisation, OrganisationServes, Role, User, UserDistrict
+from backend.people.models import Device, Organisation, OrganisationServes, PasswordSignIn, Role, User, UserDistrict
 from backend.people.tokens import AccessClaims, hash_token, issue_access_token, new_refresh_token
 
 # A real argon2 hash of "correct horse battery staple", so worlds are cheap to build but can log in.
@@ -94,21 +94,30 @@ async def add_user(
 
 
 async def build_world(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock, neighbour_of: World | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: Clock,
+    neighbour_of: World | None = None,
+    password_sign_in: PasswordSignIn = PasswordSignIn.PASSWORD_ALONE,
 ) -> World:
     """A municipality with two districts and one user of every role. With `neighbour_of`, the
     municipality next door: served by the same palliative unit and regional team, as the
-    capital's municipalities share Afdeling for Lindring."""
+    capital's municipalities share Afdeling for Lindring.
+
+    Its people share a published password, like the demo's, so by default they sign in with it
+    alone; the second factor's tests ask for `PasswordSignIn.SECOND_FACTOR`."""
     tag = uuid.uuid4().hex[:6]
     async with sessions() as session, session.begin():
-        municipality = Organisation(kind="municipality", name=f"Kommune {tag}")
+        municipality = Organisation(kind="municipality", name=f"Kommune {tag}", password_sign_in=password_sign_in)
         session.add(municipality)
         await session.flush()
         district_a = Organisation(kind="district", name=f"Distrikt A {tag}", parent_id=municipality.id)
         district_b = Organisation(kind="district", name=f"Distrikt B {tag}", parent_id=municipality.id)
         session.add_all([district_a, district_b])
         if neighbour_of is None:
-            unit = Organisation(kind="palliative_unit", name=f"Afdeling for Lindring {tag}")
+            unit = Organisation(
+                kind="palliative_unit", name=f"Afdeling for Lindring {tag}", password_sign_in=password_sign_in
+            )
             team = Organisation(kind="palliative_team", name=f"Palliativt team {tag}")
             session.add_all([unit, team])
         else:

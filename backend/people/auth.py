@@ -1,5 +1,8 @@
 """Logging in, refreshing and signing out: device sessions, their refresh-token families and proofs.
 
+A password signs in only where the person's organisation allows Lindra passwords, and an
+administrator's or coordinator's only with her authenticator app's code (backend.people.second_factor).
+
 A device is one login of one phone or browser. Its refresh token rotates at every refresh; every
 token it ever had is remembered, hashed, as its family (`rotated_refresh_tokens`). A phone sends
 a `device_key` too: a random secret it makes once, keeps beside its refresh token and sends at
@@ -41,6 +44,7 @@ from backend.audit.service import record
 from backend.config import Settings
 from backend.errors import Problem
 from backend.people import schemas as s
+from backend.people import second_factor
 from backend.people.actor import Actor, unauthenticated
 from backend.people.federation.discovery import ProviderDirectory
 from backend.people.federation.mapping import provider_actor
@@ -48,7 +52,15 @@ from backend.people.federation.models import FederatedDevice, FederatedLink
 from backend.people.federation.refresh_check import check_at_provider
 from backend.people.models import Device, Role, RotatedRefreshToken, User
 from backend.people.passwords import check_new_password, hash_password, needs_rehash, password_matches
-from backend.people.throttle import count_attempt, forget_failures, locked_problem, normalised_email, throttle_keys
+from backend.people.throttle import (
+    ThrottleKeys,
+    count_attempt,
+    factor_key,
+    forget_failures,
+    locked_problem,
+    normalised_email,
+    throttle_keys,
+)
 from backend.people.tokens import AccessClaims, hash_token, issue_access_token, new_refresh_token
 
 __all__ = ["normalised_email"]
@@ -148,6 +160,39 @@ async def _own_device(session: AsyncSession, email: str, device_key: str | None,
     return found is not None
 
 
+async def checked_password(
+    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    now: datetime,
+    email: str,
+    password: str,
+    device_key: str | None,
+    address: str,
+) -> tuple[User, ThrottleKeys, bool]:
+    """The user whose e-mail and password these are, after the throttle (see throttle), and whether
+    she needs a second factor too; her organisation may have switched passwords off. The failures
+    stay counted until the caller forgets them."""
+    keys = throttle_keys(email, address)
+    attempt = await count_attempt(sessions, settings, keys, now, await _own_device(session, email, device_key, now))
+    if attempt.locked_until is not None:
+        raise locked_problem(attempt.locked_until, now)
+    if attempt.delay_seconds:
+        await asyncio.sleep(attempt.delay_seconds)
+    user = await session.scalar(
+        select(User).where(
+            func.lower(User.email) == normalised_email(email),
+            User.deleted_at.is_(None),
+            User.disabled_at.is_(None),
+        )
+    )
+    if user is None or not await password_matches(user.password_hash, password):
+        raise _bad_login()
+    rule = await second_factor.password_sign_in(session, user)
+    second_factor.refuse_if_off(rule)
+    return user, keys, second_factor.required(user, rule)
+
+
 async def login(
     session: AsyncSession,
     sessions: async_sessionmaker[AsyncSession],
@@ -156,30 +201,19 @@ async def login(
     data: s.LoginIn,
     address: str,
 ) -> s.TokenOut:
-    """Check the password and sign in a new device; failures are counted and slowed (see throttle).
+    """Check the password (and an admin's or coordinator's code) and sign in a new device; failures
+    are counted and slowed (see throttle).
 
     A user whose password was not chosen by herself must send `new_password` too; anyone may, to
     change her password (every other session of hers then ends).
     """
-    keys = throttle_keys(data.email, address)
-    attempt = await count_attempt(
-        sessions, settings, keys, now, await _own_device(session, data.email, data.device_key, now)
+    user, keys, needs_code = await checked_password(
+        session, sessions, settings, now, data.email, data.password, data.device_key, address
     )
-    if attempt.locked_until is not None:
-        raise locked_problem(attempt.locked_until, now)
-    if attempt.delay_seconds:
-        await asyncio.sleep(attempt.delay_seconds)
-    user = await session.scalar(
-        select(User).where(
-            func.lower(User.email) == normalised_email(data.email),
-            User.deleted_at.is_(None),
-            User.disabled_at.is_(None),
-        )
-    )
-    if user is None or not await password_matches(user.password_hash, data.password):
-        raise _bad_login()
-    async with sessions.begin() as apart:  # the password was right: even a refused new one is no guess
-        await forget_failures(apart, keys)
+    if needs_code:
+        await second_factor.verify(session, sessions, settings, now, user, data.otp)
+    async with sessions.begin() as apart:  # proven: even a refused new password is no guess
+        await forget_failures(apart, keys, factor_key(user.id))
     if data.new_password is not None:
         await set_own_password(session, now, user, data.new_password)
     elif user.password_change_required:

@@ -11,29 +11,25 @@ among all users' open codes within its day is out of reach, so redeeming is not 
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import datetime, timedelta
 
 import msgspec
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.audit.service import record
 from backend.config import Settings
 from backend.errors import Problem
 from backend.people import schemas as s
-from backend.people import service
+from backend.people import second_factor, service
 from backend.people.actor import Actor
 from backend.people.administered import administered, managed_user
 from backend.people.auth import revoke_devices, set_own_password, sign_in
 from backend.people.mailer import send_mail
 from backend.people.models import CodePurpose, PasswordCode, User
-from backend.people.tokens import hash_token
+from backend.people.tokens import hash_token, new_typed_code, normalised_typed_code
 
-# No 0/O, 1/I/L: a code is read from a mail and typed on a phone.
-_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-_LENGTH = 16
 # Used and expired codes are kept this long (for the support question "did she use it?"), then purged.
 KEEP_DAYS = 30
 
@@ -45,16 +41,6 @@ _WHY = {
     CodePurpose.INVITE: "Du er oprettet som bruger af Lindra.",
     CodePurpose.RESET: "Din adgangskode til Lindra er nulstillet, og du er logget ud på alle enheder.",
 }
-
-
-def _new_code() -> str:
-    raw = "".join(secrets.choice(_ALPHABET) for _ in range(_LENGTH))
-    return "-".join(raw[i : i + 4] for i in range(0, _LENGTH, 4))
-
-
-def _normalised(code: str) -> str:
-    plain = "".join(ch for ch in code.upper() if ch.isalnum())
-    return "-".join(plain[i : i + 4] for i in range(0, len(plain), 4))
 
 
 def _body(purpose: CodePurpose, code: str, expires_at: datetime) -> str:
@@ -79,7 +65,7 @@ async def send_code(
     await session.execute(
         update(PasswordCode).where(PasswordCode.user_id == user.id, PasswordCode.used_at.is_(None)).values(used_at=now)
     )
-    code = _new_code()
+    code = new_typed_code()
     expires_at = now + timedelta(hours=settings.password_code_hours)
     session.add(
         PasswordCode(
@@ -112,8 +98,13 @@ async def reset(
     revoked = await revoke_devices(session, now, "password_reset", user_id=user.id)
     user.password_hash = None
     user.password_change_required = False
+    factor_cleared = await second_factor.clear(session, user)
     await record(
-        session, actor, "user.password_reset", subject_user_id=user.id, detail={"devices_revoked": len(revoked)}
+        session,
+        actor,
+        "user.password_reset",
+        subject_user_id=user.id,
+        detail={"devices_revoked": len(revoked), "second_factor_cleared": factor_cleared},
     )
     return await send_code(session, settings, now, user, CodePurpose.RESET, devices_revoked=len(revoked))
 
@@ -128,12 +119,21 @@ def _code_refused() -> Problem:
     )
 
 
-async def redeem(session: AsyncSession, settings: Settings, now: datetime, data: s.PasswordSetIn) -> s.TokenOut:
-    """Choose one's own password with a mailed code, and sign in. A refused password keeps the code."""
+async def redeem(
+    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    now: datetime,
+    data: s.PasswordSetIn,
+) -> s.TokenOut:
+    """Choose one's own password with a mailed code, and sign in. A refused password keeps the code.
+
+    An admin or coordinator signs in only with her second factor too: one who has none yet keeps the
+    password she chose and is told to set up her authenticator app (backend.people.enrolment)."""
     row = await session.scalar(
         select(PasswordCode)
         .where(
-            PasswordCode.code_hash == hash_token(_normalised(data.code)),
+            PasswordCode.code_hash == hash_token(normalised_typed_code(data.code)),
             PasswordCode.used_at.is_(None),
             PasswordCode.expires_at > now,
         )
@@ -142,8 +142,15 @@ async def redeem(session: AsyncSession, settings: Settings, now: datetime, data:
     user = await session.get(User, row.user_id, with_for_update=True) if row is not None else None
     if row is None or user is None or user.deleted_at is not None or user.disabled_at is not None:
         raise _code_refused()
+    rule = await second_factor.password_sign_in(session, user)
+    second_factor.refuse_if_off(rule)
     await set_own_password(session, now, user, data.new_password)
     row.used_at = now
+    if second_factor.required(user, rule):
+        if user.totp_confirmed_at is None:
+            await session.commit()  # the password she chose stands; her app comes next
+            raise second_factor.enrolment_required()
+        await second_factor.verify(session, sessions, settings, now, user, data.otp)
     return await sign_in(session, settings, now, user, data.device, data.device_key)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import Clock
 from backend.idempotency import Write
-from backend.people import auth, codes, service
+from backend.people import auth, codes, enrolment, service
 from backend.people import schemas as s
 from backend.people.actor import PUBLIC, Actor
 from backend.people.models import Role
@@ -60,7 +60,38 @@ class AuthController(Controller):
         summary="Choose my own password with the one-time code I was mailed; signs in this device",
     )
     async def choose_password(self, db: AsyncSession, clock: Clock, state: State, data: s.PasswordSetIn) -> s.TokenOut:
-        return await codes.redeem(db, state.settings, clock.now(), data)
+        return await codes.redeem(db, state.sessions, state.settings, clock.now(), data)
+
+    @post(
+        "/second-factor/enrol",
+        opt={"roles": PUBLIC},
+        status_code=200,
+        cache_control=NO_STORE,
+        security=[],
+        summary="Set up my authenticator app: a new secret, shown once (admins and coordinators)",
+    )
+    async def enrol_second_factor(
+        self, request: Request[Any, Any, Any], db: AsyncSession, clock: Clock, state: State, data: s.SecondFactorEnrolIn
+    ) -> s.SecondFactorEnrolment:
+        return await enrolment.enrol(db, state.sessions, state.settings, clock.now(), data, client_address(request))
+
+    @post(
+        "/second-factor/confirm",
+        opt={"roles": PUBLIC},
+        status_code=200,
+        cache_control=NO_STORE,
+        security=[],
+        summary="Confirm my authenticator app with its first code: recovery codes, shown once; signs in this device",
+    )
+    async def confirm_second_factor(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        clock: Clock,
+        state: State,
+        data: s.SecondFactorConfirmIn,
+    ) -> s.SecondFactorConfirmed:
+        return await enrolment.confirm(db, state.sessions, state.settings, clock.now(), data, client_address(request))
 
     @post("/logout", opt={"roles": EVERYONE}, status_code=204, summary="Sign out this device")
     async def logout(self, db: AsyncSession, actor: Actor, clock: Clock) -> None:
@@ -159,6 +190,25 @@ class AdminUserController(Controller):
         )
 
 
+class SignInSettingsController(Controller):
+    path = "/admin/sign-in"
+    tags = ["admin"]
+
+    @get("/", opt={"roles": ADMINS}, summary="Whether my organisation's people may sign in with a Lindra password")
+    async def sign_in_settings(self, db: AsyncSession, actor: Actor) -> s.SignInSettings:
+        return await enrolment.sign_in_settings(db, actor)
+
+    @put(
+        "/",
+        opt={"roles": ADMINS},
+        summary="Allow Lindra passwords (admins and coordinators add a code) or switch them off for my organisation",
+    )
+    async def set_sign_in_settings(self, write: Write, data: s.SignInSettingsIn) -> s.SignInSettings:
+        return await write.once(
+            data, s.SignInSettings, lambda: enrolment.set_sign_in_settings(write.db, write.actor, data)
+        )
+
+
 class OrganisationController(Controller):
     path = "/organisations"
     tags = ["organisations"]
@@ -181,6 +231,7 @@ PEOPLE_CONTROLLERS: list[type] = [
     AuthController,
     MeController,
     AdminUserController,
+    SignInSettingsController,
     OrganisationController,
     StaffController,
 ]

@@ -1,4 +1,5 @@
-"""Organisations, users, their districts and devices, one-time password codes, and the failed-login throttle."""
+"""Organisations, users, their districts and devices, one-time password codes, the failed-login throttle,
+the second factor (TOTP and recovery codes) and the SAML assertions already seen."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.orm import Base, enum_check, now_column, uuid_pk
@@ -33,15 +34,29 @@ class Platform(enum.StrEnum):
     WEB = "web"
 
 
+class PasswordSignIn(enum.StrEnum):
+    """Whether an organisation's people may sign in with a local password (set on the municipality,
+    a palliative unit or a team; a district follows its municipality)."""
+
+    SECOND_FACTOR = "second_factor"  # passwords; admins and coordinators add a TOTP code
+    OFF = "off"  # only the municipality's identity provider
+    # Passwords alone, even for admins: only the demo loader and the tests' data set it (their
+    # passwords are published); no endpoint can.
+    PASSWORD_ALONE = "password_alone"
+
+
 class Organisation(Base):
     __tablename__ = "organisations"
-    __table_args__ = (enum_check("kind", OrganisationKind),)
+    __table_args__ = (enum_check("kind", OrganisationKind), enum_check("password_sign_in", PasswordSignIn))
 
     id: Mapped[uuid.UUID] = uuid_pk()
     kind: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     # A district's municipality; empty for the others.
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    password_sign_in: Mapped[str] = mapped_column(
+        String(16), default=PasswordSignIn.SECOND_FACTOR.value, server_default=PasswordSignIn.SECOND_FACTOR.value
+    )
     created_at: Mapped[datetime] = now_column()
 
 
@@ -81,6 +96,11 @@ class User(Base):
     # Nurses trained in basic palliation; the alert roster prefers them at night.
     palliative_skilled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     language: Mapped[str] = mapped_column(String(2), default="da", server_default="da")
+    # The TOTP secret (RFC 6238, base32); set at enrolment, in force once a first code confirmed it.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The time step of the last code accepted: a code of that step or earlier never works again.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # An administrator stopped her (she left, or is on leave): no sign-in and no refresh until
     # enabled again; unlike a deletion it can be undone.
@@ -159,3 +179,23 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RecoveryCode(Base):
+    """A code that stands in for the TOTP code once (the phone with the authenticator is lost); hashed."""
+
+    __tablename__ = "recovery_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SamlAssertionSeen(Base):
+    """A SAML assertion already used to sign in (its issuer and id, hashed), kept until it expires:
+    the same assertion presented again is a replay."""
+
+    __tablename__ = "saml_assertions_seen"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from backend.people.mailer import Delivery
-from backend.people.models import CodePurpose, OrganisationKind, Platform, Role
+from backend.people.models import CodePurpose, OrganisationKind, PasswordSignIn, Platform, Role
 from backend.wire import Input
 
 Email = Annotated[str, Meta(min_length=3, max_length=254)]
@@ -44,6 +44,15 @@ OneTimeCode = Annotated[
         min_length=8,
         max_length=64,
         description="The code from the mail, as typed: case, spaces and dashes do not matter.",
+    ),
+]
+SecondFactorCode = Annotated[
+    str,
+    Meta(
+        min_length=6,
+        max_length=32,
+        description="Admins and coordinators signing in with a password: the six-digit code their authenticator "
+        "app shows now, or one of their recovery codes (each works once).",
     ),
 ]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -83,6 +92,8 @@ class LoginIn(Input, kw_only=True):
     # Required when the password was set by someone else (a 403 `password_change_required` says
     # so); otherwise optional, to change one's own password (every other session then ends).
     new_password: NewPassword | None = None
+    # The second factor of admins and coordinators (a 401 `second_factor_required` asks for it).
+    otp: SecondFactorCode | None = None
 
 
 class RefreshIn(Input, kw_only=True):
@@ -102,6 +113,37 @@ class PasswordSetIn(Input, kw_only=True):
     new_password: NewPassword
     device: DeviceIn
     device_key: DeviceKey | None = None
+    otp: SecondFactorCode | None = None
+
+
+class SecondFactorEnrolIn(Input, kw_only=True):
+    """Start setting up the authenticator app: the password proves who asks."""
+
+    email: Email
+    password: Password
+
+
+class SecondFactorConfirmIn(Input, kw_only=True):
+    """The first code the app shows for the new secret: it puts the secret in force and signs in."""
+
+    email: Email
+    password: Password
+    otp: SecondFactorCode
+    device: DeviceIn
+    device_key: DeviceKey | None = None
+
+
+class SamlPostIn(Input, kw_only=True, rename={"saml_response": "SAMLResponse", "relay_state": "RelayState"}):
+    """What the identity provider's page posts back to the assertion consumer service."""
+
+    saml_response: Annotated[str, Meta(min_length=1, max_length=200_000)]
+    relay_state: Annotated[str, Meta(max_length=200)] = ""
+
+
+class SignInSettingsIn(Input, kw_only=True):
+    """`off`: the organisation's people sign in only through its identity provider."""
+
+    password_sign_in: Literal["second_factor", "off"]
 
 
 class PushTokenIn(Input, kw_only=True):
@@ -154,6 +196,29 @@ class TokenOut(Struct, kw_only=True):
     refresh_token: str
     device_id: uuid.UUID
     user: SessionUser
+
+
+class SecondFactorEnrolment(Struct, kw_only=True):
+    """The new secret, shown this once: add it to an authenticator app (scan the URI as a QR code, or
+    type the secret), then confirm with the app's first code."""
+
+    otpauth_uri: str
+    secret: str
+
+
+class SecondFactorConfirmed(Struct, kw_only=True):
+    """Recovery codes, shown this once (each signs in once instead of the app's code), and the session."""
+
+    recovery_codes: list[str]
+    # Null when her password must still be changed: log in with new_password and a code.
+    session: TokenOut | None
+
+
+class SignInSettings(Struct, kw_only=True):
+    organisation_id: uuid.UUID
+    # `second_factor`: passwords, with a code for admins and coordinators; `off`: only the identity
+    # provider; `password_alone`: the demo's published logins (no endpoint sets it).
+    password_sign_in: PasswordSignIn
 
 
 class OrganisationOut(Struct, kw_only=True):

@@ -13,6 +13,10 @@ service against the account's owner. The rule:
 - **E-mail alone**: from `login_email_slow_after` failures from all addresses together, every
   answer for the e-mail waits the same way, and nothing is ever locked. Many addresses guessing
   at one e-mail are slowed; the nurse waits two seconds at worst.
+- **Her second factor**: a TOTP or recovery code (admins and coordinators, backend.people.second_factor)
+  is counted under both keys like a password, since the password alone never clears them, and under
+  a third, her account's from anywhere, which locks its codes at `login_lock_after` failures: six
+  codes per window, not six per address, are all a thief who has her password can try.
 - **Her own device**: a login that brings the `device_key` of a device still signed in as this
   user (a phone that holds a valid refresh token of hers) is never locked and not slowed by the
   e-mail-wide count.
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -130,9 +135,24 @@ async def count_attempt(
     return Attempt(delay, None)
 
 
-async def forget_failures(session: AsyncSession, keys: ThrottleKeys) -> None:
-    """A success: this e-mail's counts start afresh, from this address and from everywhere."""
-    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([keys.pair, keys.email])))
+def factor_key(user_id: uuid.UUID) -> str:
+    """Where a user's second-factor codes are counted, from every address together."""
+    return _hashed("factor", str(user_id))
+
+
+async def count_factor_attempt(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, user_id: uuid.UUID, now: datetime
+) -> datetime | None:
+    """Count one second-factor code up front, in its own committed transaction; the lock in force, if any."""
+    async with sessions.begin() as session:
+        _, locked = await _count(session, settings, factor_key(user_id), now, lockable=True)
+    return locked
+
+
+async def forget_failures(session: AsyncSession, keys: ThrottleKeys, *more: str) -> None:
+    """A success: this e-mail's counts start afresh, from this address and from everywhere (and
+    `more` keys, such as her second factor's)."""
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([keys.pair, keys.email, *more])))
 
 
 async def purge_throttles(session: AsyncSession, settings: Settings, now: datetime) -> int:

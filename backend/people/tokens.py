@@ -1,4 +1,4 @@
-"""Access tokens (short-lived JWTs) and refresh tokens (random secrets stored only as hashes)."""
+"""Access tokens (short-lived JWTs), refresh tokens and typed codes (random secrets stored only as hashes)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import jwt
 import msgspec
 
 ALGORITHM = "HS256"
+# Typed codes (a mailed one-time code, a recovery code): no 0/O, 1/I/L, as they are read and typed.
+_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_CODE_LENGTH = 16  # 80 bits, in four groups of four
 
 
 class AccessClaims(msgspec.Struct, frozen=True):
@@ -69,3 +72,15 @@ def new_refresh_token() -> str:
 def hash_token(token: str) -> str:
     """Refresh tokens are stored hashed: a copy of the database gives no working token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_typed_code() -> str:
+    """A code a person reads and types: 16 characters in four groups (`ABCD-EFGH-JKMN-PQRS`)."""
+    raw = "".join(secrets.choice(_ALPHABET) for _ in range(_CODE_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, _CODE_LENGTH, 4))
+
+
+def normalised_typed_code(code: str) -> str:
+    """A typed code as it was made, whatever the case, spaces and dashes of the typing."""
+    plain = "".join(ch for ch in code.upper() if ch.isalnum())
+    return "-".join(plain[i : i + 4] for i in range(0, len(plain), 4))

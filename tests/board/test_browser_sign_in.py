@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import pyotp
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.people.models import User
+from backend.people.models import Organisation, PasswordSignIn, User
 from tests.board.conftest import BoardServer
 from tests.factories import PASSWORD, World
 from tests.mail import MailServer
@@ -75,3 +77,36 @@ async def test_a_code_from_the_reset_mail_chooses_the_password_and_opens_the_boa
     await page.click("#code-submit")
     await expect(page.locator("#conn")).to_have_attribute("data-state", "connected", timeout=10_000)
     await expect(page.locator("#who")).not_to_be_empty()
+
+
+async def test_a_coordinator_sets_up_her_authenticator_app_on_the_board_and_signs_in_with_its_code(
+    page: Any, server: BoardServer, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Organisation)
+            .where(Organisation.id == world.municipality_id)
+            .values(password_sign_in=PasswordSignIn.SECOND_FACTOR.value)
+        )
+    await page.goto(f"{server.url}/board")
+    await page.fill("#login-email", world.coordinator.email)
+    await page.fill("#login-password", PASSWORD)
+    await page.click("#login-submit")
+
+    await expect(page.locator("#factor-form")).to_be_visible()
+    totp = pyotp.TOTP(await page.locator("#factor-secret").inner_text())
+    await page.fill("#factor-otp", totp.at(server.clock.now()))
+    await page.click("#factor-submit")
+    await expect(page.locator("#recovery-codes li")).to_have_count(10)
+    await page.click("#recovery-continue")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "connected", timeout=10_000)
+
+    await page.click("#logout")
+    server.clock.shift(timedelta(seconds=30))
+    await page.fill("#login-email", world.coordinator.email)
+    await page.fill("#login-password", PASSWORD)
+    await page.click("#login-submit")
+    await expect(page.locator("#login-error")).to_contain_text("godkendelsesapp")
+    await page.fill("#login-otp", totp.at(server.clock.now()))
+    await page.click("#login-submit")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "connected", timeout=10_000)

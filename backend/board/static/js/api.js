@@ -75,10 +75,12 @@ export class Api {
     return Date.now() + this.serverOffsetMs;
   }
 
-  /** `newPassword` is sent when the user chooses one (required once an administrator set hers). */
-  async login(email, password, newPassword = null) {
+  /** `newPassword` is sent when the user chooses one (required once an administrator set hers);
+   * `otp`, the code of an admin's or coordinator's authenticator app (or a recovery code). */
+  async login(email, password, newPassword = null, otp = null) {
     const body = { email, password, device: DEVICE, device_key: deviceKey() };
     if (newPassword) body.new_password = newPassword;
+    if (otp) body.otp = otp;
     const tokens = await this._fetchJson("POST", "/auth/login", body, {});
     this._accept(tokens);
     return tokens.user;
@@ -110,6 +112,20 @@ export class Api {
     const tokens = await this._fetchJson("POST", "/auth/oidc/collect", body, {});
     this._accept(tokens);
     return tokens.user;
+  }
+
+  /** Start setting up the authenticator app: the new secret, as an otpauth URI and as text. */
+  enrolSecondFactor(email, password) {
+    return this._fetchJson("POST", "/auth/second-factor/enrol", { email, password }, {});
+  }
+
+  /** The app's first code: signs in (unless the password must still change) and gives the
+   * recovery codes, shown once. */
+  async confirmSecondFactor(email, password, otp) {
+    const body = { email, password, otp, device: DEVICE, device_key: deviceKey() };
+    const confirmed = await this._fetchJson("POST", "/auth/second-factor/confirm", body, {});
+    if (confirmed.session) this._accept(confirmed.session);
+    return { recoveryCodes: confirmed.recovery_codes, user: confirmed.session?.user ?? null };
   }
 
   /** After a reload: log in again with the refresh token this tab kept, if any. */

@@ -375,30 +375,118 @@ async function signInWith(form, busyText, call) {
   button.textContent = busyText;
   try {
     const user = await call();
-    form.querySelectorAll("input[type=password]").forEach((input) => (input.value = ""));
-    showLoginForm("login-form");
-    enterBoard(user);
-  } catch (failure) {
-    if (failure instanceof ApiError && failure.rule === "password_change_required") {
-      byId("login-new-field").hidden = false;
-      byId("login-new-password").required = true;
-      byId("login-new-password").focus();
-      error.textContent = t("login.mustChange");
-    } else {
-      error.textContent = failure instanceof ApiError ? failure.message : t("error.network");
+    if (user) {
+      form.querySelectorAll("input").forEach((input) => (input.value = ""));
+      resetLoginForm();
+      enterBoard(user);
     }
-    error.hidden = false;
+  } catch (failure) {
+    const shown = await answerRefusal(failure);
+    if (shown !== null) {
+      error.textContent = shown;
+      error.hidden = false;
+    }
   } finally {
     button.disabled = false;
     button.textContent = idleText;
   }
 }
 
+/** What a refused sign-in asks of the user, in her words; null when another form took over. */
+async function answerRefusal(failure) {
+  if (!(failure instanceof ApiError)) return t("error.network");
+  switch (failure.rule) {
+    case "password_change_required":
+      return revealField("login-new-field", "login-new-password", t("login.mustChange"));
+    case "second_factor_required":
+      return revealField("login-otp-field", "login-otp", t("login.needCode"));
+    case "password_sign_in_off":
+      return t("login.useProvider");
+    case "second_factor_enrolment_required":
+      if (!byId("code-form").hidden) {
+        showLoginForm("login-form");
+        byId("login-note").textContent = t("code.thenSetUp");
+        byId("login-note").hidden = false;
+        return null;
+      }
+      try {
+        await startSetup();
+        return null;
+      } catch (setupFailure) {
+        return setupFailure instanceof ApiError ? setupFailure.message : t("error.network");
+      }
+    default:
+      return failure.message;
+  }
+}
+
+function revealField(fieldId, inputId, message) {
+  byId(fieldId).hidden = false;
+  byId(inputId).required = true;
+  byId(inputId).focus();
+  return message;
+}
+
+function resetLoginForm() {
+  for (const [field, input] of [["login-new-field", "login-new-password"], ["login-otp-field", "login-otp"]]) {
+    byId(field).hidden = true;
+    byId(input).required = false;
+  }
+  showLoginForm("login-form");
+}
+
+/** An admin or coordinator without an authenticator app: show her a new secret to add to one. */
+async function startSetup() {
+  const email = byId("login-email").value.trim();
+  const enrolment = await api.enrolSecondFactor(email, byId("login-password").value);
+  byId("factor-secret").textContent = enrolment.secret;
+  byId("factor-uri").href = enrolment.otpauth_uri;
+  showLoginForm("factor-form");
+}
+
+function submitFactor(event) {
+  event.preventDefault();
+  return signInWith(event.target, t("factor.busy"), async () => {
+    const confirmed = await api.confirmSecondFactor(
+      byId("login-email").value.trim(),
+      byId("login-password").value,
+      byId("factor-otp").value.trim(),
+    );
+    byId("factor-otp").value = "";
+    byId("factor-secret").textContent = "";
+    const list = byId("recovery-codes");
+    list.replaceChildren(
+      ...confirmed.recoveryCodes.map((code) => {
+        const item = document.createElement("li");
+        item.textContent = code;
+        return item;
+      }),
+    );
+    pendingUser = confirmed.user;
+    showLoginForm("recovery-form");
+    return null;
+  });
+}
+
+/** The recovery codes are saved: go on to the board, or back to logging in with a new password. */
+function leaveRecoveryCodes(event) {
+  event.preventDefault();
+  byId("recovery-codes").replaceChildren();
+  const user = pendingUser;
+  pendingUser = null;
+  byId("login-password").value = "";
+  resetLoginForm();
+  if (user) return enterBoard(user);
+  byId("login-note").textContent = t("recovery.thenLogIn");
+  byId("login-note").hidden = false;
+}
+
 function submitLogin(event) {
   event.preventDefault();
   const newPassword = byId("login-new-field").hidden ? null : byId("login-new-password").value;
+  const otp = byId("login-otp-field").hidden ? null : byId("login-otp").value.trim();
   return signInWith(event.target, t("login.busy"), () =>
-    api.login(byId("login-email").value.trim(), byId("login-password").value, newPassword),
+    api.login(byId("login-email").value.trim(), byId("login-password").value, newPassword, otp),
   );
 }
 
@@ -409,15 +497,22 @@ function submitCode(event) {
   );
 }
 
-/** The login view shows one form: the password login, or redeeming a code from a mail. */
+const LOGIN_FORMS = ["login-form", "code-form", "factor-form", "recovery-form"];
+// The user an enrolment signed in, while she reads her recovery codes.
+let pendingUser = null;
+
+/** The login view shows one form: the password login, redeeming a code from a mail, setting up
+ * the authenticator app, or its recovery codes. */
 function showLoginForm(id) {
-  for (const form of ["login-form", "code-form"]) byId(form).hidden = form !== id;
-  byId(id).querySelector("input").focus();
+  for (const form of LOGIN_FORMS) byId(form).hidden = form !== id;
+  byId(id).querySelector("input, button")?.focus();
 }
 
 function wireControls() {
   byId("login-form").addEventListener("submit", submitLogin);
   byId("code-form").addEventListener("submit", submitCode);
+  byId("factor-form").addEventListener("submit", submitFactor);
+  byId("recovery-form").addEventListener("submit", leaveRecoveryCodes);
   byId("login-have-code").addEventListener("click", () => showLoginForm("code-form"));
   byId("code-back").addEventListener("click", () => showLoginForm("login-form"));
   byId("logout").addEventListener("click", async () => {
