@@ -26,7 +26,7 @@ EXPIRY_WARNING = timedelta(days=7)
 _PAGE_SQL = """
 WITH visible AS (SELECT cases.* FROM cases WHERE cases.id = $1 AND ({scope})),
      audit AS (INSERT INTO audit_log (user_id, role, action, case_id, request_id)
-               SELECT $2, $3, 'case.read', id, $4 FROM visible)
+               SELECT $2, $3, $5, id, $4 FROM visible)
 SELECT json_build_object(
     'case', row_to_json(cases.*),
     'citizen', (SELECT row_to_json(ci) FROM citizens ci WHERE ci.id = cases.citizen_id),
@@ -114,9 +114,12 @@ class _PageRow(msgspec.Struct):
 _decode_page = msgspec.json.Decoder(_PageRow).decode
 
 
-async def load_page(pg: asyncpg.Connection, actor: Actor, case_id: uuid.UUID, today: date) -> s.CasePage:
-    """The whole case as the actor may see it, audited as read; 404 whether it is missing or not theirs."""
-    params = Positional(case_id, actor.user_id, actor.role.value, actor.request_id)
+async def load_page(
+    pg: asyncpg.Connection, actor: Actor, case_id: uuid.UUID, today: date, action: str = "case.read"
+) -> s.CasePage:
+    """The whole case as the actor may see it, audited as `action` (a read, or an export that
+    starts with it); 404 whether it is missing or not theirs."""
+    params = Positional(case_id, actor.user_id, actor.role.value, actor.request_id, action)
     sql = _PAGE_SQL.format(scope=scope_sql(actor, params))
     raw = await pg.fetchval(sql, *params.values)
     if raw is None:
