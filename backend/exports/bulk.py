@@ -99,7 +99,7 @@ def manifest(job: BulkExport, base_url: str) -> Manifest:
     """The finished job's manifest: one file per resource type, with its count (an empty one too)."""
     assert job.started_at is not None
     files = [
-        OutputFile(kind, f"{base_url}{status_path(job.id)}/{kind}.ndjson", int(job.counts.get(kind, 0)))
+        OutputFile(kind, f"{base_url}{status_path(job.id)}/files/{kind}", int(job.counts.get(kind, 0)))
         for kind in national.RESOURCE_TYPES
     ]
     request = f"{base_url}/exports/national?from={job.first_day.isoformat()}&to={job.last_day.isoformat()}"
@@ -151,7 +151,7 @@ _HOLD = text("UPDATE bulk_exports SET claimed_until = :until WHERE id = :id AND 
 _DONE_TYPE = text(
     """
     UPDATE bulk_exports SET types_done = array_append(types_done, CAST(:kind AS varchar)),
-                            counts = counts || jsonb_build_object(CAST(:kind AS text), :n)
+                            counts = counts || jsonb_build_object(CAST(:kind AS text), CAST(:n AS int))
     WHERE id = :id
     """
 )

@@ -77,7 +77,7 @@ def _ref(kind: str, column: str) -> str:
 
 def _row_id(column: str) -> str:
     """A resource's id in this export: made from the export's id and the row's, a UUID's shape."""
-    return f"CAST(md5(CAST(:export_id AS text) || ':' || CAST({column} AS text)) AS uuid)::text"
+    return f"CAST(md5(CAST(CAST(:export_id AS uuid) AS text) || ':' || CAST({column} AS text)) AS uuid)::text"
 
 
 def _working_days(start: str, end: str) -> str:
@@ -103,7 +103,7 @@ _INSERT = "INSERT INTO bulk_export_lines (export_id, resource_type, line_no, lin
 
 _PATIENT = f"""{_CHOSEN}
 {_INSERT}
-SELECT :export_id, 'Patient', row_number() OVER (ORDER BY patient), line FROM (
+SELECT CAST(:export_id AS uuid), 'Patient', row_number() OVER (ORDER BY patient), line FROM (
     SELECT DISTINCT ON (p.patient) p.patient, json_strip_nulls(json_build_object(
         'resourceType', 'Patient',
         'id', p.patient,
@@ -128,7 +128,7 @@ _ADMISSIONS_30 = """CASE WHEN c.died_at IS NOT NULL THEN (
 
 _EPISODE = f"""{_CHOSEN}
 {_INSERT}
-SELECT :export_id, 'EpisodeOfCare', row_number() OVER (ORDER BY p.episode), json_strip_nulls(json_build_object(
+SELECT CAST(:export_id AS uuid), 'EpisodeOfCare', row_number() OVER (ORDER BY p.episode), json_strip_nulls(json_build_object(
     'resourceType', 'EpisodeOfCare',
     'id', p.episode,
     'extension', {
@@ -195,13 +195,13 @@ stays_in AS (
       AND coalesce(h.discharged_at, h.died_at, 'infinity') >= :starts
 )
 {_INSERT}
-SELECT :export_id, 'Encounter', row_number() OVER (ORDER BY starts, id), line
+SELECT CAST(:export_id AS uuid), 'Encounter', row_number() OVER (ORDER BY starts, id), line
 FROM (SELECT * FROM visits_in UNION ALL SELECT * FROM stays_in) AS encounters
 """
 
 _OBSERVATION = f"""{_CHOSEN}
 {_INSERT}
-SELECT :export_id, 'Observation', row_number() OVER (ORDER BY s.recorded_at, s.id), json_strip_nulls(json_build_object(
+SELECT CAST(:export_id AS uuid), 'Observation', row_number() OVER (ORDER BY s.recorded_at, s.id), json_strip_nulls(json_build_object(
     'resourceType', 'Observation',
     'id', {_row_id("s.id")},
     'status', 'final',
@@ -221,7 +221,7 @@ WHERE {_IN_PERIOD.format(column="s.recorded_at")}
 
 _COMMUNICATION = f"""{_CHOSEN}
 {_INSERT}
-SELECT :export_id, 'Communication', row_number() OVER (ORDER BY a.received_at, a.id),
+SELECT CAST(:export_id AS uuid), 'Communication', row_number() OVER (ORDER BY a.received_at, a.id),
        json_strip_nulls(json_build_object(
     'resourceType', 'Communication',
     'id', {_row_id("a.id")},

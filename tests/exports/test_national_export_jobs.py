@@ -1,0 +1,96 @@
+"""The national export as a background job: it survives its worker's death (rows, not memory),
+and bad input or a caller who may not see it gets a clear problem with nothing half-written."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from backend.clock import Clock
+from backend.config import Settings
+from backend.exports import bulk
+from backend.exports.models import BulkExport, BulkExportLine
+from tests.cases.helpers import Client, Sessions, write_headers
+from tests.exports.generated import generate_world
+from tests.exports.national_helpers import export, kick_off, period
+from tests.factories import build_world
+from tests.visits.coordination_helpers import move_to
+
+
+async def test_a_job_whose_worker_died_half_way_is_finished_by_the_next_without_writing_twice(
+    client: Client, sessions: Sessions, settings: Settings, restore_clock: Clock
+) -> None:
+    clock = restore_clock
+    generated = await generate_world(client, sessions, settings, clock, seed=41, cases=3)
+    world = generated.world
+    reference, _ = await export(client, sessions, settings, clock, world.coordinator, period(clock))
+
+    status_path = await kick_off(client, world.coordinator, period(clock))
+    export_id = status_path.rsplit("/", 1)[1]
+    claimed = await bulk._claim(sessions, clock.now())
+    assert claimed is not None and str(claimed[0]) == export_id
+    assert not await bulk.write_export(sessions, claimed[0], claimed[1], clock, types=2)  # the worker dies here
+    half = await client.get(status_path, headers=world.coordinator.headers)
+    assert half.status_code == 202 and half.headers["x-progress"].startswith("2 of 5")
+
+    assert await bulk.run_exports(sessions, settings, clock) == 0  # its lease still holds: nobody takes it
+    move_to(clock, clock.now() + bulk.LEASE + timedelta(seconds=1), settings, world)
+    assert await bulk.run_exports(sessions, settings, clock) == 1  # the next worker finishes it
+
+    done = await client.get(status_path, headers=world.coordinator.headers)
+    assert done.status_code == 200
+    counts = {o["type"]: o["count"] for o in done.json()["output"]}
+    assert counts == {kind: len(lines) for kind, lines in reference.items()}
+    async with sessions() as session:
+        written = await session.scalar(
+            select(func.count()).select_from(BulkExportLine).where(BulkExportLine.export_id == claimed[0])
+        )
+        job = await session.get_one(BulkExport, claimed[0])
+    assert written == sum(counts.values()) and job.attempts == 2
+
+
+async def test_an_export_without_an_end_or_out_of_reach_is_refused_and_nothing_is_written(
+    client: Client, sessions: Sessions, settings: Settings, clock: Clock
+) -> None:
+    world = await build_world(sessions, settings, clock)
+    today = clock.today()
+    refused = {
+        "no end": ({"from": "2026-01-01"}, 400, "to"),
+        "no start": ({"to": "2026-01-31"}, 400, "from"),
+        "end before start": ({"from": "2026-02-01", "to": "2026-01-31"}, 422, "to"),
+        "longer than a year": ({"from": "2024-01-01", "to": "2025-06-30"}, 422, "to"),
+        "not ended": ({"from": (today - timedelta(days=30)).isoformat(), "to": today.isoformat()}, 422, "to"),
+        "not a date": ({"from": "2026-01-01", "to": "31-01-2026"}, 400, "to"),
+    }
+    for name, (params, status, field) in refused.items():
+        response = await client.post("/exports/national", params=params, headers=write_headers(world.coordinator))
+        assert response.status_code == status, (name, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["field"] == field, name
+    for login in (world.nurse_a, world.admin, world.unit):
+        forbidden = await client.post("/exports/national", params=period(clock), headers=write_headers(login))
+        assert forbidden.status_code == 403
+    async with sessions() as session:
+        jobs = await session.scalar(
+            select(func.count()).select_from(BulkExport).where(BulkExport.municipality_id == world.municipality_id)
+        )
+    assert jobs == 0
+
+    # A retry with the same key is the same export; another municipality cannot see it at all.
+    headers = write_headers(world.coordinator)
+    first = await client.post("/exports/national", params=period(clock), headers=headers)
+    again = await client.post("/exports/national", params=period(clock), headers=headers)
+    assert first.json()["id"] == again.json()["id"] and again.headers["idempotency-replayed"] == "true"
+    status_path = first.json()["status_url"]
+    early = await client.get(f"{status_path}/files/Patient", headers=world.coordinator.headers)
+    assert early.status_code == 404  # not written yet
+    neighbour = await build_world(sessions, settings, clock, neighbour_of=world)
+    await bulk.run_exports(sessions, settings, clock)
+    for path in (status_path, f"{status_path}/files/Patient"):
+        foreign = await client.get(path, headers=neighbour.coordinator.headers)
+        assert foreign.status_code == 404 and foreign.headers["content-type"].startswith("application/problem+json")
+    unknown = await client.get(f"{status_path}/files/Practitioner", headers=world.coordinator.headers)
+    assert unknown.status_code == 404
+    nurse = await client.get(status_path, headers=world.nurse_a.headers)
+    assert nurse.status_code == 403
