@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,7 +75,7 @@ class NationalExportController(Controller):
         "/{export_id:uuid}",
         opt={"roles": CASE_MANAGERS},
         summary="An export's status: 202 with X-Progress while it runs, 200 with the manifest when done",
-        responses={202: None},  # type: ignore[dict-item]
+        responses={202: ResponseSpec(None, description="Still being written: X-Progress says how far")},
     )
     async def national_export_status(
         self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, export_id: uuid.UUID

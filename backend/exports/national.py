@@ -128,7 +128,8 @@ _ADMISSIONS_30 = """CASE WHEN c.died_at IS NOT NULL THEN (
 
 _EPISODE = f"""{_CHOSEN}
 {_INSERT}
-SELECT CAST(:export_id AS uuid), 'EpisodeOfCare', row_number() OVER (ORDER BY p.episode), json_strip_nulls(json_build_object(
+SELECT CAST(:export_id AS uuid), 'EpisodeOfCare', row_number() OVER (ORDER BY p.episode),
+       json_strip_nulls(json_build_object(
     'resourceType', 'EpisodeOfCare',
     'id', p.episode,
     'extension', {
@@ -201,7 +202,8 @@ FROM (SELECT * FROM visits_in UNION ALL SELECT * FROM stays_in) AS encounters
 
 _OBSERVATION = f"""{_CHOSEN}
 {_INSERT}
-SELECT CAST(:export_id AS uuid), 'Observation', row_number() OVER (ORDER BY s.recorded_at, s.id), json_strip_nulls(json_build_object(
+SELECT CAST(:export_id AS uuid), 'Observation', row_number() OVER (ORDER BY s.recorded_at, s.id),
+       json_strip_nulls(json_build_object(
     'resourceType', 'Observation',
     'id', {_row_id("s.id")},
     'status', 'final',

@@ -20,7 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.db import make_engine, make_sessionmaker
 from backend.exports.models import PseudonymSecret, SecretSource
+from backend.people.models import Organisation, OrganisationKind
+from backend.row_scope import SYSTEM
 
 SECRET_BYTES = 32
 MIN_OPERATOR_SECRET_BYTES = 16
@@ -59,3 +62,16 @@ async def set_secret(session: AsyncSession, municipality_id: uuid.UUID, secret: 
             index_elements=["municipality_id"], set_={"secret": secret, "source": SecretSource.OPERATOR}
         )
     )
+
+
+async def set_secret_as_operator(database_url: str, municipality_id: uuid.UUID, secret: bytes) -> None:
+    """`lindra export-secret set`: the operator's secret for a municipality, in the system scope."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine, SYSTEM)() as session, session.begin():
+            organisation = await session.get(Organisation, municipality_id)
+            if organisation is None or organisation.kind != OrganisationKind.MUNICIPALITY:
+                raise ValueError("no municipality with this id")
+            await set_secret(session, municipality_id, secret)
+    finally:
+        await engine.dispose()

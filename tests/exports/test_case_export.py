@@ -86,7 +86,7 @@ async def test_every_generated_case_exports_as_a_valid_bundle_with_all_it_record
                 AuditEntry.action == "case.export.fhir", AuditEntry.user_id == world.coordinator.user_id
             )
         )
-        assert sorted(audited) == sorted(c.case_id for c in generated.cases)
+        assert sorted(str(a) for a in audited) == sorted(str(c.case_id) for c in generated.cases)
 
 
 async def test_only_the_case_managers_of_its_municipality_take_a_case_out(

@@ -4,6 +4,8 @@ pseudonym that stays the same across exports and differs under another municipal
 
 from __future__ import annotations
 
+import asyncio
+import io
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -15,9 +17,10 @@ from sqlalchemy import func, select
 from backend.alerts.models import Alert
 from backend.cases.models import Case, Wish
 from backend.cases.workdays import working_days_between
+from backend.cli import main
 from backend.clock import Clock
 from backend.config import Settings
-from backend.exports.pseudonyms import pseudonym, set_secret
+from backend.exports.pseudonyms import pseudonym
 from backend.messages.models import HospitalStay
 from backend.visits.models import SymptomAssessment, Visit
 from tests.cases.helpers import Client, Sessions, create_case
@@ -63,8 +66,9 @@ async def expected_episode(sessions: Sessions, case_id: uuid.UUID) -> dict[str, 
             found[f"{name}-working-days"] = working_days_between(received, met)
     if wish and wish.preferred_place_of_death and case.death_place:
         found["died-where-wished"] = wish.preferred_place_of_death == case.death_place
-    if case.died_at is not None:
-        last_month = [s for s in stays if case.died_at - timedelta(days=30) <= s.admitted_at < case.died_at]
+    if (died := case.died_at) is not None:
+        admitted = [s.admitted_at for s in stays if s.admitted_at is not None]
+        last_month = [at for at in admitted if died - timedelta(days=30) <= at < died]
         found["admissions-last-30-days"] = len(last_month)
     return {k: v for k, v in found.items() if v is not None}
 
@@ -125,7 +129,13 @@ async def test_the_data_set_validates_carries_the_indicators_and_names_nobody(
 
 
 async def test_a_citizen_keeps_her_pseudonym_across_exports_and_another_municipality_gives_another(
-    client: Client, sessions: Sessions, settings: Settings, clock: Clock
+    client: Client,
+    sessions: Sessions,
+    settings: Settings,
+    clock: Clock,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     generated = await generate_world(client, sessions, settings, clock, seed=31, cases=2)
     world, cases = generated.world, generated.cases
@@ -143,10 +153,14 @@ async def test_a_citizen_keeps_her_pseudonym_across_exports_and_another_municipa
     assert their_patient["id"] not in {p["id"] for p in first["Patient"]}
     assert their_patient["id"] == (await pseudonyms_of(sessions, neighbour.municipality_id, [cases[0].cpr]))[0]
 
-    # The operator sets a secret of her own: every pseudonym changes, to the HMAC under it.
+    # The operator sets a secret of her own (`lindra export-secret set`, the secret on stdin): every
+    # pseudonym changes, to the HMAC under it, and the secret is shown nowhere.
     operator_secret = b"the operator's own secret, 32 b."
-    async with sessions() as session, session.begin():
-        await set_secret(session, world.municipality_id, operator_secret)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setattr("sys.stdin", io.StringIO(operator_secret.decode() + "\n"))
+    command = ["export-secret", "set", "--municipality", str(world.municipality_id)]
+    assert await asyncio.to_thread(main, command) == 0
+    assert operator_secret.decode() not in "".join(capsys.readouterr())
     third, _ = await export(client, sessions, settings, clock, world.coordinator, period(clock))
     expected = {pseudonym(operator_secret, "citizen", c.cpr) for c in cases}
     assert {p["id"] for p in third["Patient"]} == expected

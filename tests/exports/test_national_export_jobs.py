@@ -3,19 +3,40 @@ and bad input or a caller who may not see it gets a clear problem with nothing h
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
 from backend.clock import Clock
 from backend.config import Settings
 from backend.exports import bulk
-from backend.exports.models import BulkExport, BulkExportLine
+from backend.exports.models import BulkExport, BulkExportLine, ExportStatus
 from tests.cases.helpers import Client, Sessions, write_headers
 from tests.exports.generated import generate_world
-from tests.exports.national_helpers import export, kick_off, period
-from tests.factories import build_world
-from tests.visits.coordination_helpers import move_to
+from tests.exports.national_helpers import export, finished, period
+from tests.factories import World, build_world
+from tests.visits.coordination_helpers import add_rows, move_to
+
+
+async def held_job(sessions: Sessions, world: World, clock: Clock) -> tuple[uuid.UUID, uuid.UUID]:
+    """A job of the world's whole generated period, held by a worker (its lease running): (id, token).
+    Any other worker (the test app's own scheduler included) leaves it alone until the lease ends."""
+    token = uuid.uuid4()
+    days = period(clock)
+    job = BulkExport(
+        municipality_id=world.municipality_id,
+        requested_by=world.coordinator.user_id,
+        first_day=date.fromisoformat(days["from"]),
+        last_day=date.fromisoformat(days["to"]),
+        status=ExportStatus.RUNNING,
+        claim_token=token,
+        claimed_until=clock.now() + bulk.LEASE,
+        attempts=1,
+        started_at=clock.now(),
+    )
+    await add_rows(sessions, job)
+    return job.id, token
 
 
 async def test_a_job_whose_worker_died_half_way_is_finished_by_the_next_without_writing_twice(
@@ -26,27 +47,26 @@ async def test_a_job_whose_worker_died_half_way_is_finished_by_the_next_without_
     world = generated.world
     reference, _ = await export(client, sessions, settings, clock, world.coordinator, period(clock))
 
-    status_path = await kick_off(client, world.coordinator, period(clock))
-    export_id = status_path.rsplit("/", 1)[1]
-    claimed = await bulk._claim(sessions, clock.now())
-    assert claimed is not None and str(claimed[0]) == export_id
-    assert not await bulk.write_export(sessions, claimed[0], claimed[1], clock, types=2)  # the worker dies here
+    export_id, token = await held_job(sessions, world, clock)
+    status_path = f"/exports/national/{export_id}"
+    assert not await bulk.write_export(sessions, export_id, token, clock, types=2)  # the worker dies here
     half = await client.get(status_path, headers=world.coordinator.headers)
     assert half.status_code == 202 and half.headers["x-progress"].startswith("2 of 5")
-
     assert await bulk.run_exports(sessions, settings, clock) == 0  # its lease still holds: nobody takes it
-    move_to(clock, clock.now() + bulk.LEASE + timedelta(seconds=1), settings, world)
-    assert await bulk.run_exports(sessions, settings, clock) == 1  # the next worker finishes it
+    assert (await client.get(status_path, headers=world.coordinator.headers)).headers["x-progress"] == (
+        half.headers["x-progress"]
+    )
 
-    done = await client.get(status_path, headers=world.coordinator.headers)
-    assert done.status_code == 200
-    counts = {o["type"]: o["count"] for o in done.json()["output"]}
+    move_to(clock, clock.now() + bulk.LEASE + timedelta(seconds=1), settings, world)
+    await bulk.run_exports(sessions, settings, clock)  # the next worker (or the app's) finishes it
+    manifest = await finished(client, world.coordinator, status_path)
+    counts = {o["type"]: o["count"] for o in manifest["output"]}
     assert counts == {kind: len(lines) for kind, lines in reference.items()}
     async with sessions() as session:
         written = await session.scalar(
-            select(func.count()).select_from(BulkExportLine).where(BulkExportLine.export_id == claimed[0])
+            select(func.count()).select_from(BulkExportLine).where(BulkExportLine.export_id == export_id)
         )
-        job = await session.get_one(BulkExport, claimed[0])
+        job = await session.get_one(BulkExport, export_id)
     assert written == sum(counts.values()) and job.attempts == 2
 
 
@@ -83,10 +103,12 @@ async def test_an_export_without_an_end_or_out_of_reach_is_refused_and_nothing_i
     again = await client.post("/exports/national", params=period(clock), headers=headers)
     assert first.json()["id"] == again.json()["id"] and again.headers["idempotency-replayed"] == "true"
     status_path = first.json()["status_url"]
-    early = await client.get(f"{status_path}/files/Patient", headers=world.coordinator.headers)
+    held, _ = await held_job(sessions, world, clock)
+    early = await client.get(f"/exports/national/{held}/files/Patient", headers=world.coordinator.headers)
     assert early.status_code == 404  # not written yet
     neighbour = await build_world(sessions, settings, clock, neighbour_of=world)
     await bulk.run_exports(sessions, settings, clock)
+    await finished(client, world.coordinator, status_path)
     for path in (status_path, f"{status_path}/files/Patient"):
         foreign = await client.get(path, headers=neighbour.coordinator.headers)
         assert foreign.status_code == 404 and foreign.headers["content-type"].startswith("application/problem+json")
