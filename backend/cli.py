@@ -82,14 +82,18 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
 
 
 def cmd_client_create(args: argparse.Namespace) -> int:
-    """A municipality's message broker, which delivers MedCom messages; its secret is shown once."""
+    """A municipality's message broker (delivers MedCom messages) or its care-record system (reads
+    cases as FHIR); its secret is shown once."""
     from backend.messages.clients import create_client_as_operator
+    from backend.messages.models import ClientRole
 
     settings = _settings(args)
     migrate(settings.database_url)
     try:
         client_id, secret = asyncio.run(
-            create_client_as_operator(settings.database_url, args.municipality, args.name, args.ack_url)
+            create_client_as_operator(
+                settings.database_url, args.municipality, args.name, args.ack_url, ClientRole(args.role)
+            )
         )
     except ValueError as error:
         print(f"No client created: {error}", file=sys.stderr)
@@ -213,13 +217,21 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--data-dir", default=None)
     create.set_defaults(func=cmd_admin_create)
 
-    clients = sub.add_parser("client", help="system clients (a municipality's message broker)").add_subparsers(
-        dest="client_command", required=True
+    clients = sub.add_parser(
+        "client", help="system clients (a municipality's message broker, care-record system)"
+    ).add_subparsers(dest="client_command", required=True)
+    broker = clients.add_parser(
+        "create", help="create a message broker's client for the MedCom inbox, or a care-record system's"
     )
-    broker = clients.add_parser("create", help="create a message broker's client for the MedCom inbox")
     broker.add_argument("--municipality", type=uuid.UUID, required=True)
     broker.add_argument("--name", required=True)
     broker.add_argument("--ack-url", default=None, help="where the broker takes acknowledgements (HTTP POST)")
+    broker.add_argument(
+        "--role",
+        choices=["inbox", "care_record"],
+        default="inbox",
+        help="inbox: delivers MedCom messages; care_record: reads the municipality's cases as FHIR",
+    )
     broker.add_argument("--data-dir", default=None)
     broker.set_defaults(func=cmd_client_create)
 

@@ -18,7 +18,7 @@ from backend.cases.cpr import birth_date
 from backend.cases.models import Indication, Place, Status
 from backend.cases.rules import NEXT_STATUSES, deadline_state
 from backend.errors import not_found
-from backend.people.actor import Actor
+from backend.people.actor import Actor, SystemActor
 
 EXPIRY_WARNING = timedelta(days=7)
 
@@ -120,8 +120,19 @@ async def load_page(
     """The whole case as the actor may see it, audited as `action` (a read, or an export that
     starts with it); 404 whether it is missing or not theirs."""
     params = Positional(case_id, actor.user_id, actor.role.value, actor.request_id, action)
-    sql = _PAGE_SQL.format(scope=scope_sql(actor, params))
-    raw = await pg.fetchval(sql, *params.values)
+    return await _load(pg, scope_sql(actor, params), params, today)
+
+
+async def load_page_for_system(
+    pg: asyncpg.Connection, who: SystemActor, municipality_id: uuid.UUID, case_id: uuid.UUID, today: date, action: str
+) -> s.CasePage:
+    """The case for a system client of its municipality (a care-record system), audited under the client."""
+    params = Positional(case_id, who.client_id, who.role.value, who.request_id, action)
+    return await _load(pg, f"cases.municipality_id = {params(municipality_id)}", params, today)
+
+
+async def _load(pg: asyncpg.Connection, scope: str, params: Positional, today: date) -> s.CasePage:
+    raw = await pg.fetchval(_PAGE_SQL.format(scope=scope), *params.values)
     if raw is None:
         raise not_found("case")
     return build_page(_decode_page(raw), today)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Stream
@@ -15,12 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.cases.access import CASE_MANAGERS
 from backend.clock import Clock
-from backend.deps import Read
+from backend.deps import Read, request_id
 from backend.exports import bulk, fhir_case
 from backend.exports.models import ExportStatus
 from backend.exports.schemas import ExportAccepted, Manifest
 from backend.idempotency import Write
-from backend.people.actor import Actor
+from backend.messages.clients import CLIENT_ROLE, Client, provide_client
+from backend.messages.models import ClientRole
+from backend.messages.service import client_scope
+from backend.people.actor import Actor, SystemActor, SystemRole
+from backend.row_scope import acquire
 from backend.wire import checked
 
 FHIR_JSON = "application/fhir+json"
@@ -102,4 +107,24 @@ class NationalExportController(Controller):
         return Stream(chunks, media_type=bulk.NDJSON)
 
 
-EXPORT_CONTROLLERS: list[type] = [CaseExportController, NationalExportController]
+class CareRecordController(Controller):
+    path = "/care-record"
+    tags = ["exports"]
+    dependencies = {"client": Provide(provide_client, sync_to_thread=False)}
+
+    @get(
+        "/cases/{case_id:uuid}/fhir",
+        opt={CLIENT_ROLE: ClientRole.CARE_RECORD.value},
+        media_type=FHIR_JSON,
+        summary="The case as a FHIR R4 Bundle for the municipality's care-record system (a system client); audited",
+    )
+    async def export_case_to_care_record(
+        self, request: Request[Any, Any, Any], client: Client, clock: Clock, case_id: uuid.UUID
+    ) -> Response[bytes]:
+        who = SystemActor(client.id, SystemRole.CARE_RECORD, request_id(request))
+        async with acquire(request.app.state.pool, client_scope(client)) as pg:
+            bundle = await fhir_case.case_bundle_for_system(pg, who, client.municipality_id, case_id, clock.now())
+        return Response(msgspec.json.encode(bundle), media_type=FHIR_JSON)
+
+
+EXPORT_CONTROLLERS: list[type] = [CaseExportController, NationalExportController, CareRecordController]

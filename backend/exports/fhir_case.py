@@ -1,5 +1,5 @@
 """A case as a FHIR R4 Bundle of type `collection`: for the citizen's right of access (the
-coordinator hands it over) and for a care-record system to read.
+coordinator hands it over) and for a care-record system (a system client of the municipality) to read.
 
 The case page (`backend.cases.page`) gives the citizen, wishes, medicine, relatives and care
 team, and writes the export's audit row in the same statement; four more reads give the visits,
@@ -20,11 +20,12 @@ import asyncpg
 import msgspec
 
 from backend.cases import page as case_page
+from backend.cases import schemas as cs
 from backend.cases.models import Status
 from backend.clock import COPENHAGEN
 from backend.exports import fhir_resources as fr
 from backend.exports.vocabulary import EPISODE_STATUS
-from backend.people.actor import Actor
+from backend.people.actor import Actor, SystemActor
 
 AUDIT_ACTION = "case.export.fhir"
 
@@ -95,6 +96,20 @@ async def case_bundle(pg: asyncpg.Connection, actor: Actor, case_id: uuid.UUID, 
     """The case as a Bundle the actor may take out (404 if she may not see it); audited as an export."""
     today = now.astimezone(COPENHAGEN).date()
     page = await case_page.load_page(pg, actor, case_id, today, action=AUDIT_ACTION)
+    return await _bundle(pg, page, now)
+
+
+async def case_bundle_for_system(
+    pg: asyncpg.Connection, who: SystemActor, municipality_id: uuid.UUID, case_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    """The same Bundle for a care-record system of the case's municipality, audited under the client."""
+    today = now.astimezone(COPENHAGEN).date()
+    page = await case_page.load_page_for_system(pg, who, municipality_id, case_id, today, AUDIT_ACTION)
+    return await _bundle(pg, page, now)
+
+
+async def _bundle(pg: asyncpg.Connection, page: cs.CasePage, now: datetime) -> dict[str, Any]:
+    case_id, today = page.id, now.astimezone(COPENHAGEN).date()
     facts = await pg.fetchrow(_FACTS, case_id)
     patient_id = str(facts["citizen_id"])
     municipality = facts["municipality"]

@@ -42,6 +42,7 @@ class SystemRole(enum.StrEnum):
     """What changes a case on no person's behalf; the audit log's role column names it."""
 
     HOSPITAL_NOTICE = "hospital_notice"  # a MedCom hospital notification, applied by the worker
+    CARE_RECORD = "care_record"  # a care-record system reading a case (its FHIR export)
 
 
 class SystemActor(msgspec.Struct, frozen=True):

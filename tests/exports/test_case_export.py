@@ -3,6 +3,7 @@ carries everything Lindra records about the case, is audited, and is only for th
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from backend.audit.models import AuditEntry
+from backend.cli import main
 from backend.clock import Clock
 from backend.config import Settings
 from tests.cases.helpers import Client, Sessions, case_page
@@ -110,3 +112,57 @@ async def test_only_the_case_managers_of_its_municipality_take_a_case_out(
     assert exported is None  # a refusal exports nothing, and logs no export
     key_person = await client.get(path, headers=world.key_person.headers)
     assert key_person.status_code == 200
+
+
+async def test_the_municipalitys_care_record_system_reads_its_own_cases_and_nothing_else(
+    client: Client,
+    sessions: Sessions,
+    settings: Settings,
+    clock: Clock,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    generated = await generate_world(client, sessions, settings, clock, seed=7, cases=1)
+    world, [case] = generated.world, generated.cases
+    neighbour = await build_world(sessions, settings, clock, neighbour_of=world)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+    async def system_client(municipality: World, *role: str) -> dict[str, str]:
+        """`lindra client create` by the operator; the client's headers with the secret it printed."""
+        command = ["client", "create", "--municipality", str(municipality.municipality_id), "--name", "EOJ", *role]
+        assert await asyncio.to_thread(main, command) == 0
+        return {"Authorization": "Bearer " + capsys.readouterr().out.strip().splitlines()[-1]}
+
+    ours = await system_client(world, "--role", "care_record")
+    path = f"/cases/{case.case_id}/fhir"
+    read = await client.get(f"/care-record{path}", headers=ours)
+    assert read.status_code == 200, read.text
+    bundle = read.json()
+    check_bundle(bundle)
+    assert resources(bundle, "Patient")[0]["identifier"][0]["value"] == case.cpr
+    async with sessions() as session:
+        audited = (
+            await session.execute(
+                select(AuditEntry.role, AuditEntry.user_id).where(
+                    AuditEntry.action == "case.export.fhir", AuditEntry.case_id == case.case_id
+                )
+            )
+        ).all()
+    assert [role for role, _ in audited] == ["care_record"]  # under the client, by its own role
+
+    theirs = await system_client(neighbour, "--role", "care_record")
+    broker = await system_client(world)  # an inbox client: delivers messages, reads nothing
+    answers = {
+        "the neighbour's care-record system": await client.get(f"/care-record{path}", headers=theirs),
+        "the municipality's message broker": await client.get(f"/care-record{path}", headers=broker),
+        "a person's login": await client.get(f"/care-record{path}", headers=world.coordinator.headers),
+        "the care-record system on a person's route": await client.get(path, headers=ours),
+    }
+    assert {who: a.status_code for who, a in answers.items()} == {
+        "the neighbour's care-record system": 404,
+        "the municipality's message broker": 403,
+        "a person's login": 401,
+        "the care-record system on a person's route": 401,
+    }
+    assert all(case.cpr not in a.text for a in answers.values())

@@ -7,6 +7,10 @@ Create Date: 2026-12-04 09:00:00
 Row security (see 20261204_0011): a job is seen within its municipality by a clinical role (the
 coordinator who kicked it off and her colleagues), its lines through their job; a pseudonym
 secret by the system scope only (the worker that writes the files), never by a request.
+
+A system client of a new role, `care_record` (a municipality's care-record system), reads its
+municipality's cases as FHIR: the role joins those `lindra_municipalities()` lets see the
+municipality's health rows.
 """
 
 from collections.abc import Sequence
@@ -26,6 +30,17 @@ POLICIES = {
     "bulk_export_lines": f"{_SEES_ALL} OR (SELECT true FROM bulk_exports WHERE bulk_exports.id = export_id)",
     "pseudonym_secrets": _SEES_ALL,
 }
+
+
+_SEEING = "('nurse', 'coordinator', 'key_person', 'palliative_unit', 'aggregates'{})"
+_MUNICIPALITIES = """CREATE OR REPLACE FUNCTION lindra_municipalities() RETURNS uuid[]
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN current_setting('lindra.role', true) IN {roles}
+                THEN lindra_named_municipalities()
+                ELSE '{{}}'::uuid[] END
+$$"""
+_ROLE_CHECK = "ck_system_clients_ck_system_clients_role_allowed"  # as the naming convention made it
+_CLIENT_ROLES = f"ALTER TABLE system_clients ADD CONSTRAINT {_ROLE_CHECK} CHECK (role IN ({{}}))"
 
 
 def _tz(name: str, nullable: bool = True) -> sa.Column:
@@ -95,6 +110,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("municipality_id", name="pk_pseudonym_secrets"),
     )
+    op.execute(f"ALTER TABLE system_clients DROP CONSTRAINT {_ROLE_CHECK}")
+    op.execute(_CLIENT_ROLES.format("'inbox', 'care_record'"))
+    op.execute(_MUNICIPALITIES.format(roles=_SEEING.format(", 'care_record'")))
     for table, rule in POLICIES.items():
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
@@ -102,6 +120,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute(_MUNICIPALITIES.format(roles=_SEEING.format("")))
+    op.execute("DELETE FROM system_clients WHERE role = 'care_record'")
+    op.execute(f"ALTER TABLE system_clients DROP CONSTRAINT {_ROLE_CHECK}")
+    op.execute(_CLIENT_ROLES.format("'inbox'"))
     op.drop_table("pseudonym_secrets")
     op.drop_table("bulk_export_lines")
     op.drop_table("bulk_exports")
