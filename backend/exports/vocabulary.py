@@ -18,8 +18,9 @@ PALLIATIVE_CARE = {"system": SNOMED, "code": "103735009", "display": "Palliative
 SURVEY = {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey"}
 ALERT_CATEGORY = {"system": "http://terminology.hl7.org/CodeSystem/communication-category", "code": "alert"}
 HOME_HEALTH = {"system": ACT_CODE, "code": "HH", "display": "home health"}
-# MedCom's episode-of-care identifiers of a hospital stay (the local one first, else LPR3).
-EPISODE_SYSTEM = "https://medcom.dk/fhir/episode-of-care-identifier"
+# The episode-of-care identifiers of a hospital stay as MedCom's notices gave them (the hospital's
+# local one first, else the LPR3 one), under a system of Lindra's: the notices' own systems are not kept.
+EPISODE_SYSTEM = f"{BASE}/NamingSystem/hospital-episode-of-care"
 
 # A case's status as the episode of care's: referred is planned, in hospital the municipality's
 # care waits (on hold), deceased and closed have finished.
