@@ -8,11 +8,11 @@ import asyncio
 import io
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from backend.alerts.models import Alert
 from backend.cases.models import Case, Wish
@@ -165,3 +165,25 @@ async def test_a_citizen_keeps_her_pseudonym_across_exports_and_another_municipa
     expected = {pseudonym(operator_secret, "citizen", c.cpr) for c in cases}
     assert {p["id"] for p in third["Patient"]} == expected
     assert expected.isdisjoint(p["id"] for p in first["Patient"])
+
+
+async def test_working_days_leave_out_easter_and_calendar_days_do_not(
+    client: Client, sessions: Sessions, settings: Settings, clock: Clock
+) -> None:
+    world = await build_world(sessions, settings, clock)
+    # Referred Monday 30 March 2026; first contact Wednesday 8 April, assessed Wednesday 15 April.
+    created = await create_case(client, world.coordinator, world.district_a, date(2026, 3, 30))
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Case)
+            .where(Case.id == uuid.UUID(created["id"]))
+            .values(first_contact_on=date(2026, 4, 8), assessment_on=date(2026, 4, 15))
+        )
+    files, _ = await export(
+        client, sessions, settings, clock, world.coordinator, {"from": "2026-03-01", "to": "2026-04-30"}
+    )
+    [episode] = files["EpisodeOfCare"]
+    figures = extensions(episode)
+    # Maundy Thursday 2 April, Good Friday 3 April and Easter Monday 6 April are days off, as are weekends.
+    assert (figures["first-contact-calendar-days"], figures["first-contact-working-days"]) == (9, 4)
+    assert (figures["assessment-calendar-days"], figures["assessment-working-days"]) == (16, 9)
