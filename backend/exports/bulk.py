@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
 import asyncpg
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.functions import coalesce
 
 from backend.audit import service as audit
 from backend.board.indicators import period
@@ -37,6 +38,8 @@ log = logging.getLogger("lindra.exports")
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 3
+# How long written files are kept for their callers to download; then the job and its lines go.
+RETENTION = timedelta(days=7)
 NDJSON = "application/fhir+ndjson"
 CHUNK_BYTES = 64 * 1024  # a download is sent in pieces of about this size
 
@@ -136,6 +139,19 @@ async def file_chunks(
 
 
 # ---- the worker -------------------------------------------------------------------------------
+
+
+async def purge_exports(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """Delete the exports finished or given up on more than `RETENTION` ago, their lines with them:
+    pseudonymised health data is not kept once its callers have had the time to fetch it."""
+    ended = coalesce(BulkExport.finished_at, BulkExport.claimed_until, BulkExport.requested_at)
+    purged = await session.execute(
+        delete(BulkExport).where(
+            BulkExport.status.in_([ExportStatus.DONE, ExportStatus.FAILED]), ended < now - RETENTION
+        )
+    )
+    return int(purged.rowcount or 0)  # type: ignore[attr-defined]
+
 
 _CLAIM = text(
     """

@@ -116,3 +116,29 @@ async def test_an_export_without_an_end_or_out_of_reach_is_refused_and_nothing_i
     assert unknown.status_code == 404
     nurse = await client.get(status_path, headers=world.nurse_a.headers)
     assert nurse.status_code == 403
+
+
+async def test_written_files_are_deleted_a_week_after_they_were_written(
+    client: Client, sessions: Sessions, settings: Settings, clock: Clock
+) -> None:
+    generated = await generate_world(client, sessions, settings, clock, seed=51, cases=1)
+    world = generated.world
+    await export(client, sessions, settings, clock, world.coordinator, period(clock))
+    async with sessions() as session:
+        [job] = await session.scalars(select(BulkExport).where(BulkExport.municipality_id == world.municipality_id))
+    assert job.finished_at is not None
+    kept = job.finished_at + bulk.RETENTION - timedelta(minutes=1)
+    async with sessions() as session, session.begin():
+        await bulk.purge_exports(session, settings, kept)
+    status_path = f"/exports/national/{job.id}"
+    assert (await client.get(f"{status_path}/files/Patient", headers=world.coordinator.headers)).status_code == 200
+
+    async with sessions() as session, session.begin():
+        assert await bulk.purge_exports(session, settings, job.finished_at + bulk.RETENTION + timedelta(minutes=1)) >= 1
+    for path in (status_path, f"{status_path}/files/Patient"):
+        assert (await client.get(path, headers=world.coordinator.headers)).status_code == 404
+    async with sessions() as session:
+        lines = await session.scalar(
+            select(func.count()).select_from(BulkExportLine).where(BulkExportLine.export_id == job.id)
+        )
+    assert lines == 0
