@@ -5,8 +5,8 @@ citizen gets the same pseudonym in every export (two cases of hers are one perso
 national database), nobody without the secret can compute it from a CPR number, and two
 municipalities' pseudonyms of one person differ. The secret is made at the first export (or set
 by the operator, `lindra export-secret set`), kept in `pseudonym_secrets`, which only the system
-scope sees, and never logged, sent or shown. Computed here in Python, so the secret never
-travels in an SQL statement either.
+scope sees, and never logged, sent or shown. Computed here in Python: no statement computes
+with the secret (its parameters could show in a slow-query log), it is only stored and read.
 """
 
 from __future__ import annotations
