@@ -35,6 +35,7 @@ from backend.db import make_engine, make_pool, make_sessionmaker
 from backend.deprecation import deprecation_middleware, document_retirements
 from backend.deps import authenticate, provide_actor, provide_clock, provide_db, provide_pg, provide_read
 from backend.errors import EXCEPTION_HANDLERS
+from backend.exports.controllers import EXPORT_CONTROLLERS
 from backend.gzip_bodies import MAX_BODY_BYTES, gzip_bodies_middleware
 from backend.health import HealthController
 from backend.idempotency import provide_write, replay_header_middleware
@@ -74,6 +75,7 @@ ROUTE_HANDLERS: list[Any] = [
     KannelController,
     *BOARD_API_CONTROLLERS,
     InboxController,
+    *EXPORT_CONTROLLERS,
     board_page,
     create_static_files_router(
         path=DOCS_ASSETS, directories=[swagger_ui_path], opt={"roles": PUBLIC}, include_in_schema=False

@@ -50,13 +50,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _new_password() -> str | None:
+def _typed_twice(prompt: str) -> str | None:
     """Typed twice at a terminal (never echoed, never an argument `ps` would show), or one line on
     stdin; None when the two typed differ."""
     if not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\n")
-    password = getpass.getpass("Password for the new administrator: ")
-    return password if getpass.getpass("The same again: ") == password else None
+    value = getpass.getpass(f"{prompt}: ")
+    return value if getpass.getpass("The same again: ") == value else None
 
 
 def cmd_admin_create(args: argparse.Namespace) -> int:
@@ -64,7 +64,7 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
     from backend.clock import Clock
     from backend.people.operator import OperatorError, create_admin
 
-    password = _new_password()
+    password = _typed_twice("Password for the new administrator")
     if password is None:
         print("No administrator created: the two passwords differ.", file=sys.stderr)
         return 1
@@ -82,19 +82,42 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
 
 
 def cmd_client_create(args: argparse.Namespace) -> int:
-    """A municipality's message broker, which delivers MedCom messages; its secret is shown once."""
+    """A municipality's message broker (delivers MedCom messages) or its care-record system (reads
+    cases as FHIR); its secret is shown once."""
     from backend.messages.clients import create_client_as_operator
+    from backend.messages.models import ClientRole
 
     settings = _settings(args)
     migrate(settings.database_url)
     try:
         client_id, secret = asyncio.run(
-            create_client_as_operator(settings.database_url, args.municipality, args.name, args.ack_url)
+            create_client_as_operator(
+                settings.database_url, args.municipality, args.name, args.ack_url, ClientRole(args.role)
+            )
         )
     except ValueError as error:
         print(f"No client created: {error}", file=sys.stderr)
         return 1
     print(f"System client {client_id} created. Its secret, shown only now:\n{secret}")
+    return 0
+
+
+def cmd_export_secret_set(args: argparse.Namespace) -> int:
+    """The municipality's own pseudonym secret for the national data set (read like a password)."""
+    from backend.exports.pseudonyms import set_secret_as_operator
+
+    secret = _typed_twice("The municipality's pseudonym secret")
+    if secret is None:
+        print("No secret set: the two differ.", file=sys.stderr)
+        return 1
+    settings = _settings(args)
+    migrate(settings.database_url)
+    try:
+        asyncio.run(set_secret_as_operator(settings.database_url, args.municipality, secret.encode()))
+    except ValueError as error:
+        print(f"No secret set: {error}", file=sys.stderr)
+        return 1
+    print("Pseudonym secret set: from the next export on, every citizen has a new pseudonym.")
     return 0
 
 
@@ -194,15 +217,31 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--data-dir", default=None)
     create.set_defaults(func=cmd_admin_create)
 
-    clients = sub.add_parser("client", help="system clients (a municipality's message broker)").add_subparsers(
-        dest="client_command", required=True
+    clients = sub.add_parser(
+        "client", help="system clients (a municipality's message broker, care-record system)"
+    ).add_subparsers(dest="client_command", required=True)
+    broker = clients.add_parser(
+        "create", help="create a message broker's client for the MedCom inbox, or a care-record system's"
     )
-    broker = clients.add_parser("create", help="create a message broker's client for the MedCom inbox")
     broker.add_argument("--municipality", type=uuid.UUID, required=True)
     broker.add_argument("--name", required=True)
     broker.add_argument("--ack-url", default=None, help="where the broker takes acknowledgements (HTTP POST)")
+    broker.add_argument(
+        "--role",
+        choices=["inbox", "care_record"],
+        default="inbox",
+        help="inbox: delivers MedCom messages; care_record: reads the municipality's cases as FHIR",
+    )
     broker.add_argument("--data-dir", default=None)
     broker.set_defaults(func=cmd_client_create)
+
+    secrets = sub.add_parser("export-secret", help="the national data set's pseudonym secret").add_subparsers(
+        dest="secret_command", required=True
+    )
+    secret = secrets.add_parser("set", help="set a municipality's secret (read from the terminal or stdin)")
+    secret.add_argument("--municipality", type=uuid.UUID, required=True)
+    secret.add_argument("--data-dir", default=None)
+    secret.set_defaults(func=cmd_export_secret_set)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -4,6 +4,7 @@ from backend.alerts.models import Alert, AlertRaise, AlertTarget, AlertTier, Esc
 from backend.alerts.sms.models import SmsMessage, SmsReply
 from backend.audit.models import AuditEntry
 from backend.cases.models import ActionPlan, Case, Citizen, Medicine, Relative, StatusNote, Wish
+from backend.exports.models import BulkExport, BulkExportLine, PseudonymSecret
 from backend.idempotency import IdempotencyKey
 from backend.messages.models import (
     AckOutbox,
@@ -55,6 +56,8 @@ __all__ = [
     "AlertTier",
     "AuditEntry",
     "Base",
+    "BulkExport",
+    "BulkExportLine",
     "Case",
     "CaseFlag",
     "Citizen",
@@ -77,6 +80,7 @@ __all__ = [
     "Organisation",
     "OrganisationServes",
     "PasswordCode",
+    "PseudonymSecret",
     "RecoveryCode",
     "Relative",
     "RosterEntry",

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.alerts.engine import sweep, watchdog
 from backend.clock import Clock
 from backend.config import Settings
+from backend.exports.bulk import purge_exports, run_exports
 from backend.idempotency import purge_keys
 from backend.people.auth import purge_rotated_tokens
 from backend.people.codes import purge_codes
@@ -39,6 +40,7 @@ JOBS: list[tuple[Job, float]] = [
     (purge_rotated_tokens, 3600),
     (purge_codes, 3600),
     (purge_keys, 3600),
+    (purge_exports, 3600),
     (generate_visits, 300),
     (mark_missed_visits, 60),
 ]
@@ -48,6 +50,9 @@ SESSIONS_JOBS: list[tuple[SessionsJob, float]] = [
     # batches instead of one burst a second that every request then queues behind.
     (sweep, 0.25),
     (watchdog, 5),
+    # The national data set's exports: a waiting one starts within two seconds; it writes a
+    # resource type per transaction, so a long one holds no lock a sweep would wait on.
+    (run_exports, 2),
 ]
 
 

@@ -62,6 +62,8 @@ def test_the_app_schedules_its_housekeeping(app: Litestar, client: object) -> No
         "mark_missed_visits",
         "sweep",
         "watchdog",
+        "run_exports",
+        "purge_exports",
     }
     every = {job.id: job.trigger.interval.total_seconds() for job in app.state.scheduler.get_jobs()}
     assert every["sweep"] <= 1  # a tier is due to the second: it fires within a second of its deadline, or less

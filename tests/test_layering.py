@@ -32,6 +32,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "sync": BOTTOM | {"cases", "roster", "alerts", "visits", "course", "phone_dtos"},  # the phone's offline batch
     "messages": BOTTOM | {"cases", "roster", "alerts", "visits", "course"},  # MedCom in and out
     "board": BOTTOM | {"cases", "roster", "alerts", "visits", "course"},  # the coordinators' live board
+    # the data out (a case as FHIR, the national data set): reads every domain, changes none
+    "exports": BOTTOM | {"cases", "roster", "alerts", "visits", "course", "messages", "board"},
 }
 TOP = "http"  # controllers and routes: may import anything, and nothing ranked may import them
 

@@ -18,7 +18,7 @@ from backend.cases.cpr import birth_date
 from backend.cases.models import Indication, Place, Status
 from backend.cases.rules import NEXT_STATUSES, deadline_state
 from backend.errors import not_found
-from backend.people.actor import Actor
+from backend.people.actor import Actor, SystemActor
 
 EXPIRY_WARNING = timedelta(days=7)
 
@@ -26,7 +26,7 @@ EXPIRY_WARNING = timedelta(days=7)
 _PAGE_SQL = """
 WITH visible AS (SELECT cases.* FROM cases WHERE cases.id = $1 AND ({scope})),
      audit AS (INSERT INTO audit_log (user_id, role, action, case_id, request_id)
-               SELECT $2, $3, 'case.read', id, $4 FROM visible)
+               SELECT $2, $3, $5, id, $4 FROM visible)
 SELECT json_build_object(
     'case', row_to_json(cases.*),
     'citizen', (SELECT row_to_json(ci) FROM citizens ci WHERE ci.id = cases.citizen_id),
@@ -114,11 +114,25 @@ class _PageRow(msgspec.Struct):
 _decode_page = msgspec.json.Decoder(_PageRow).decode
 
 
-async def load_page(pg: asyncpg.Connection, actor: Actor, case_id: uuid.UUID, today: date) -> s.CasePage:
-    """The whole case as the actor may see it, audited as read; 404 whether it is missing or not theirs."""
-    params = Positional(case_id, actor.user_id, actor.role.value, actor.request_id)
-    sql = _PAGE_SQL.format(scope=scope_sql(actor, params))
-    raw = await pg.fetchval(sql, *params.values)
+async def load_page(
+    pg: asyncpg.Connection, actor: Actor, case_id: uuid.UUID, today: date, action: str = "case.read"
+) -> s.CasePage:
+    """The whole case as the actor may see it, audited as `action` (a read, or an export that
+    starts with it); 404 whether it is missing or not theirs."""
+    params = Positional(case_id, actor.user_id, actor.role.value, actor.request_id, action)
+    return await _load(pg, scope_sql(actor, params), params, today)
+
+
+async def load_page_for_system(
+    pg: asyncpg.Connection, who: SystemActor, municipality_id: uuid.UUID, case_id: uuid.UUID, today: date, action: str
+) -> s.CasePage:
+    """The case for a system client of its municipality (a care-record system), audited under the client."""
+    params = Positional(case_id, who.client_id, who.role.value, who.request_id, action)
+    return await _load(pg, f"cases.municipality_id = {params(municipality_id)}", params, today)
+
+
+async def _load(pg: asyncpg.Connection, scope: str, params: Positional, today: date) -> s.CasePage:
+    raw = await pg.fetchval(_PAGE_SQL.format(scope=scope), *params.values)
     if raw is None:
         raise not_found("case")
     return build_page(_decode_page(raw), today)

@@ -62,3 +62,9 @@ def add_working_days(start: date, count: int) -> date:
         if is_working_day(day):
             remaining -= 1
     return day
+
+
+def working_days_between(start: date, end: date) -> int:
+    """How many working days after `start` up to and including `end` (0 when `end` is not after
+    `start`): the count `add_working_days` moves by, so a deadline of n days is met when this is at most n."""
+    return sum(1 for offset in range(1, (end - start).days + 1) if is_working_day(start + timedelta(days=offset)))

@@ -94,14 +94,14 @@ def provide_client(request: Request[Any, Any, Any]) -> Client:
 
 
 async def create_client_as_operator(
-    database_url: str, municipality_id: uuid.UUID, name: str, ack_url: str | None
+    database_url: str, municipality_id: uuid.UUID, name: str, ack_url: str | None, role: ClientRole = ClientRole.INBOX
 ) -> tuple[uuid.UUID, str]:
-    """`lindra client create`: a municipality's message broker, made by the operator."""
+    """`lindra client create`: a municipality's message broker, or its care-record system, made by the operator."""
     from backend.db import make_engine, make_sessionmaker
 
     engine = make_engine(database_url, pool_size=1)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
-            return await create_client(session, municipality_id, name, ClientRole.INBOX, ack_url)
+            return await create_client(session, municipality_id, name, role, ack_url)
     finally:
         await engine.dispose()

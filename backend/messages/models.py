@@ -29,6 +29,7 @@ class ClientRole(enum.StrEnum):
     """What a system client may do: never what a person may."""
 
     INBOX = "inbox"  # the municipality's message broker delivers MedCom messages
+    CARE_RECORD = "care_record"  # a care-record system (EOJ) reads the municipality's cases as FHIR
 
 
 class MessageState(enum.StrEnum):

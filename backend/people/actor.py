@@ -46,6 +46,7 @@ class SystemRole(enum.StrEnum):
     # A municipality's identity provider: an account made or changed at sign-in, a sign-out it
     # sent, a refusal at refresh. Logged under the municipality's id.
     IDENTITY_PROVIDER = "identity_provider"
+    CARE_RECORD = "care_record"  # a care-record system reading a case (its FHIR export)
 
 
 class SystemActor(msgspec.Struct, frozen=True):

@@ -153,7 +153,11 @@ def python_client(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("python-client")
     document = folder / "openapi.json"
     document.write_text(json.dumps(current_document()))
-    (folder / "config.yaml").write_text("post_hooks: []\n")  # no formatting: only what it generates counts
+    # No formatting: only what it generates counts. NDJSON files (the national data set's, FHIR Bulk
+    # Data's media type, unknown to the generator) are read as bytes.
+    (folder / "config.yaml").write_text(
+        "post_hooks: []\ncontent_type_overrides:\n  application/fhir+ndjson: application/octet-stream\n"
+    )
     generator = Path(sys.executable).parent / "openapi-python-client"
     command = [str(generator), "generate", "--path", str(document), "--output-path", str(folder / "out")]
     done = run([*command, "--meta", "none", "--config", str(folder / "config.yaml")], folder)

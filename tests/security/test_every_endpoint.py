@@ -35,6 +35,7 @@ def guarded_routes(app: Litestar) -> list[tuple[str, str, frozenset[Role]]]:
             path = re.sub(r"\{severity:str\}", "critical", path)
             path = re.sub(r"\{shift_kind:str\}", "night", path)
             path = re.sub(r"\{action:str\}", "acknowledge", path)
+            path = re.sub(r"\{resource_type:str\}", "Patient", path)
             for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
                 found.append((method, path, handler.opt["roles"]))
     return found
