@@ -96,6 +96,9 @@ class Settings:
     # secret it must send as HTTP Basic credentials (user `kannel`); without one both are refused.
     sms_callback_url: str = ""
     sms_callback_secret: str = ""
+    # How long a letter (MedCom CareCommunication) waits for its acknowledgement before it is sent
+    # again (MedCom: 30 minutes; at most two re-sends, then it has failed).
+    medcom_resend_seconds: int = 1800
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -137,6 +140,7 @@ class Settings:
             "sms_timeout_seconds": float(os.environ.get("LINDRA_SMS_TIMEOUT_SECONDS") or 5.0),
             "sms_callback_url": os.environ.get("LINDRA_SMS_CALLBACK_URL", ""),
             "sms_callback_secret": os.environ.get("LINDRA_SMS_CALLBACK_SECRET", ""),
+            "medcom_resend_seconds": _int("LINDRA_MEDCOM_RESEND_SECONDS", 1800),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

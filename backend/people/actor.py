@@ -42,6 +42,7 @@ class SystemRole(enum.StrEnum):
     """What changes a case on no person's behalf; the audit log's role column names it."""
 
     HOSPITAL_NOTICE = "hospital_notice"  # a MedCom hospital notification, applied by the worker
+    CORRESPONDENCE = "correspondence"  # a MedCom CareCommunication landing on a case, by the worker
 
 
 class SystemActor(msgspec.Struct, frozen=True):
