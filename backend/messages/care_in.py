@@ -24,7 +24,7 @@ from backend.messages.validation import holds, instant, patient_cpr
 MAX_TEXT = 20_000
 MAX_TOPIC = 60
 # An attachment's content, decoded.
-MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
+MAX_ATTACHMENT_BYTES = 512 * 1024
 DEFINITION_PREFIX = (
     "http://medcomfhir.dk/ig/messagedefinitions/MessageDefinition/MedComCareCommunicationMessageDefinition|5."
 )

@@ -4,7 +4,7 @@ validates it, keeps it and sends it through the outbox, in one transaction with 
 
 Nothing is written when anything is wrong: a recipient without a SOR identifier, a thread that is
 not the case's, a category outside MedCom's list, an attachment of a type MedCom does not carry or
-larger than 2 MiB, no phone to sign with, no SOR of our own or no broker to send through.
+larger than 512 KiB, no phone to sign with, no SOR of our own or no broker to send through.
 """
 
 from __future__ import annotations

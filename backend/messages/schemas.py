@@ -63,10 +63,10 @@ class MessagingSettings(msgspec.Struct, kw_only=True):
 
 # ---- correspondence (MedCom CareCommunication) ----------------------------------------------
 
-# The text of one message segment, and an attachment as base64 (2 MiB decoded: backend.messages.care_in).
+# The text of one message segment, and an attachment as base64 (512 KiB decoded: backend.messages.care_in).
 LetterText = Annotated[str, Meta(min_length=1, max_length=20_000)]
 Topic = Annotated[str, Meta(min_length=1, max_length=60)]
-Base64 = Annotated[str, Meta(min_length=1, max_length=2_800_000)]
+Base64 = Annotated[str, Meta(min_length=1, max_length=700_000)]
 ContactPhone = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()-]+$")]
 
 
