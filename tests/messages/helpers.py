@@ -25,17 +25,24 @@ Sessions = async_sessionmaker[AsyncSession]
 # CI has the shared folder beside the checkout: ../shared/medcom-examples from the project root.
 EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "medcom-examples"
 HOSPITAL_NOTIFICATIONS = EXAMPLES / "hospitalnotification"
+CARE_COMMUNICATIONS = EXAMPLES / "carecommunication"
 EXAMPLE_CPR = "2509479989"  # MedCom's test CPR, in every HospitalNotification example
 JSON = "application/fhir+json"
 XML = "application/fhir+xml"
 
 
-def example(name: str) -> bytes:
+def example(name: str, folder: Path = HOSPITAL_NOTIFICATIONS) -> bytes:
     """A MedCom example by the start of its Bundle id (`a5e5b880`), JSON unless `.xml` is given."""
     suffix = ".xml" if name.endswith(".xml") else ".json"
     stem = name.removesuffix(".xml")
-    (found,) = [p for p in HOSPITAL_NOTIFICATIONS.glob(f"Bundle-{stem}*{suffix}")]
+    (found,) = [p for p in folder.glob(f"Bundle-{stem}*{suffix}")]
     return found.read_bytes()
+
+
+def care_example(name: str) -> dict[str, Any]:
+    """A MedCom CareCommunication example as FHIR JSON, to deliver or to change in a test."""
+    decoded: dict[str, Any] = msgspec.json.decode(example(name, CARE_COMMUNICATIONS))
+    return decoded
 
 
 @dataclass
