@@ -38,8 +38,12 @@ async def ready_to_write(client: Client, world: World, case_id: str, gp_sor: str
     settings = {"care_record_acknowledges": False, "sor": OUR_SOR, "ean": OUR_EAN}
     response = await client.put("/messages/settings", json=settings, headers=world.admin.headers)
     assert response.status_code == 200, response.text
-    team: dict[str, Any] = {"gp_name": "Lægerne på Nørrebrogade", "gp_ean": GP_EAN,
-                            "hospital_department": "Onkologisk afdeling", "key_person_id": str(world.key_person.user_id)}  # fmt: skip
+    team: dict[str, Any] = {
+        "gp_name": "Lægerne på Nørrebrogade",
+        "gp_ean": GP_EAN,
+        "hospital_department": "Onkologisk afdeling",
+        "key_person_id": str(world.key_person.user_id),
+    }
     if gp_sor:
         team["gp_sor"] = gp_sor
     await set_care_team(client, world, case_id, **team)

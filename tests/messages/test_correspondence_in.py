@@ -90,8 +90,13 @@ async def test_medcoms_examples_land_on_the_case_as_threads_on_its_timeline(
 async def test_a_letter_is_unread_for_the_key_person_and_the_contact_person_until_each_reads_it(
     client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str
 ) -> None:
-    await set_care_team(client, world, case_id, key_person_id=str(world.key_person.user_id),
-                        contact_person_id=str(world.nurse_a.user_id))  # fmt: skip
+    await set_care_team(
+        client,
+        world,
+        case_id,
+        key_person_id=str(world.key_person.user_id),
+        contact_person_id=str(world.nurse_a.user_id),
+    )
     await deliver_and_wait(client, sessions, broker, encode(care_example(NEW)))
 
     board = await client.get("/correspondence/unread", headers=world.key_person.headers)
@@ -132,8 +137,12 @@ async def test_an_attachment_with_content_lands_and_is_read_back_byte_for_byte(
     segments = (await correspondence(client, world, case_id))["threads"][0]["segments"]
     attachment = segments[-1]
     assert attachment["attachment"] == {
-        "title": "Epikrise", "content_type": "application/pdf", "size": len(pdf), "url": None, "has_content": True
-    }  # fmt: skip
+        "title": "Epikrise",
+        "content_type": "application/pdf",
+        "size": len(pdf),
+        "url": None,
+        "has_content": True,
+    }
     got = await client.get(
         f"/cases/{case_id}/correspondence/attachments/{attachment['id']}", headers=world.coordinator.headers
     )
@@ -162,7 +171,7 @@ def _attachment(message: dict[str, Any], content_type: str, data: bytes) -> dict
                 **first["extension"][1],
                 "valueIdentifier": {**first["extension"][1]["valueIdentifier"], "value": f"urn:uuid:{uuid.uuid4()}"},
             },
-        ],  # fmt: skip
+        ],
         "contentAttachment": {
             "contentType": content_type,
             "title": "Epikrise",
@@ -198,13 +207,17 @@ BAD: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
     "a reply to a thread we do not know": (_reply_to_unknown, "MSG_Datatype_Wrong", "Provenance.entity.what.reference"),
     "a text too long for its element": (_too_long, "MSG_Element_To_Long", "Communication.payload[0].contentString"),
     "an attachment type we do not accept": (
-        _html_attachment, "MSG_VALUESET_VALUE_UNKNOWN", "Communication.payload[1].contentAttachment.contentType"
+        _html_attachment,
+        "MSG_VALUESET_VALUE_UNKNOWN",
+        "Communication.payload[1].contentAttachment.contentType",
     ),
     "an attachment too large": (_too_large, "MSG_Element_To_Long", "Communication.payload[1].contentAttachment.data"),
     "a category outside MedCom's list": (
-        _unknown_category, "MSG_VALUESET_VALUE_UNKNOWN", "Communication.category.coding.code"
+        _unknown_category,
+        "MSG_VALUESET_VALUE_UNKNOWN",
+        "Communication.category.coding.code",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("fault", sorted(BAD))
