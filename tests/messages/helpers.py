@@ -83,6 +83,15 @@ async def deliver_and_wait(
     return await processed(sessions, await deliver(client, broker, body, media_type))
 
 
+async def received_acks(receiver: AckReceiver, broker: Broker, count: int) -> list[bytes]:
+    """What the broker's endpoint took (acknowledgements, letters), once it has taken `count`."""
+    path = broker.ack_url.removeprefix(receiver.base) if broker.ack_url else ""
+    async with asyncio.timeout(15):
+        while len(receiver.received[path]) < count:  # noqa: ASYNC110 (another thread fills it)
+            await asyncio.sleep(0.05)
+    return [body for _, body in receiver.received[path]]
+
+
 async def stays_of(sessions: Sessions, municipality_id: uuid.UUID) -> list[HospitalStay]:
     async with sessions() as session:
         query = select(HospitalStay).where(HospitalStay.municipality_id == municipality_id)
