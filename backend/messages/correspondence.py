@@ -15,7 +15,6 @@ has failed. A fatal-error acknowledgement fails it at once, with the receiver's 
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.audit import service as audit
 from backend.events import emit
 from backend.messages import outbox
-from backend.messages.care_in import CareMessage
+from backend.messages.care_in import CareMessage, Segment
 from backend.messages.care_out import stamped
 from backend.messages.codes import AckCode, AckError
 from backend.messages.fhir_parse import Refusal, resolve
@@ -41,8 +40,6 @@ from backend.messages.models import (
     OutboxStatus,
 )
 from backend.people.actor import SystemActor, SystemRole
-
-log = logging.getLogger("lindra.messages")
 
 # MedCom: a message without an acknowledgement is sent again, at most twice.
 MAX_SENDS = 3
@@ -135,7 +132,7 @@ async def _answered(session: AsyncSession, case_id: uuid.UUID, care: CareMessage
     return known  # None: it answers an EDIFACT or OIOXML letter, and starts the thread here
 
 
-async def keep_segment(session: AsyncSession, letter: Correspondence, segment: Any) -> None:
+async def keep_segment(session: AsyncSession, letter: Correspondence, segment: Segment) -> None:
     """Keep a segment once per thread (a reply repeats the earlier ones)."""
     values = {
         "id": uuid.uuid4(),

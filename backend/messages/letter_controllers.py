@@ -87,7 +87,13 @@ class CorrespondenceController(Controller):
         self, db: AsyncSession, actor: Actor, case_id: uuid.UUID, segment_id: uuid.UUID
     ) -> Response[bytes]:
         _title, content_type, data = await letter_reads.attachment(db, actor, case_id, segment_id)
-        return Response(data, media_type=content_type, headers={"Cache-Control": "no-store"})
+        # Shown or saved by the browser as what it is, never sniffed into something else.
+        headers = {
+            "Cache-Control": "no-store",
+            "Content-Disposition": "attachment",
+            "X-Content-Type-Options": "nosniff",
+        }
+        return Response(data, media_type=content_type, headers=headers)
 
 
 class UnreadController(Controller):

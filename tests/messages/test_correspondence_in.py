@@ -148,6 +148,7 @@ async def test_an_attachment_with_content_lands_and_is_read_back_byte_for_byte(
     )
     assert got.status_code == 200 and got.content == pdf
     assert got.headers["content-type"].startswith("application/pdf")
+    assert got.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_a_letter_about_a_citizen_without_a_case_is_refused_and_nothing_about_them_is_kept(
@@ -238,3 +239,25 @@ async def test_a_bad_letter_is_answered_fatal_error_naming_the_element_with_noth
     assert (issue["details"]["coding"][0]["code"], issue["expression"]) == (code, [element])
     assert await letters_kept(sessions, world) == (0, 0)
     assert (await correspondence(client, world, case_id))["threads"] == []
+
+
+async def test_the_same_letter_twice_is_kept_once_and_answered_alike(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str
+) -> None:
+    first = await deliver_and_wait(client, sessions, broker, encode(care_example(NEW)))
+    again = await deliver_and_wait(client, sessions, broker, encode(care_example(NEW)))
+
+    assert (again.state, again.ack_body) == (MessageState.DUPLICATE, first.ack_body)
+    assert await letters_kept(sessions, world) == (1, 1)
+
+
+async def test_the_neighbouring_municipality_sees_none_of_the_letters(
+    client: Client, sessions: Sessions, world: World, neighbour: World, broker: Broker, case_id: str
+) -> None:
+    await deliver_and_wait(client, sessions, broker, encode(care_example(NEW)))
+
+    seen = await client.get(f"/cases/{case_id}/correspondence", headers=neighbour.coordinator.headers)
+    unread = await client.get("/correspondence/unread", headers=neighbour.key_person.headers)
+
+    assert seen.status_code == 404
+    assert unread.json() == {"total": 0, "cases": []}

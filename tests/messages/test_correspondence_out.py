@@ -23,6 +23,7 @@ from backend.messages.correspondence import RESEND_AFTER, resend_due
 from backend.messages.fhir_parse import JSON_MEDIA_TYPE, Refusal, address_of
 from backend.messages.models import AckOutbox, Correspondence, MessageState
 from backend.messages.validation import message_header
+from tests.cases.helpers import write_headers
 from tests.factories import World
 from tests.messages.helpers import (
     AckReceiver,
@@ -218,6 +219,26 @@ async def test_a_reply_quotes_its_thread_and_goes_to_whoever_wrote(
         "Prøverne er sendt i går.",
     ]
     assert [s.author_name for s in read_back.segments] == ["Michael Burns", "Test Person"]
+
+
+async def test_the_notice_of_a_death_at_home_is_drafted_once_the_death_is_registered(
+    client: Client, world: World, case_id: str, clock: Clock
+) -> None:
+    await ready_to_write(client, world, case_id)
+    url = f"/cases/{case_id}/correspondence/draft"
+    params = {"kind": "death_notice", "recipient": "gp"}
+    before = await client.get(url, params=params, headers=world.nurse_a.headers)
+    assert (before.status_code, before.json()["rule"]) == (409, "no_death_at_home")
+
+    died_at = (clock.now() - timedelta(hours=2)).replace(microsecond=0)
+    death = {"died_at": died_at.isoformat(), "place": "home", "present": "Datteren", "gp_informed": True}
+    registered = await client.post(f"/cases/{case_id}/death", json=death, headers=write_headers(world.nurse_a))
+    assert registered.status_code in (200, 201), registered.text
+
+    draft = (await client.get(url, params=params, headers=world.nurse_a.headers)).json()
+    assert (draft["category"], draft["topic"]) == ("decease", "Dødsfald i eget hjem")
+    assert "døde i eget hjem" in draft["text"] and "Til stede: Datteren." in draft["text"]
+    assert "dødsattest" in draft["text"]
 
 
 def _pdf(size: int) -> str:
