@@ -270,6 +270,7 @@ export const da = {
   "tl.note": "Notat",
   "tl.flag": "Flag",
   "tl.death": "Dødsfald",
+  "letters.unread": "{count} ulæste breve fra læge og sygehus",
   "tl.correspondence": "Korrespondance",
   "letter.in": "Fra",
   "letter.out": "Til",

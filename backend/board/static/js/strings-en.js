@@ -270,6 +270,7 @@ export const en = {
   "tl.note": "Note",
   "tl.flag": "Flag",
   "tl.death": "Death",
+  "letters.unread": "{count} unread letters from the GP and the hospital",
   "tl.correspondence": "Letter",
   "letter.in": "From",
   "letter.out": "To",
