@@ -5,9 +5,10 @@ Revises: 20261204_0015
 Create Date: 2026-12-04 09:00:00
 
 Row security: a letter and its segments are a citizen's health rows, seen by municipality like a
-case; a person's read marks by the letter they mark. The care team's GP and hospital department
-get their SOR and EAN identifiers, the municipality its own; the outbox carries letters besides
-acknowledgements.
+case; a person's read marks by the letter they mark. The outbox now carries letters (a CPR number,
+a name, the text) besides acknowledgements (which name no one): a letter's sends are seen by whoever
+sees the letter, an acknowledgement's by the system scope alone (the worker). The care team's GP
+and hospital department get their SOR and EAN identifiers, the municipality its own.
 """
 
 from collections.abc import Sequence
@@ -28,6 +29,9 @@ POLICIES = {
     "correspondence_reads": (
         f"{_SEES_ALL} OR (SELECT true FROM correspondence"
         " WHERE correspondence.id = correspondence_reads.correspondence_id)"
+    ),
+    "ack_outbox": (
+        f"{_SEES_ALL} OR (SELECT true FROM correspondence WHERE correspondence.id = ack_outbox.correspondence_id)"
     ),
 }
 
@@ -157,6 +161,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP POLICY row_scope ON ack_outbox")
+    op.execute("ALTER TABLE ack_outbox NO FORCE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE ack_outbox DISABLE ROW LEVEL SECURITY")
     op.drop_index("ix_ack_outbox_correspondence_id", "ack_outbox")
     op.drop_constraint("fk_ack_outbox_correspondence_id_correspondence", "ack_outbox")
     op.drop_column("ack_outbox", "correspondence_id")
