@@ -280,3 +280,19 @@ async def test_a_bad_letter_is_a_clear_error_and_nothing_is_written(
         )
     assert letters == 0
     assert await thread_letters(client, world, case_id) == []
+
+
+async def test_a_retried_letter_is_written_and_sent_once(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str
+) -> None:
+    await ready_to_write(client, world, case_id)
+    body = {"recipient": "gp", "category": "nursing", "text": "Øget uro.", "contact_phone": PHONE}
+    headers = write_headers(world.nurse_a)
+
+    first = await client.post(f"/cases/{case_id}/correspondence", json=body, headers=headers)
+    again = await client.post(f"/cases/{case_id}/correspondence", json=body, headers=headers)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json() and again.headers["idempotency-replayed"] == "true"
+    assert len(await thread_letters(client, world, case_id)) == 1
+    assert len(await sent_bodies(sessions, first.json()["id"])) == 1
