@@ -6,9 +6,10 @@ claims one waiting message at a time with `FOR UPDATE SKIP LOCKED` and does ever
 in that one transaction: read, validate, check for a duplicate (under a lock on its
 MessageHeader.id, so two instances holding two copies serialise), apply it (a hospital notice
 to its stay, a letter to its case's thread, an acknowledgement to the letter of ours it answers),
-build the acknowledgement and queue it (an acknowledgement itself is never answered). A failure rolls all of it back and the message waits for the next
-sweep: no answer rather than a wrong one. After `MAX_ATTEMPTS` failures it is answered
-transient-error, and a re-send of it is processed afresh.
+build the acknowledgement and queue it (an acknowledgement itself is never answered). A failure
+rolls all of it back and the message waits for the next sweep: no answer rather than a wrong one.
+After `MAX_ATTEMPTS` failures it is answered transient-error, and a re-send of it is processed
+afresh.
 """
 
 from __future__ import annotations
