@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import func, select, text
 
 from backend.messages.acknowledgement import validated_acknowledgement
@@ -18,6 +19,7 @@ from backend.messages.care_in import MAX_ATTACHMENT_BYTES, MAX_TEXT
 from backend.messages.models import Correspondence, CorrespondenceSegment, MessageState
 from tests.factories import World
 from tests.messages.helpers import (
+    XML,
     Broker,
     Client,
     Sessions,
@@ -261,3 +263,16 @@ async def test_the_neighbouring_municipality_sees_none_of_the_letters(
 
     assert seen.status_code == 404
     assert unread.json() == {"total": 0, "cases": []}
+
+
+async def test_a_letter_in_fhir_xml_lands_like_its_json_twin_and_is_answered_in_xml(
+    client: Client, sessions: Sessions, world: World, broker: Broker, case_id: str
+) -> None:
+    as_xml = Bundle.model_validate(care_example(NEW)).model_dump_xml()
+    body = as_xml if isinstance(as_xml, bytes) else as_xml.encode()
+
+    landed = await deliver_and_wait(client, sessions, broker, body, XML)
+
+    assert (landed.state, landed.ack_code, landed.ack_media_type) == (MessageState.APPLIED, "ok", XML)
+    (thread,) = (await correspondence(client, world, case_id))["threads"]
+    assert thread["segments"][0]["text"].startswith("Til rette vedkommende")
