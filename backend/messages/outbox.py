@@ -85,7 +85,7 @@ _RECORD = text(
 
 
 async def send_due(sessions: async_sessionmaker[AsyncSession], http: httpx.AsyncClient, now: datetime) -> int:
-    """Post the acknowledgements that are due; how many the brokers took."""
+    """Post the acknowledgements and letters that are due; how many the brokers took."""
     async with sessions.begin() as session:
         claimed = (
             await session.execute(
@@ -101,7 +101,7 @@ async def send_due(sessions: async_sessionmaker[AsyncSession], http: httpx.Async
         else:
             status = OutboxStatus.GAVE_UP if row.attempts >= MAX_ATTEMPTS else OutboxStatus.PENDING
             values = {"status": status, "sent_at": None, "next_attempt_at": now + backoff(row.attempts), "error": error}
-            log.warning("acknowledgement %s not taken (attempt %d): %s", row.id, row.attempts, error)
+            log.warning("outbox row %s not taken (attempt %d): %s", row.id, row.attempts, error)
         async with sessions.begin() as session:
             await session.execute(_RECORD, {"id": row.id, **values})
     return taken
