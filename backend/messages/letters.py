@@ -50,31 +50,10 @@ async def write(
     """Build, keep and send a letter from the case; its first send is queued at once."""
     case = await open_case(session, actor, case_id, now, after_death=True)
     check_text(data)
-    settings = await session.get(MessageSettings, case.municipality_id)
-    if settings is None or not settings.sor:
-        raise Problem(
-            409,
-            "No SOR identifier",
-            "Set the municipality's SOR identifier in its messaging settings before writing: a letter is sent from it.",
-            rule="sender_sor",
-        )
-    broker = await correspondence.broker_url(session, case.municipality_id)
-    if broker is None:
-        raise Problem(
-            409, "No message broker", "The municipality has no message broker to send through.", rule="no_broker"
-        )
-    municipality = await session.get_one(Organisation, case.municipality_id)
-    us = Party(municipality.name, settings.sor, settings.ean)
+    us, broker = await _sender(session, case)
     answered = await _answered(session, case, data.replies_to)
     them, thread_key, category, topic = _addressed(case, data, answered)
-    author = await session.get_one(User, actor.user_id)
-    phone = data.contact_phone or author.phone
-    if not phone:
-        raise Problem(
-            422, "No phone", "A letter is signed with a phone number the receiver can call.", field="contact_phone"
-        )
-    written = [_text_segment(data.text, now, author.full_name, ROLE_LABELS.get(actor.role), phone, us.name)]
-    written += _attachments(data, now, author.full_name, ROLE_LABELS.get(actor.role), phone, us.name)
+    written = await _written(session, actor, data, now, us)
     header_id = str(uuid.uuid4())
     earlier = await _thread(session, case.id, thread_key) if answered else []
     earlier_segments = await _segments(session, case.id, thread_key) if answered else []
@@ -151,6 +130,37 @@ async def write(
         payload={"correspondence_id": str(letter.id)},
     )
     return letter_out(letter)
+
+
+async def _sender(session: AsyncSession, case: Case) -> tuple[Party, str]:
+    """The municipality as the sender (its SOR and EAN), and its broker's URL to send through."""
+    settings = await session.get(MessageSettings, case.municipality_id)
+    if settings is None or not settings.sor:
+        raise Problem(
+            409,
+            "No SOR identifier",
+            "Set the municipality's SOR identifier in its messaging settings before writing: a letter is sent from it.",
+            rule="sender_sor",
+        )
+    broker = await correspondence.broker_url(session, case.municipality_id)
+    if broker is None:
+        raise Problem(
+            409, "No message broker", "The municipality has no message broker to send through.", rule="no_broker"
+        )
+    municipality = await session.get_one(Organisation, case.municipality_id)
+    return Party(municipality.name, settings.sor, settings.ean), broker
+
+
+async def _written(session: AsyncSession, actor: Actor, data: LetterIn, now: datetime, us: Party) -> list[Segment]:
+    """The new segments (the text, then the attachments), signed by the author with her phone."""
+    author = await session.get_one(User, actor.user_id)
+    phone = data.contact_phone or author.phone
+    if not phone:
+        raise Problem(
+            422, "No phone", "A letter is signed with a phone number the receiver can call.", field="contact_phone"
+        )
+    signature = (author.full_name, ROLE_LABELS.get(actor.role), phone, us.name)
+    return [_text_segment(data.text, now, *signature), *_attachments(data, now, *signature)]
 
 
 def letter_out(letter: Correspondence, unread: bool = False) -> LetterOut:
