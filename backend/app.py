@@ -41,6 +41,7 @@ from backend.health import HealthController
 from backend.idempotency import provide_write, replay_header_middleware
 from backend.messages.clients import CLIENT_ROLE
 from backend.messages.controllers import InboxController
+from backend.messages.letter_controllers import LETTER_CONTROLLERS
 from backend.metrics import MetricsController, metrics_middleware
 from backend.people.actor import PUBLIC
 from backend.people.controllers import PEOPLE_CONTROLLERS
@@ -76,6 +77,7 @@ ROUTE_HANDLERS: list[Any] = [
     *BOARD_API_CONTROLLERS,
     InboxController,
     *EXPORT_CONTROLLERS,
+    *LETTER_CONTROLLERS,
     board_page,
     create_static_files_router(
         path=DOCS_ASSETS, directories=[swagger_ui_path], opt={"roles": PUBLIC}, include_in_schema=False

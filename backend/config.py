@@ -110,6 +110,9 @@ class Settings:
     # A JSON file with each municipality's SAML identity provider (KOMBIT's Context Handler):
     # backend.people.federation.saml.load_providers; empty means no SAML sign-in.
     saml_providers_file: str = ""
+    # How long a letter (MedCom CareCommunication) waits for its acknowledgement before it is sent
+    # again (MedCom: 30 minutes; at most two re-sends, then it has failed).
+    medcom_resend_seconds: int = 1800
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -157,6 +160,7 @@ class Settings:
             "oidc_timeout_seconds": float(os.environ.get("LINDRA_OIDC_TIMEOUT_SECONDS") or 10.0),
             "oidc_attempt_minutes": _int("LINDRA_OIDC_ATTEMPT_MINUTES", 10),
             "saml_providers_file": os.environ.get("LINDRA_SAML_PROVIDERS", ""),
+            "medcom_resend_seconds": _int("LINDRA_MEDCOM_RESEND_SECONDS", 1800),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -66,7 +67,7 @@ async def background_work(
     pushes.start()
     texts = SmsSender(settings.database_url, sessions, make_sms_gateway(settings), clock)
     texts.start()
-    inbox = InboxWorker(settings.database_url, sessions, clock)
+    inbox = InboxWorker(settings.database_url, sessions, clock, timedelta(seconds=settings.medcom_resend_seconds))
     inbox.start()
     try:
         yield scheduler

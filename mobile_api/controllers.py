@@ -23,6 +23,8 @@ from backend.clock import Clock
 from backend.course import death
 from backend.deps import Read
 from backend.idempotency import Write
+from backend.messages import letter_reads
+from backend.messages.schemas import CorrespondenceOut, ReadOut, UnreadOut
 from backend.people.actor import Actor
 from backend.sync import service as sync
 from backend.visits import bedside, my_shift
@@ -229,4 +231,44 @@ class AlertController(Controller):
         )
 
 
-MOBILE_CONTROLLERS: list[type] = [MyShiftController, VisitController, BedsideController, AlertController]
+class LetterController(Controller):
+    """Letters from the GP and the hospital: what the key person or contact person has not read."""
+
+    path = "/mobile/v1"
+    tags = ["mobile v1"]
+
+    @get(
+        "/correspondence/unread",
+        opt=MOBILE,
+        summary="Received letters I have not read, on my cases as key or contact person",
+    )
+    async def my_unread_letters(self, db: AsyncSession, actor: Actor) -> UnreadOut:
+        return await letter_reads.unread(db, actor)
+
+    @get(
+        "/cases/{case_id:uuid}/correspondence",
+        opt=MOBILE,
+        summary="A case's letters with the GP and the hospital, as threads",
+    )
+    async def case_letters(self, db: AsyncSession, actor: Actor, case_id: uuid.UUID) -> CorrespondenceOut:
+        return await letter_reads.threads(db, actor, case_id)
+
+    @post(
+        "/cases/{case_id:uuid}/correspondence/{letter_id:uuid}/read",
+        opt=MOBILE,
+        status_code=200,
+        summary="Mark a received letter read by me",
+    )
+    async def mark_letter_read_on_phone(
+        self, db: AsyncSession, actor: Actor, clock: Clock, case_id: uuid.UUID, letter_id: uuid.UUID
+    ) -> ReadOut:
+        return await letter_reads.mark_read(db, actor, case_id, letter_id, clock.now())
+
+
+MOBILE_CONTROLLERS: list[type] = [
+    MyShiftController,
+    VisitController,
+    BedsideController,
+    AlertController,
+    LetterController,
+]

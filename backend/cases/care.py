@@ -107,6 +107,10 @@ async def set_care_team(
         gp_phone=data.gp_phone,
         hospital_department=data.hospital_department,
         palliative_team=team,
+        gp_sor=data.gp_sor,
+        gp_ean=data.gp_ean,
+        hospital_department_sor=data.hospital_department_sor,
+        hospital_department_ean=data.hospital_department_ean,
     )
 
 

@@ -136,6 +136,11 @@ class Case(Base):
     gp_name: Mapped[str | None] = mapped_column(String(200))
     gp_phone: Mapped[str | None] = mapped_column(String(32))
     hospital_department: Mapped[str | None] = mapped_column(String(200))
+    # Their SOR and EAN (GLN) identifiers: where correspondence to them is addressed.
+    gp_sor: Mapped[str | None] = mapped_column(String(20))
+    gp_ean: Mapped[str | None] = mapped_column(String(13))
+    hospital_department_sor: Mapped[str | None] = mapped_column(String(20))
+    hospital_department_ean: Mapped[str | None] = mapped_column(String(13))
     palliative_team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
 
     # The referral and its deadlines, in Danish working days (computed when the referral is set).

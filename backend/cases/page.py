@@ -63,6 +63,10 @@ class _CaseRow(msgspec.Struct):
     gp_name: str | None
     gp_phone: str | None
     hospital_department: str | None
+    gp_sor: str | None
+    gp_ean: str | None
+    hospital_department_sor: str | None
+    hospital_department_ean: str | None
     palliative_team_id: uuid.UUID | None
     referral_received_on: date
     referral_source: str
@@ -256,6 +260,10 @@ def build_page(row: _PageRow, today: date) -> s.CasePage:
             gp_name=case.gp_name,
             gp_phone=case.gp_phone,
             hospital_department=case.hospital_department,
+            gp_sor=case.gp_sor,
+            gp_ean=case.gp_ean,
+            hospital_department_sor=case.hospital_department_sor,
+            hospital_department_ean=case.hospital_department_ean,
             palliative_team=s.PersonRef(id=case.palliative_team_id, name=row.team_name or "")
             if case.palliative_team_id
             else None,

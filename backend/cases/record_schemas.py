@@ -23,6 +23,8 @@ Drug = Annotated[str, Meta(min_length=1, max_length=120)]
 Amount = Annotated[str, Meta(min_length=1, max_length=60)]
 Text300 = Annotated[str, Meta(min_length=1, max_length=300)]
 Responsibilities = Annotated[list[Responsibility], Meta(min_length=1, max_length=20)]
+Sor = Annotated[str, Meta(pattern=r"^[0-9]{6,20}$")]
+Ean = Annotated[str, Meta(pattern=r"^[0-9]{13}$")]
 # A time of death must say which clock it was read from.
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 
@@ -93,6 +95,11 @@ class CareTeamIn(Input, kw_only=True):
     gp_phone: Phone | None = None
     hospital_department: Name | None = None
     palliative_team_id: uuid.UUID | None = None
+    # SOR and EAN (GLN): a letter to the GP or the department needs the SOR identifier.
+    gp_sor: Sor | None = None
+    gp_ean: Ean | None = None
+    hospital_department_sor: Sor | None = None
+    hospital_department_ean: Ean | None = None
 
 
 class ReferralUpdate(Input, kw_only=True):

@@ -151,6 +151,11 @@ class CareTeam(Struct, kw_only=True):
     gp_phone: str | None
     hospital_department: str | None
     palliative_team: PersonRef | None
+    # SOR and EAN (GLN) identifiers: where correspondence to the GP and the department goes.
+    gp_sor: str | None = None
+    gp_ean: str | None = None
+    hospital_department_sor: str | None = None
+    hospital_department_ean: str | None = None
 
 
 class Deadline(Struct, kw_only=True):

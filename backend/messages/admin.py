@@ -46,6 +46,8 @@ async def settings_of(db: AsyncSession, actor: Actor) -> MessagingSettings:
     return MessagingSettings(
         care_record_acknowledges=bool(found and found.care_record_acknowledges),
         visit_on_leave=bool(found and found.visit_on_leave),
+        sor=found.sor if found else None,
+        ean=found.ean if found else None,
     )
 
 
@@ -54,6 +56,8 @@ async def set_settings(db: AsyncSession, actor: Actor, wanted: MessagingSettings
     values = {
         "care_record_acknowledges": wanted.care_record_acknowledges,
         "visit_on_leave": wanted.visit_on_leave,
+        "sor": wanted.sor,
+        "ean": wanted.ean,
         "updated_at": now,
     }
     statement = insert(MessageSettings).values(municipality_id=_municipality(actor), **values)

@@ -27,6 +27,23 @@ ACK_ERROR_SYSTEM = "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-acknow
 
 HOSPITAL_NOTIFICATION = "hospital-notification-message"
 ACKNOWLEDGEMENT = "acknowledgement-message"
+CARE_COMMUNICATION = "care-communication-message"
+ACKNOWLEDGEMENT_ACTIVITY = "acknowledgement"
+RECEIVED_EVENTS = frozenset({HOSPITAL_NOTIFICATION, ACKNOWLEDGEMENT, CARE_COMMUNICATION})
+
+# CareCommunication (IG 5.0.x; MedCom terminology): categories, activities, attachment types.
+GLN_SYSTEM = "https://www.gs1.org/gln"
+CATEGORY_SYSTEM = "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-careCommunication-categoryCodes"
+CARE_COMMUNICATION_CATEGORIES = frozenset(
+    {
+        "alcohol-and-drug-treatment", "assistive-devices", "carecoordination", "decease", "discharge",
+        "examination-results", "healthcare", "home-care-assessment", "medicine", "nursing", "outpatient",
+        "psychiatry-social-disability", "regarding-referral", "telemedicine", "training", "acute-ambulant",
+        "extended-care-responsibility", "other",
+    }
+)  # fmt: skip
+CARE_COMMUNICATION_ACTIVITIES = frozenset({"new-message", "reply-message", "forward-message"})
+ATTACHMENT_TYPES = frozenset({"application/pdf", "image/gif", "image/jpeg", "image/png", "image/tiff"})
 
 ENCOUNTER_STATUSES = frozenset({"in-progress", "onleave", "finished", "entered-in-error"})
 ENCOUNTER_CLASSES = frozenset({"IMP", "EMER"})

@@ -26,8 +26,10 @@ from backend.messages.codes import AckError
 JSON_MEDIA_TYPE = "application/fhir+json"
 XML_MEDIA_TYPE = "application/fhir+xml"
 MEDIA_TYPES = (JSON_MEDIA_TYPE, XML_MEDIA_TYPE)
-# A HospitalNotification is about 15 kB; anything past this is not read into the models.
-MAX_MESSAGE_BYTES = 262_144
+# A HospitalNotification is about 15 kB; a CareCommunication carries attachments of up to 512 KiB
+# (base64: a third more). Anything past this is not read into the models (and the application
+# takes no request body past 1 MiB at all).
+MAX_MESSAGE_BYTES = 1_000_000
 
 FHIR_NS = "{http://hl7.org/fhir}"
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")

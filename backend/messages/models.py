@@ -1,5 +1,5 @@
-"""The inbox of MedCom messages, the hospital stays they tell of, the acknowledgements' outbox, the
-system clients that deliver messages, and each municipality's messaging settings."""
+"""The inbox of MedCom messages, the hospital stays they tell of, the correspondence on a case, the
+outbox, the system clients that deliver messages, and each municipality's messaging settings."""
 
 from __future__ import annotations
 
@@ -84,6 +84,9 @@ class MessageSettings(Base):
     care_record_acknowledges: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     # Home nursing visits a citizen on leave from hospital (MedCom: only where locally agreed).
     visit_on_leave: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # The municipality's own SOR and EAN (GLN) identifiers: the sender of its CareCommunication.
+    sor: Mapped[str | None] = mapped_column(String(20))
+    ean: Mapped[str | None] = mapped_column(String(13))
     updated_at: Mapped[datetime] = now_column()
 
 
@@ -207,7 +210,9 @@ class AckOutbox(Base):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inbox_messages.id"), index=True)
+    # What it carries: an acknowledgement of a received message, or a CareCommunication we send.
+    message_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("inbox_messages.id"), index=True)
+    correspondence_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("correspondence.id"), index=True)
     url: Mapped[str] = mapped_column(String(500))
     media_type: Mapped[str] = mapped_column(String(40))
     body: Mapped[bytes] = mapped_column(LargeBinary)
@@ -217,3 +222,100 @@ class AckOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = now_column()
+
+
+class Direction(enum.StrEnum):
+    IN = "in"  # a CareCommunication received about a citizen with a case here
+    OUT = "out"  # one Lindra wrote from a case
+
+
+class LetterStatus(enum.StrEnum):
+    RECEIVED = "received"  # in: landed on the case
+    SENDING = "sending"  # out: queued for the broker
+    SENT = "sent"  # out: the broker took it; waiting for its acknowledgement
+    ACKNOWLEDGED = "acknowledged"  # out: the receiver answered ok
+    FAILED = "failed"  # out: answered fatal-error, or no acknowledgement after the last send
+
+
+class Correspondence(Base):
+    """One CareCommunication message on a case, in or out. The text and attachments it carries are
+    its thread's segments (`CorrespondenceSegment`): a reply repeats the thread, kept once."""
+
+    __tablename__ = "correspondence"
+    __table_args__ = (
+        enum_check("direction", Direction),
+        enum_check("status", LetterStatus),
+        UniqueConstraint("municipality_id", "direction", "header_id", name="uq_correspondence_municipality_id"),
+        Index("ix_correspondence_thread", "case_id", "thread_key"),
+        Index("ix_correspondence_resend", "next_send_at", postgresql_where=text("status IN ('sending', 'sent')")),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))
+    thread_key: Mapped[str] = mapped_column(String(100))  # Communication.identifier: the same along a thread
+    header_id: Mapped[str] = mapped_column(String(64))  # MessageHeader.id: the message, across re-sends
+    inbox_message_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("inbox_messages.id"))
+    replies_to_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("correspondence.id"))
+    previous_header_id: Mapped[str | None] = mapped_column(String(64))  # the MessageHeader.id it answers
+    category: Mapped[str] = mapped_column(String(40))
+    topic: Mapped[str | None] = mapped_column(String(60))
+    kind: Mapped[str | None] = mapped_column(String(20))  # out: the draft it began from
+    activity: Mapped[str] = mapped_column(String(24))  # new-message | reply-message | forward-message
+    sender_name: Mapped[str | None] = mapped_column(String(200))
+    sender_sor: Mapped[str | None] = mapped_column(String(20))
+    sender_endpoint: Mapped[str] = mapped_column(String(500))
+    recipient_name: Mapped[str | None] = mapped_column(String(200))
+    recipient_sor: Mapped[str | None] = mapped_column(String(20))
+    recipient_ean: Mapped[str | None] = mapped_column(String(13))
+    recipient_endpoint: Mapped[str] = mapped_column(String(500))
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    bundle_id: Mapped[str | None] = mapped_column(String(64))  # out: the last send's Bundle.id
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failure_reason: Mapped[str | None] = mapped_column(String(400))
+    document: Mapped[bytes | None] = mapped_column(LargeBinary)  # out: the Bundle, stamped anew at each send
+
+
+class CorrespondenceSegment(Base):
+    """A message segment of a thread (a text or an attachment with its signature), kept once per
+    thread under its payload identifier, with the message that first carried it."""
+
+    __tablename__ = "correspondence_segments"
+    __table_args__ = (
+        UniqueConstraint("case_id", "thread_key", "segment_key", name="uq_correspondence_segments_case_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
+    correspondence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("correspondence.id"), index=True)
+    thread_key: Mapped[str] = mapped_column(String(100))
+    segment_key: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    author_role: Mapped[str | None] = mapped_column(String(100))
+    author_phone: Mapped[str | None] = mapped_column(String(40))
+    organisation_name: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str | None] = mapped_column(String(40))
+    size: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    url: Mapped[str | None] = mapped_column(String(500))
+
+
+class CorrespondenceRead(Base):
+    """A person has read a received message (the key person's and contact person's unread count)."""
+
+    __tablename__ = "correspondence_reads"
+
+    correspondence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("correspondence.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

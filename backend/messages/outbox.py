@@ -1,4 +1,4 @@
-"""Acknowledgements on their way out: rows, posted over HTTP to the sender's broker by the worker,
+"""Acknowledgements and letters on their way out: rows, posted over HTTP to the broker by the worker,
 retried with backoff until the broker takes them (any 2xx) or `MAX_ATTEMPTS` have failed.
 
 A row is claimed by moving its next attempt `CLAIM_SECONDS` ahead in a short transaction
@@ -34,12 +34,20 @@ def backoff(attempts: int) -> timedelta:
 
 
 def enqueue(
-    session: AsyncSession, message_id: uuid.UUID, url: str, media_type: str, body: bytes, now: datetime
+    session: AsyncSession,
+    message_id: uuid.UUID | None,
+    url: str,
+    media_type: str,
+    body: bytes,
+    now: datetime,
+    correspondence_id: uuid.UUID | None = None,
 ) -> None:
-    """Send `body` to `url` once the caller's transaction commits."""
+    """Send `body` to `url` once the caller's transaction commits: the acknowledgement of the
+    received message `message_id`, or a send of the letter `correspondence_id`."""
     session.add(
         AckOutbox(
             message_id=message_id,
+            correspondence_id=correspondence_id,
             url=url,
             media_type=media_type,
             body=body,
@@ -60,17 +68,24 @@ _CLAIM = text(
     """
 )
 
+# A letter the broker took is sent (it then waits for its acknowledgement); a row its letter has
+# given up on meanwhile (superseded by a re-send, or settled) stays given up.
 _RECORD = text(
     """
-    UPDATE ack_outbox SET status = :status, sent_at = :sent_at, next_attempt_at = :next_attempt_at,
-                          last_error = :error
-    WHERE id = :id
+    WITH recorded AS (
+        UPDATE ack_outbox SET status = CASE WHEN status = 'gave_up' THEN 'gave_up' ELSE :status END,
+                              sent_at = :sent_at, next_attempt_at = :next_attempt_at, last_error = :error
+        WHERE id = :id
+        RETURNING correspondence_id
+    )
+    UPDATE correspondence SET status = 'sent'
+    WHERE id = (SELECT correspondence_id FROM recorded) AND status = 'sending' AND :status = 'sent'
     """
 )
 
 
 async def send_due(sessions: async_sessionmaker[AsyncSession], http: httpx.AsyncClient, now: datetime) -> int:
-    """Post the acknowledgements that are due; how many the brokers took."""
+    """Post the acknowledgements and letters that are due; how many the brokers took."""
     async with sessions.begin() as session:
         claimed = (
             await session.execute(
@@ -86,7 +101,7 @@ async def send_due(sessions: async_sessionmaker[AsyncSession], http: httpx.Async
         else:
             status = OutboxStatus.GAVE_UP if row.attempts >= MAX_ATTEMPTS else OutboxStatus.PENDING
             values = {"status": status, "sent_at": None, "next_attempt_at": now + backoff(row.attempts), "error": error}
-            log.warning("acknowledgement %s not taken (attempt %d): %s", row.id, row.attempts, error)
+            log.warning("outbox row %s not taken (attempt %d): %s", row.id, row.attempts, error)
         async with sessions.begin() as session:
             await session.execute(_RECORD, {"id": row.id, **values})
     return taken

@@ -4,10 +4,12 @@ Receiving is one statement (the message's row, its bytes and the worker's wake-u
 before anything is parsed: what the broker handed over is never lost, however bad. Processing
 claims one waiting message at a time with `FOR UPDATE SKIP LOCKED` and does everything about it
 in that one transaction: read, validate, check for a duplicate (under a lock on its
-MessageHeader.id, so two instances holding two copies serialise), apply it to the stay, build the
-acknowledgement and queue it. A failure rolls all of it back and the message waits for the next
-sweep: no answer rather than a wrong one. After `MAX_ATTEMPTS` failures it is answered
-transient-error, and a re-send of it is processed afresh.
+MessageHeader.id, so two instances holding two copies serialise), apply it (a hospital notice
+to its stay, a letter to its case's thread, an acknowledgement to the letter of ours it answers),
+build the acknowledgement and queue it (an acknowledgement itself is never answered). A failure
+rolls all of it back and the message waits for the next sweep: no answer rather than a wrong one.
+After `MAX_ATTEMPTS` failures it is answered transient-error, and a re-send of it is processed
+afresh.
 """
 
 from __future__ import annotations
@@ -15,22 +17,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.messages import outbox
-from backend.messages.acknowledgement import TRANSIENT, build_acknowledgement
+from backend.messages import codes, correspondence, outbox
+from backend.messages.acknowledgement import (
+    TRANSIENT,
+    InvalidAcknowledgement,
+    build_acknowledgement,
+    validated_acknowledgement,
+)
+from backend.messages.care_in import CareMessage, care_message_of
 from backend.messages.clients import Client
 from backend.messages.codes import AckCode, AckError
 from backend.messages.effects import follow_stay
-from backend.messages.fhir_parse import Address, Reading, Refusal, read_message
+from backend.messages.fhir_parse import Address, Reading, Refusal, read_message, resources
 from backend.messages.models import InboxBody, InboxMessage, MessageSettings, MessageState
 from backend.messages.stay_records import apply_notice, find_stay, lock_keys, person_of
 from backend.messages.stays import StayChange
-from backend.messages.validation import Notification, notification_of
+from backend.messages.validation import Notification, message_header, notification_of
 from backend.row_scope import RowScope
 
 log = logging.getLogger("lindra.messages")
@@ -102,18 +112,45 @@ async def _claim(session: AsyncSession) -> InboxMessage | None:
     return (await session.scalars(query)).first()
 
 
+@dataclass(frozen=True, slots=True)
+class ReceivedAcknowledgement:
+    """An acknowledgement of a letter we sent: never itself acknowledged (MedCom KR)."""
+
+    header_id: str
+    header: dict[str, Any]
+
+
+Content = Notification | CareMessage | ReceivedAcknowledgement
+
+
+def content_of(doc: dict[str, Any]) -> Content:
+    """What a message (already valid for fhir.resources) says, by its event, or Refusal."""
+    header, event = message_header(doc)
+    if event == codes.CARE_COMMUNICATION:
+        return care_message_of(doc, header)
+    if event == codes.ACKNOWLEDGEMENT:
+        try:
+            validated_acknowledgement(doc)
+        except InvalidAcknowledgement as error:
+            raise Refusal(AckError.DATATYPE_WRONG, "Bundle", str(error)) from None
+        return ReceivedAcknowledgement(str(header.get("id")), header)
+    return notification_of(doc)
+
+
 async def process(session: AsyncSession, message: InboxMessage, now: datetime) -> StayChange | None:
     """Everything about one claimed message, in the caller's transaction."""
     body = await session.get(InboxBody, message.id)
     reading = read_message(body.body if body else b"", message.media_type)
-    refusal, notification = reading.refusal, None
+    refusal, content = reading.refusal, None
     if refusal is None and reading.doc is not None:
         try:
-            notification = notification_of(reading.doc)
+            content = content_of(reading.doc)
         except Refusal as error:
             refusal = error
     address = reading.address
-    header_id = notification.header_id if notification else (address.header_id if address else None)
+    if isinstance(content, ReceivedAcknowledgement) or _is_acknowledgement(reading.doc):
+        address = None  # an acknowledgement is never acknowledged
+    header_id = content.header_id if content else (reading.address.header_id if reading.address else None)
     bundle_id, original, reused = _bundle_id(reading), None, False
     if header_id is not None:
         await lock_keys(session, message.municipality_id, [f"header:{header_id}"])
@@ -126,13 +163,40 @@ async def process(session: AsyncSession, message: InboxMessage, now: datetime) -
         return None
     if reused:
         refusal = Refusal(AckError.DAMAGED, "Bundle.id", "This Bundle.id came before with another MessageHeader.id.")
-    if refusal is not None or notification is None:
+    if refusal is None and isinstance(content, CareMessage):
+        refusal = await _land(session, message, content, now)
+    if refusal is not None or content is None:
         _refuse(message, refusal or Refusal(AckError.DAMAGED, "Bundle", "Unreadable."), address)
         await _acknowledge(session, message, address, AckCode.FATAL_ERROR, refusal, now)
         return None
-    change = await _apply(session, message, notification, now)
+    if isinstance(content, ReceivedAcknowledgement):
+        settled = await correspondence.settle(session, message, reading.doc or {}, content.header, now)
+        message.state = MessageState.APPLIED if settled else MessageState.NOT_OURS
+        message.event_code = codes.ACKNOWLEDGEMENT_ACTIVITY
+        await session.execute(delete(InboxBody).where(InboxBody.message_id == message.id))
+        return None
+    change = await _apply(session, message, content, now) if isinstance(content, Notification) else None
     await _acknowledge(session, message, address, AckCode.OK, None, now)
     return change
+
+
+def _is_acknowledgement(doc: dict[str, Any] | None) -> bool:
+    headers = [r for r in resources(doc or {}) if r.get("resourceType") == "MessageHeader"]
+    return bool(headers) and (headers[0].get("eventCoding") or {}).get("code") == codes.ACKNOWLEDGEMENT
+
+
+async def _land(session: AsyncSession, message: InboxMessage, care: CareMessage, now: datetime) -> Refusal | None:
+    """Land a letter on its case; the refusal if it cannot (a citizen without a case here leaves
+    no bytes behind, like a hospital notice about someone not ours)."""
+    try:
+        async with session.begin_nested():
+            await correspondence.land(session, message, care, now)
+    except Refusal as refusal:
+        if refusal is correspondence.UNKNOWN_CITIZEN:
+            await session.execute(delete(InboxBody).where(InboxBody.message_id == message.id))
+        return refusal
+    message.state, message.event_code = MessageState.APPLIED, care.activity
+    return None
 
 
 def _bundle_id(reading: Reading) -> str | None:

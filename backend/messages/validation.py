@@ -80,9 +80,27 @@ def holds(resource: dict[str, Any], expression: str) -> bool:
     return _compiled(expression)(resource) == [True]
 
 
+def message_header(doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The message's MessageHeader and its event code, if it is a message Lindra receives, or Refusal."""
+    entries = resources(doc)
+    header = entries[0] if entries else {}
+    if header.get("resourceType") != "MessageHeader":
+        raise Refusal(AckError.DATATYPE_WRONG, "Bundle.entry[0]", "A message's first entry must be its MessageHeader.")
+    event = header.get("eventCoding") or {}
+    if event.get("system") != codes.EVENT_SYSTEM or event.get("code") not in codes.RECEIVED_EVENTS:
+        detail = f"Lindra does not receive {str(event.get('code'))[:64]!r} messages."
+        raise Refusal(AckError.UNABLE_TO_RECEIVE_TYPE, "MessageHeader.eventCoding", detail)
+    for destination in header.get("destination") or []:
+        for extension in destination.get("extension") or []:
+            use = (extension.get("valueCoding") or {}).get("code")
+            if extension.get("url") == codes.DESTINATION_USE_URL and use not in codes.DESTINATION_USES:
+                raise Refusal(AckError.VALUE_SET_UNKNOWN, "MessageHeader.destination.extension:use", f"{use!r}")
+    return header, str(event["code"])
+
+
 def notification_of(doc: dict[str, Any]) -> Notification:
     """The notification `doc` (a FHIR Bundle already valid for fhir.resources) carries, or Refusal."""
-    header = _header(doc)
+    header, _event = message_header(doc)
     for _key, expression, element, detail in BUNDLE_INVARIANTS:
         if not holds(doc, expression):
             raise Refusal(AckError.VALUE_SET_UNKNOWN if "cc" in detail else AckError.DATATYPE_WRONG, element, detail)
@@ -109,37 +127,20 @@ def notification_of(doc: dict[str, Any]) -> Notification:
         activity=activity,
         kind=kind,
         variant=variant,
-        recorded_at=_instant(provenance.get("recorded"), "Provenance.recorded", required=True),
-        cpr=_cpr(patient),
+        recorded_at=instant(provenance.get("recorded"), "Provenance.recorded", required=True),
+        cpr=patient_cpr(patient),
         deceased=deceased if isinstance(deceased, bool) else None,
         encounter_status=status,
         encounter_class=encounter_class,
-        period_start=_instant(period.get("start"), "Encounter.period.start", required=True),
-        period_end=_instant(period.get("end"), "Encounter.period.end"),
-        leave_start=_instant(leave.get("start"), "Encounter.extension:leavePeriod.valuePeriod.start"),
-        leave_end=_instant(leave.get("end"), "Encounter.extension:leavePeriod.valuePeriod.end"),
+        period_start=instant(period.get("start"), "Encounter.period.start", required=True),
+        period_end=instant(period.get("end"), "Encounter.period.end"),
+        leave_start=instant(leave.get("start"), "Encounter.extension:leavePeriod.valuePeriod.start"),
+        leave_end=instant(leave.get("end"), "Encounter.extension:leavePeriod.valuePeriod.end"),
         episode_keys=_episode_keys(encounter),
         department=str(provider["name"])[:200] if provider.get("name") else None,
         department_sor=_identifier(provider, codes.SOR_SYSTEM),
         report_of_admission=_report_of_admission(header),
     )
-
-
-def _header(doc: dict[str, Any]) -> dict[str, Any]:
-    entries = resources(doc)
-    header = entries[0] if entries else {}
-    if header.get("resourceType") != "MessageHeader":
-        raise Refusal(AckError.DATATYPE_WRONG, "Bundle.entry[0]", "A message's first entry must be its MessageHeader.")
-    event = header.get("eventCoding") or {}
-    if (event.get("system"), event.get("code")) != (codes.EVENT_SYSTEM, codes.HOSPITAL_NOTIFICATION):
-        detail = f"Lindra receives HospitalNotification here, not {str(event.get('code'))[:64]!r}."
-        raise Refusal(AckError.UNABLE_TO_RECEIVE_TYPE, "MessageHeader.eventCoding", detail)
-    for destination in header.get("destination") or []:
-        for extension in destination.get("extension") or []:
-            use = (extension.get("valueCoding") or {}).get("code")
-            if extension.get("url") == codes.DESTINATION_USE_URL and use not in codes.DESTINATION_USES:
-                raise Refusal(AckError.VALUE_SET_UNKNOWN, "MessageHeader.destination.extension:use", f"{use!r}")
-    return header
 
 
 def _focus(doc: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
@@ -201,7 +202,7 @@ def _report_of_admission(header: dict[str, Any]) -> bool:
     )
 
 
-def _instant(value: object, element: str, required: bool = False) -> Any:
+def instant(value: object, element: str, required: bool = False) -> Any:
     if value is None and not required:
         return None
     try:
@@ -213,7 +214,7 @@ def _instant(value: object, element: str, required: bool = False) -> Any:
     return moment
 
 
-def _cpr(patient: dict[str, Any]) -> str:
+def patient_cpr(patient: dict[str, Any]) -> str:
     value = next((i.get("value") for i in patient.get("identifier") or [] if i.get("system") == codes.CPR_SYSTEM), None)
     try:
         return cprs.normalise(str(value or ""))

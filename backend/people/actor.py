@@ -47,6 +47,7 @@ class SystemRole(enum.StrEnum):
     # sent, a refusal at refresh. Logged under the municipality's id.
     IDENTITY_PROVIDER = "identity_provider"
     CARE_RECORD = "care_record"  # a care-record system reading a case (its FHIR export)
+    CORRESPONDENCE = "correspondence"  # a MedCom CareCommunication landing on a case, by the worker
 
 
 class SystemActor(msgspec.Struct, frozen=True):

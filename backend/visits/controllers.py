@@ -68,7 +68,11 @@ class CaseVisitController(Controller):
     path = "/cases/{case_id:uuid}"
     tags = ["visits"]
 
-    @get("/timeline", opt={"roles": CLINICAL_ROLES}, summary="Visits, scores, medicine, notes and flags, newest first")
+    @get(
+        "/timeline",
+        opt={"roles": CLINICAL_ROLES},
+        summary="Visits, scores, medicine, notes, flags and letters, newest first",
+    )
     async def timeline(
         self,
         read: Read,

@@ -201,6 +201,14 @@ WITH visible AS (SELECT cases.id, cases.died_at, cases.death_place, cases.death_
      WHERE f.case_id = (SELECT id FROM visible) {before_f}
      ORDER BY f.raised_at DESC, f.id DESC LIMIT $6)
     UNION ALL
+    (SELECT k.written_at, k.id, json_build_object(
+        'type', 'correspondence', 'at', k.written_at, 'id', k.id, 'direction', k.direction,
+        'thread_key', k.thread_key, 'category', k.category, 'topic', k.topic, 'status', k.status,
+        'sender_name', k.sender_name, 'recipient_name', k.recipient_name, 'replies_to_id', k.replies_to_id)
+     FROM correspondence k
+     WHERE k.case_id = (SELECT id FROM visible) {before_k}
+     ORDER BY k.written_at DESC, k.id DESC LIMIT $6)
+    UNION ALL
     (SELECT d.died_at, d.id, json_build_object(
         'type', 'death', 'at', d.died_at, 'id', d.id, 'place', d.death_place, 'present', d.death_present,
         'gp_informed', d.gp_informed)
@@ -217,6 +225,7 @@ _TIMELINE_SOURCES = {
     "m": "m.given_at",
     "n": "n.written_at",
     "f": "f.raised_at",
+    "k": "k.written_at",
     "d": "d.died_at",
 }
 

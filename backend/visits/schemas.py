@@ -195,7 +195,21 @@ class DeathEntry(_Entry, kw_only=True, tag="death"):
     gp_informed: bool | None
 
 
-TimelineEntry = VisitEntry | ScoresEntry | MedicineGivenEntry | NoteEntry | FlagEntry | DeathEntry
+class CorrespondenceEntry(_Entry, kw_only=True, tag="correspondence"):
+    """A letter to or from the GP or the hospital (MedCom CareCommunication); `thread_key` names its
+    thread, whose texts and attachments `GET /cases/{id}/correspondence` shows."""
+
+    direction: str
+    thread_key: str
+    category: str
+    topic: str | None
+    status: str
+    sender_name: str | None
+    recipient_name: str | None
+    replies_to_id: uuid.UUID | None
+
+
+TimelineEntry = VisitEntry | ScoresEntry | MedicineGivenEntry | NoteEntry | FlagEntry | DeathEntry | CorrespondenceEntry
 
 
 class Timeline(Struct, kw_only=True):

@@ -25,17 +25,24 @@ Sessions = async_sessionmaker[AsyncSession]
 # CI has the shared folder beside the checkout: ../shared/medcom-examples from the project root.
 EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "medcom-examples"
 HOSPITAL_NOTIFICATIONS = EXAMPLES / "hospitalnotification"
+CARE_COMMUNICATIONS = EXAMPLES / "carecommunication"
 EXAMPLE_CPR = "2509479989"  # MedCom's test CPR, in every HospitalNotification example
 JSON = "application/fhir+json"
 XML = "application/fhir+xml"
 
 
-def example(name: str) -> bytes:
+def example(name: str, folder: Path = HOSPITAL_NOTIFICATIONS) -> bytes:
     """A MedCom example by the start of its Bundle id (`a5e5b880`), JSON unless `.xml` is given."""
     suffix = ".xml" if name.endswith(".xml") else ".json"
     stem = name.removesuffix(".xml")
-    (found,) = [p for p in HOSPITAL_NOTIFICATIONS.glob(f"Bundle-{stem}*{suffix}")]
+    (found,) = [p for p in folder.glob(f"Bundle-{stem}*{suffix}")]
     return found.read_bytes()
+
+
+def care_example(name: str) -> dict[str, Any]:
+    """A MedCom CareCommunication example as FHIR JSON, to deliver or to change in a test."""
+    decoded: dict[str, Any] = msgspec.json.decode(example(name, CARE_COMMUNICATIONS))
+    return decoded
 
 
 @dataclass
@@ -74,6 +81,15 @@ async def deliver_and_wait(
     client: Client, sessions: Sessions, broker: Broker, body: bytes, media_type: str = JSON
 ) -> InboxMessage:
     return await processed(sessions, await deliver(client, broker, body, media_type))
+
+
+async def received_acks(receiver: AckReceiver, broker: Broker, count: int) -> list[bytes]:
+    """What the broker's endpoint took (acknowledgements, letters), once it has taken `count`."""
+    path = broker.ack_url.removeprefix(receiver.base) if broker.ack_url else ""
+    async with asyncio.timeout(15):
+        while len(receiver.received[path]) < count:  # noqa: ASYNC110 (another thread fills it)
+            await asyncio.sleep(0.05)
+    return [body for _, body in receiver.received[path]]
 
 
 async def stays_of(sessions: Sessions, municipality_id: uuid.UUID) -> list[HospitalStay]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from backend.messages.acknowledgement import validated_acknowledgement
+from backend.messages.fhir_parse import MAX_MESSAGE_BYTES
 from backend.messages.models import MessageState
 from tests.factories import World
 from tests.messages import builder
@@ -49,7 +50,7 @@ def only_the_header(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def care_communication(message: dict[str, Any]) -> dict[str, Any]:
-    builder.resource(message, "MessageHeader")["eventCoding"]["code"] = "care-communication-message"
+    builder.resource(message, "MessageHeader")["eventCoding"]["code"] = "hospital-referral-message"
     return message
 
 
@@ -89,7 +90,7 @@ def bogus_status(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def oversized(message: dict[str, Any]) -> dict[str, Any]:
-    padding = '<div xmlns="http://www.w3.org/1999/xhtml">' + "x" * 300_000 + "</div>"
+    padding = '<div xmlns="http://www.w3.org/1999/xhtml">' + "x" * (MAX_MESSAGE_BYTES + 1000) + "</div>"
     builder.resource(message, "Patient")["text"] = {"status": "generated", "div": padding}
     return message
 

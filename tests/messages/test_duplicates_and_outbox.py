@@ -26,17 +26,9 @@ from tests.messages.helpers import (
     deliver_and_wait,
     example,
     processed,
+    received_acks,
     stays_of,
 )
-
-
-async def received_acks(receiver: AckReceiver, broker: Broker, count: int) -> list[bytes]:
-    """The acknowledgements the broker's endpoint took, once it has taken `count`."""
-    path = broker.ack_url.removeprefix(receiver.base) if broker.ack_url else ""
-    async with asyncio.timeout(15):
-        while len(receiver.received[path]) < count:  # noqa: ASYNC110 (another thread fills it)
-            await asyncio.sleep(0.05)
-    return [body for _, body in receiver.received[path]]
 
 
 async def test_the_same_message_twice_gets_the_same_acknowledgement_bytes_and_one_effect(

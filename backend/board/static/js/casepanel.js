@@ -214,6 +214,10 @@ function timelineText(item) {
       return word("flag", item.kind);
     case "death":
       return word("place", item.place);
+    case "correspondence": {
+      const party = item.direction === "in" ? item.sender_name : item.recipient_name;
+      return `${t(`letter.${item.direction}`)} ${party ?? ""} · ${item.topic ?? word("category", item.category)} · ${word("letter", item.status)}`;
+    }
     default:
       return "";
   }

@@ -128,7 +128,7 @@ async function loadAll() {
     toast(error.message);
   }
   renderAll();
-  const panels = ["alerts", "visits", "roster", "risk"];
+  const panels = ["alerts", "visits", "roster", "risk", "letters"];
   await Promise.all(panels.map((panel) => safely(() => READERS[panel](board))));
   if (role() === "palliative_unit") renderUnitCases(board);
 }
@@ -180,6 +180,7 @@ function followEvent(event) {
     readSoon("visits");
     if (kind === "visit.missed") readSoon("risk");
   } else if (kind === "roster.changed") readSoon("roster");
+  else if (kind.startsWith("case.correspondence")) readSoon("letters");
   else if (kind.startsWith("case.")) readSoon("risk");
   if (event.case_id && event.case_id === state.caseOpen) readSoon("case");
 }

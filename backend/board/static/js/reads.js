@@ -4,6 +4,7 @@
 import { renderAlerts } from "./alerts.js";
 import { ApiError } from "./api.js";
 import { loadCase } from "./casepanel.js";
+import { t } from "./i18n.js";
 import { renderOnCall, renderRisk, renderVisits } from "./panels.js";
 
 const CASE_PAGE_SIZE = 200;
@@ -114,11 +115,21 @@ export async function loadRisk(board) {
   renderRisk(board);
 }
 
+/** Letters from the GP and the hospital I have not read, on my cases as key or contact person. */
+export async function loadLetters(board) {
+  const unread = await board.api.get("/correspondence/unread");
+  const badge = document.getElementById("letters");
+  badge.textContent = `✉ ${unread.total}`;
+  badge.title = t("letters.unread", { count: unread.total });
+  badge.hidden = unread.total === 0;
+}
+
 /** What each kind of event makes the board read again; a role reads only what it may see. */
 export const READERS = {
   alerts: loadAlerts,
   visits: (board) => (MANAGERS.has(roleOf(board)) ? loadVisits(board) : null),
   roster: (board) => (MUNICIPAL.has(roleOf(board)) ? loadRoster(board) : null),
   risk: loadRisk,
+  letters: (board) => (MUNICIPAL.has(roleOf(board)) ? loadLetters(board) : null),
   case: (board) => (board.state.caseOpen ? loadCase(board, board.state.caseOpen) : null),
 };
