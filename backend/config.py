@@ -96,6 +96,13 @@ class Settings:
     # secret it must send as HTTP Basic credentials (user `kannel`); without one both are refused.
     sms_callback_url: str = ""
     sms_callback_secret: str = ""
+    # Lindra watches itself (backend/alerts/watch.py): how often, and after how long each fault
+    # shows on the boards and texts the coordinator on duty: no worker has finished a sweep, every
+    # push attempt failed, the SMS gateway did not answer.
+    watch_every_seconds: float = 2.0
+    watch_worker_seconds: float = 30.0
+    watch_push_seconds: float = 120.0
+    watch_sms_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -137,6 +144,10 @@ class Settings:
             "sms_timeout_seconds": float(os.environ.get("LINDRA_SMS_TIMEOUT_SECONDS") or 5.0),
             "sms_callback_url": os.environ.get("LINDRA_SMS_CALLBACK_URL", ""),
             "sms_callback_secret": os.environ.get("LINDRA_SMS_CALLBACK_SECRET", ""),
+            "watch_every_seconds": float(os.environ.get("LINDRA_WATCH_EVERY_SECONDS") or 2.0),
+            "watch_worker_seconds": float(os.environ.get("LINDRA_WATCH_WORKER_SECONDS") or 30.0),
+            "watch_push_seconds": float(os.environ.get("LINDRA_WATCH_PUSH_SECONDS") or 120.0),
+            "watch_sms_seconds": float(os.environ.get("LINDRA_WATCH_SMS_SECONDS") or 10.0),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

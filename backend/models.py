@@ -2,6 +2,7 @@
 
 from backend.alerts.models import Alert, AlertRaise, AlertTarget, AlertTier, EscalationPolicy, Notification
 from backend.alerts.sms.models import SmsMessage, SmsReply
+from backend.alerts.watch_models import GatewayHealth, PhoneCheck, WatchAlarm, WorkerHeartbeat
 from backend.audit.models import AuditEntry
 from backend.cases.models import ActionPlan, Case, Citizen, Medicine, Relative, StatusNote, Wish
 from backend.idempotency import IdempotencyKey
@@ -52,6 +53,7 @@ __all__ = [
     "Device",
     "EscalationPolicy",
     "Event",
+    "GatewayHealth",
     "HospitalStay",
     "IdempotencyKey",
     "InboxBody",
@@ -64,6 +66,7 @@ __all__ = [
     "Organisation",
     "OrganisationServes",
     "PasswordCode",
+    "PhoneCheck",
     "Relative",
     "RosterEntry",
     "RotatedRefreshToken",
@@ -80,5 +83,7 @@ __all__ = [
     "Visit",
     "VisitNote",
     "VisitPlanSlot",
+    "WatchAlarm",
     "Wish",
+    "WorkerHeartbeat",
 ]

@@ -64,6 +64,7 @@ export const da = {
   "alert.confirmed": "modtaget",
   "alert.unconfirmed": "ikke bekræftet",
   "alert.noPhone": "ingen telefon",
+  "alert.smsSent": "SMS sendt",
   "alert.times": "{n}×",
   "alert.acknowledgedBy": "Kvitteret af {name} {time}",
   "alert.onTheWayBy": "{name} er på vej ({time})",

@@ -64,6 +64,7 @@ export const en = {
   "alert.confirmed": "received",
   "alert.unconfirmed": "not confirmed",
   "alert.noPhone": "no phone",
+  "alert.smsSent": "SMS sent",
   "alert.times": "{n}×",
   "alert.acknowledgedBy": "Acknowledged by {name} {time}",
   "alert.onTheWayBy": "{name} is on the way ({time})",
