@@ -40,8 +40,8 @@ _CLAIM = text(
 _RESULT = text(
     """
     UPDATE phone_checks
-    SET push_status = :status, push_error = :error, push_due_at = :due_at, push_claimed_until = NULL,
-        push_sent_at = CASE WHEN :status = 'sent' THEN CAST(:now AS timestamptz) ELSE push_sent_at END
+    SET push_status = CAST(:status AS text), push_error = :error, push_due_at = :due_at, push_claimed_until = NULL,
+        push_sent_at = CASE WHEN CAST(:status AS text) = 'sent' THEN CAST(:now AS timestamptz) ELSE push_sent_at END
     WHERE id = :id AND push_status = 'sending'
     """
 )

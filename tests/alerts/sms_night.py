@@ -44,12 +44,19 @@ T = TypeVar("T")
 
 
 class SmsNight:
-    def __init__(self, url: str, world: World, kannel: Kannel, stub: FcmStub, pg: asyncpg.Connection) -> None:
+    def __init__(
+        self, url: str, world: World, kannel: Kannel, stub: FcmStub, pg: asyncpg.Connection, settings: Settings
+    ) -> None:
         self.url = url
         self.world = world
         self.kannel = kannel
         self.stub = stub
         self.pg = pg
+        self.settings = settings
+
+    async def get(self, login: Login, path: str) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
+            return await http.get(path, headers=login.headers)
 
     async def post(self, login: Login, path: str, body: Any = None) -> httpx.Response:
         headers = login.headers | {"Idempotency-Key": str(uuid.uuid4())}
@@ -134,7 +141,8 @@ async def _prepare(url: str, settings: Settings) -> World:
 
 
 @asynccontextmanager
-async def sms_night(server_url: str, workdir: Path) -> AsyncIterator[SmsNight]:
+async def sms_night(server_url: str, workdir: Path, **overrides: Any) -> AsyncIterator[SmsNight]:
+    """The night; `overrides` change the server's settings (e.g. `housekeeping=False`: no worker in it)."""
     name = f"lindra_sms_{uuid.uuid4().hex[:8]}"
     await admin_exec(server_url, f'CREATE DATABASE "{name}"')
     url = with_database(server_url, name)
@@ -155,12 +163,13 @@ async def sms_night(server_url: str, workdir: Path) -> AsyncIterator[SmsNight]:
                 sms_gateway_password=env["LINDRA_SMS_PASSWORD"],
                 sms_callback_url=lindra,
                 sms_callback_secret=SECRET,
+                **overrides,
             )
             world = await _prepare(url, settings)
             pg = await asyncpg.connect(url)
             try:
                 async with serving(create_app(settings, Clock()), port=port):
-                    yield SmsNight(lindra, world, kannel, stub, pg)
+                    yield SmsNight(lindra, world, kannel, stub, pg, settings)
             finally:
                 await pg.close()
     finally:
