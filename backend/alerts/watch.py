@@ -6,7 +6,8 @@ instances share (the workers' heartbeats, the gateways' health), opens or closes
 fault (a unique index keeps it to one however many instances look), and queues one SMS per
 alarm to each coordinator on duty with a work mobile. The watcher then sends those SMS itself,
 straight to the gateway: their path needs neither the worker nor its SMS sender. When the
-gateway is the fault, they wait in the outbox and go when it answers again.
+gateway is the fault, they wait in the outbox; the first look that finds it answering again
+sends everything waiting for a retry at once, alert SMS included.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.alerts import channel_health
 from backend.alerts.sms.gateway import SmsGateway, make_sms_gateway
 from backend.alerts.sms.models import SmsKind
-from backend.alerts.sms.outbox import BATCH, claim_due_sms, deliver_sms
+from backend.alerts.sms.outbox import BATCH, SMS_CHANNEL, claim_due_sms, deliver_sms
 from backend.alerts.sms.texts import fault_text
 from backend.alerts.watch_models import Fault
 from backend.clock import Clock
@@ -67,11 +68,12 @@ _STATE = text(
 )
 
 
-async def faults_now(session: AsyncSession, settings: Settings, now: datetime, watching_since: datetime) -> set[Fault]:
-    """The faults the shared rows show now."""
+async def faults_now(session: AsyncSession, settings: Settings, now: datetime) -> set[Fault]:
+    """The faults the shared rows show now. A database no worker ever swept (a new installation)
+    shows no silent worker: `lindra_worker_up` in /metrics tells of a worker that never started."""
     row = (await session.execute(_STATE)).one()
     found = set()
-    if (row.swept_at or watching_since) < now - timedelta(seconds=settings.watch_worker_seconds):
+    if row.swept_at and row.swept_at < now - timedelta(seconds=settings.watch_worker_seconds):
         found.add(Fault.WORKER_SILENT)
     if row.push_failing_since and row.push_failing_since <= now - timedelta(seconds=settings.watch_push_seconds):
         found.add(Fault.PUSH_FAILING)
@@ -133,6 +135,16 @@ async def tell_coordinators(session: AsyncSession, alarms: list[Any], now: datet
             await session.execute(_TELL, params)
 
 
+_RELEASE = text(
+    f"""
+    WITH waiting AS (
+        UPDATE sms_messages SET due_at = :now WHERE status = 'queued' AND due_at > :now RETURNING 1
+    )
+    SELECT pg_notify('{SMS_CHANNEL}', '') FROM waiting LIMIT 1
+    """
+)
+
+
 class Watcher:
     """Looks every `watch_every_seconds`: probes the SMS gateway, records the faults, tells the
     coordinators on duty and sends them the SMS itself."""
@@ -142,7 +154,7 @@ class Watcher:
         self.settings = settings
         self.clock = clock
         self.gateway: SmsGateway = make_sms_gateway(settings)
-        self.since = clock.now()
+        self._gateway_down = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -157,10 +169,14 @@ class Watcher:
     async def look(self) -> list[Any]:
         """One look; returns the alarms open now."""
         now = self.clock.now()
-        await channel_health.record(self.sessions, "sms", await self.gateway.answers(), now)
+        answers = await self.gateway.answers()
+        await channel_health.record(self.sessions, "sms", answers, now)
         async with self.sessions.begin() as session:
-            alarms = await record_alarms(session, await faults_now(session, self.settings, now, self.since), now)
+            if answers and self._gateway_down:  # back: what waited for its next retry goes now
+                await session.execute(_RELEASE, {"now": now})
+            alarms = await record_alarms(session, await faults_now(session, self.settings, now), now)
             await tell_coordinators(session, alarms, now)
+        self._gateway_down = answers is False
         claimed = await claim_due_sms(self.sessions, now, BATCH, [SmsKind.WATCH])
         if claimed:
             await deliver_sms(self.sessions, self.gateway, claimed, now)

@@ -7,6 +7,7 @@ person called gets an SMS after the tier's `sms_after_seconds`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -98,11 +99,12 @@ class SmsNight:
         return [r.text for r in self.kannel.received() if r.to == number]
 
 
-async def wait_for(check: Callable[[], Awaitable[T]], seconds: float) -> T:
-    """`check()`'s answer once it is truthy, or its last answer after `seconds`."""
+async def wait_for(check: Callable[[], Awaitable[T] | T], seconds: float) -> T:
+    """`check()`'s answer (awaited if need be) once it is truthy, or its last answer after `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
-        found = await check()
+        answer = check()
+        found = await answer if inspect.isawaitable(answer) else answer
         if found or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.1)

@@ -33,9 +33,7 @@ async def _check(night: SmsNight, login: Login, check_id: str) -> dict[str, Any]
 
 def _test_pushes(night: SmsNight, check_id: str) -> list[dict[str, Any]]:
     return [
-        s.body["message"]
-        for s in night.stub.sends()
-        if s.body["message"].get("data", {}).get("check_id") == check_id
+        s.body["message"] for s in night.stub.sends() if s.body["message"].get("data", {}).get("check_id") == check_id
     ]
 
 
@@ -57,7 +55,7 @@ async def test_a_phone_check_that_is_confirmed_counts_and_one_never_confirmed_is
     assert theirs.json()["sms"] == "no_number"
 
     # The test push reaches FCM marked as a test, with no alert in it; the nurse's app confirms it.
-    [push] = await wait_for(lambda: _async(_test_pushes(night, nurse_check)), 10)
+    [push] = await wait_for(lambda: _test_pushes(night, nurse_check), 10)
     assert push["data"] == {"kind": "phone_check", "check_id": nurse_check}
     stranger = await night.post(coordinator, f"/mobile/v1/phone-checks/{nurse_check}/received")
     assert stranger.status_code == 404  # only her own phone confirms her check
@@ -66,14 +64,14 @@ async def test_a_phone_check_that_is_confirmed_counts_and_one_never_confirmed_is
     assert confirmed.json()["push"] == "confirmed"
 
     # Her test SMS reaches her phone, and Kannel's delivery report says so: no reply needed.
-    assert await wait_for(lambda: _async(TEST_SMS in night.texts_to(NURSE_MOBILE)), 15)
+    assert await wait_for(lambda: TEST_SMS in night.texts_to(NURSE_MOBILE), 15)
 
     async def delivered() -> bool:
         return (await _check(night, nurse, nurse_check))["sms"] == "delivered"
 
     assert await wait_for(delivered, 10)
     # The coordinator's phone got its push too, and never says so.
-    assert await wait_for(lambda: _async(_test_pushes(night, coordinator_check)), 10)
+    assert await wait_for(lambda: _test_pushes(night, coordinator_check), 10)
     assert (await _check(night, coordinator, coordinator_check))["push"] == "sent"
 
     answer = await night.get(coordinator, "/alert-policies/coverage?hours=24")
@@ -124,7 +122,7 @@ async def test_a_push_token_fcm_calls_dead_sends_the_sms_at_once_and_the_board_h
     raised = await night.alert(alert_id)
     assert (sms["created_at"] - raised["received_at"]).total_seconds() < 15
     assert await night.pg.fetchval("SELECT push_token FROM devices WHERE id = $1", nurse.device_id) is None
-    assert await wait_for(lambda: _async(any(sms["code"] in t for t in night.texts_to(NURSE_MOBILE))), 10)
+    assert await wait_for(lambda: any(sms["code"] in t for t in night.texts_to(NURSE_MOBILE)), 10)
 
     # The board reads the alert again on the event and shows "SMS sent" by her name.
     heard = await night.pg.fetchval(
@@ -137,7 +135,3 @@ async def test_a_push_token_fcm_calls_dead_sends_the_sms_at_once_and_the_board_h
     [target] = [t for t in detail.json()["targets"] if t["user_id"] == str(nurse.user_id)]
     assert target["sms_sent_at"] is not None
     await night.post(nurse, f"/alerts/{alert_id}/acknowledge")
-
-
-async def _async(value: Any) -> Any:
-    return value
