@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -21,7 +21,13 @@ from tests.alerts.sms_night import COORDINATOR_MOBILE, SmsNight, sms_night, wait
 WORKER_SILENT_AFTER = 3.0  # seconds without a sweep before the banner shows
 WORKER_SMS = "Lindra: baggrundsarbejdet er gået i stå; alarmer eskalerer ikke. Se tavlen."
 GATEWAY_SMS = "Lindra: SMS-gatewayen svarede ikke. Se tavlen."
-WATCH = {"watch_every_seconds": 0.3, "watch_worker_seconds": WORKER_SILENT_AFTER, "watch_sms_seconds": 1.0}
+PUSH_SMS = "Lindra: push til telefonerne fejler; alarmer når kun frem som SMS. Se tavlen."
+WATCH = {
+    "watch_every_seconds": 0.3,
+    "watch_worker_seconds": WORKER_SILENT_AFTER,
+    "watch_push_seconds": 1.5,
+    "watch_sms_seconds": 1.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +54,16 @@ class Worker:
     def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "backend.cli", "worker"], env=self.env)
 
+    async def start_and_wait(self, night: SmsNight) -> None:
+        """Start, and return once it has swept (its first sweep, after its start-up, writes a heartbeat)."""
+        started = await night.pg.fetchval("SELECT now()")
+        self.start()
+
+        async def swept() -> bool:
+            return bool(await night.pg.fetchval("SELECT max(swept_at) > $1 FROM worker_heartbeats", started))
+
+        assert await wait_for(swept, 30), "the worker never swept"
+
     def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
@@ -59,12 +75,24 @@ class Worker:
             self.process.wait(10)
 
 
-@pytest.fixture
-def worker(night: SmsNight) -> Iterator[Worker]:
+@pytest.fixture(scope="module")
+async def running_worker(night: SmsNight) -> AsyncIterator[Worker]:
+    """One worker for the module, started once it has swept (a test that kills it starts it again)."""
     running = Worker(night)
-    running.start()
-    yield running
-    running.stop()
+    try:
+        await running.start_and_wait(night)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+async def worker(night: SmsNight, running_worker: Worker) -> Worker:
+    """The module's worker, started again if a test before left it dead."""
+    assert running_worker.process is not None
+    if running_worker.process.poll() is not None:
+        await running_worker.start_and_wait(night)
+    return running_worker
 
 
 async def _faults(night: SmsNight) -> list[str]:
@@ -85,10 +113,6 @@ async def _metric(night: SmsNight, fault: str) -> str:
 async def test_a_killed_worker_shows_a_red_banner_and_texts_the_coordinator_once(
     night: SmsNight, worker: Worker
 ) -> None:
-    async def swept() -> object:
-        return await night.pg.fetchval("SELECT max(swept_at) FROM worker_heartbeats")
-
-    assert await wait_for(swept, 20), "the worker never swept"
     assert "worker_silent" not in await _faults(night)
     assert (await _ready(night))["status"] == "ready"
 
@@ -120,6 +144,29 @@ async def test_a_killed_worker_shows_a_red_banner_and_texts_the_coordinator_once
     assert await wait_for(cleared, 20)
     assert (await _ready(night))["status"] == "ready"
     assert (await _metric(night, "worker_silent")).endswith(" 0.0")
+
+
+async def test_pushes_that_all_fail_show_on_the_board_until_one_goes_through(night: SmsNight, worker: Worker) -> None:
+    night.stub.fail_for(6)  # FCM answers 503 to every push for six seconds
+    alert_id = await night.raise_alert()
+
+    async def banner() -> bool:
+        return "push_failing" in await _faults(night)
+
+    assert await wait_for(banner, 10)
+    assert (await _metric(night, "push_failing")).endswith(" 1.0")
+
+    async def texted() -> list[str]:
+        return [t for t in night.texts_to(COORDINATOR_MOBILE) if t == PUSH_SMS]
+
+    assert await wait_for(texted, 10)
+
+    async def cleared() -> bool:  # a retry after FCM is back goes through
+        return "push_failing" not in await _faults(night)
+
+    assert await wait_for(cleared, 20)
+    assert len(await texted()) == 1
+    await night.post(night.world.nurse_a, f"/alerts/{alert_id}/acknowledge")
 
 
 async def test_a_silent_sms_gateway_shows_on_the_board_and_its_sms_goes_once_it_answers(
