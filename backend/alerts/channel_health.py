@@ -2,13 +2,13 @@
 
 The senders record what their batches met (`record`), and the watcher's probe of the SMS gateway
 does too. A process writes when what it saw changes, and at least every `REWRITE_SECONDS` while it
-keeps seeing the same, so a batch's results cost no statement on most batches.
+keeps seeing the same, so a batch's results cost no statement on most batches. The times are the
+database's wall clock, as the watcher judges them (`backend.alerts.watch`).
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import text
@@ -20,11 +20,10 @@ REWRITE_SECONDS = 10.0
 _RECORD = text(
     """
     INSERT INTO gateway_health AS g (channel, failing_since, last_ok_at)
-    VALUES (:channel, CASE WHEN :ok THEN NULL ELSE CAST(:now AS timestamptz) END,
-            CASE WHEN :ok THEN CAST(:now AS timestamptz) END)
+    VALUES (:channel, CASE WHEN :ok THEN NULL ELSE clock_timestamp() END, CASE WHEN :ok THEN clock_timestamp() END)
     ON CONFLICT (channel) DO UPDATE
-    SET failing_since = CASE WHEN :ok THEN NULL ELSE coalesce(g.failing_since, CAST(:now AS timestamptz)) END,
-        last_ok_at = CASE WHEN :ok THEN CAST(:now AS timestamptz) ELSE g.last_ok_at END
+    SET failing_since = CASE WHEN :ok THEN NULL ELSE coalesce(g.failing_since, clock_timestamp()) END,
+        last_ok_at = CASE WHEN :ok THEN clock_timestamp() ELSE g.last_ok_at END
     """
 )
 
@@ -32,7 +31,7 @@ _RECORD = text(
 _written: dict[tuple[int, str], tuple[bool, float]] = {}
 
 
-async def record(sessions: async_sessionmaker[AsyncSession], channel: Channel, ok: bool | None, now: datetime) -> None:
+async def record(sessions: async_sessionmaker[AsyncSession], channel: Channel, ok: bool | None) -> None:
     """Note that the gateway answered (`ok`) or did not; None (nothing it could answer for) notes nothing."""
     if ok is None:
         return
@@ -41,5 +40,5 @@ async def record(sessions: async_sessionmaker[AsyncSession], channel: Channel, o
     if last is not None and last[0] == ok and time.monotonic() - last[1] < REWRITE_SECONDS:
         return
     async with sessions.begin() as session:
-        await session.execute(_RECORD, {"channel": channel, "ok": ok, "now": now})
+        await session.execute(_RECORD, {"channel": channel, "ok": ok})
     _written[key] = (ok, time.monotonic())

@@ -57,7 +57,7 @@ async def send_check_pushes(sessions: async_sessionmaker[AsyncSession], gateway:
     sendable = [row for row in claimed if row.token]
     pushes = [PushMessage(row.id, row.token, None, "normal") for row in sendable]
     results = {r.notification_id: r for r in await gateway.send(pushes)}
-    await channel_health.record(sessions, "push", gateway_answered(r.outcome for r in results.values()), now)
+    await channel_health.record(sessions, "push", gateway_answered(r.outcome for r in results.values()))
     async with sessions.begin() as session:
         for row in claimed:
             result = results.get(row.id)

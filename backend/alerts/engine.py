@@ -409,7 +409,7 @@ async def sweep(sessions: async_sessionmaker[AsyncSession], settings: Settings, 
         called = await _renotify(session, now)
         resent = await _resend_unconfirmed(session, now)
         texted = await queue_due_sms(session, now)
-        await heartbeat(session, INSTANCE, now)
+        await heartbeat(session, INSTANCE)
     return moved + called + resent + texted
 
 
@@ -544,7 +544,7 @@ async def deliver(
                 "due_at": due_at,
             }
         )
-    await channel_health.record(sessions, "push", gateway_answered(r.outcome for r in results), now)
+    await channel_health.record(sessions, "push", gateway_answered(r.outcome for r in results))
     failed = _failed_for_good(claimed, updates)
     if not (dead_tokens or failed):  # the usual case: one statement, a transaction by itself
         async with sessions() as session:

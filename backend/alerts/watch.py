@@ -40,55 +40,56 @@ log = logging.getLogger("lindra.watch")
 QUIET = timedelta(minutes=30)
 # How often a worker's sweep writes its heartbeat (the sweep runs four times a second).
 HEARTBEAT_SECONDS = 2.0
+# Liveness is a matter of the wall clock, not of the service's clock (which tests move): the
+# heartbeats, the gateways' health and the alarms are stamped and judged by the database's.
 
 _HEARTBEAT = text(
     """
-    INSERT INTO worker_heartbeats (instance, swept_at) VALUES (:instance, :now)
+    INSERT INTO worker_heartbeats (instance, swept_at) VALUES (:instance, clock_timestamp())
     ON CONFLICT (instance) DO UPDATE SET swept_at = excluded.swept_at
     """
 )
 _last_beat: dict[int, float] = {}
 
 
-async def heartbeat(session: AsyncSession, instance: str, now: datetime) -> None:
+async def heartbeat(session: AsyncSession, instance: str) -> None:
     """The sweep's last step: it finished (written every `HEARTBEAT_SECONDS` at most, per database)."""
     key = id(session.bind)
     if time.monotonic() - _last_beat.get(key, 0.0) < HEARTBEAT_SECONDS:
         return
-    await session.execute(_HEARTBEAT, {"instance": instance, "now": now})
+    await session.execute(_HEARTBEAT, {"instance": instance})
     _last_beat[key] = time.monotonic()
 
 
-_STATE = text(
+_FAULTS = text(
     """
-    SELECT (SELECT max(swept_at) FROM worker_heartbeats) AS swept_at,
-           (SELECT failing_since FROM gateway_health WHERE channel = 'push') AS push_failing_since,
-           (SELECT failing_since FROM gateway_health WHERE channel = 'sms') AS sms_failing_since
+    SELECT coalesce((SELECT max(swept_at) FROM worker_heartbeats) < clock_timestamp() - make_interval(secs => :worker),
+                    false) AS worker_silent,
+           coalesce((SELECT failing_since FROM gateway_health WHERE channel = 'push')
+                    <= clock_timestamp() - make_interval(secs => :push), false) AS push_failing,
+           coalesce((SELECT failing_since FROM gateway_health WHERE channel = 'sms')
+                    <= clock_timestamp() - make_interval(secs => :sms), false) AS sms_gateway_down
     """
 )
 
 
-async def faults_now(session: AsyncSession, settings: Settings, now: datetime) -> set[Fault]:
+async def faults_now(session: AsyncSession, settings: Settings) -> set[Fault]:
     """The faults the shared rows show now. A database no worker ever swept (a new installation)
     shows no silent worker: `lindra_worker_up` in /metrics tells of a worker that never started."""
-    row = (await session.execute(_STATE)).one()
-    found = set()
-    if row.swept_at and row.swept_at < now - timedelta(seconds=settings.watch_worker_seconds):
-        found.add(Fault.WORKER_SILENT)
-    if row.push_failing_since and row.push_failing_since <= now - timedelta(seconds=settings.watch_push_seconds):
-        found.add(Fault.PUSH_FAILING)
-    if row.sms_failing_since and row.sms_failing_since <= now - timedelta(seconds=settings.watch_sms_seconds):
-        found.add(Fault.SMS_GATEWAY_DOWN)
-    return found
+    limits = {"worker": settings.watch_worker_seconds, "push": settings.watch_push_seconds}
+    row = (await session.execute(_FAULTS, limits | {"sms": settings.watch_sms_seconds})).one()
+    return {fault for fault in Fault if getattr(row, fault.value)}
 
 
 _OPEN = text(
     """
-    INSERT INTO watch_alarms (id, fault, started_at) VALUES (:id, :fault, :now)
+    INSERT INTO watch_alarms (id, fault, started_at) VALUES (:id, :fault, clock_timestamp())
     ON CONFLICT (fault) WHERE ended_at IS NULL DO NOTHING
     """
 )
-_CLOSE = text("UPDATE watch_alarms SET ended_at = :now WHERE fault <> ALL (CAST(:on AS text[])) AND ended_at IS NULL")
+_CLOSE = text(
+    "UPDATE watch_alarms SET ended_at = clock_timestamp() WHERE fault <> ALL (CAST(:on AS text[])) AND ended_at IS NULL"
+)
 OPEN_ALARMS = text("SELECT id, fault, started_at FROM watch_alarms WHERE ended_at IS NULL ORDER BY started_at")
 
 # The SMS of an alarm to a coordinator, unless she was told of the same fault within `QUIET`.
@@ -105,11 +106,11 @@ _TELL = text(
 )
 
 
-async def record_alarms(session: AsyncSession, faults: set[Fault], now: datetime) -> list[Any]:
+async def record_alarms(session: AsyncSession, faults: set[Fault]) -> list[Any]:
     """Open an alarm for each fault seen (one however many instances see it), close the others; the open ones."""
     for fault in faults:
-        await session.execute(_OPEN, {"id": uuid.uuid4(), "fault": fault.value, "now": now})
-    await session.execute(_CLOSE, {"on": [f.value for f in faults], "now": now})
+        await session.execute(_OPEN, {"id": uuid.uuid4(), "fault": fault.value})
+    await session.execute(_CLOSE, {"on": [f.value for f in faults]})
     return list((await session.execute(OPEN_ALARMS)).all())
 
 
@@ -170,11 +171,11 @@ class Watcher:
         """One look; returns the alarms open now."""
         now = self.clock.now()
         answers = await self.gateway.answers()
-        await channel_health.record(self.sessions, "sms", answers, now)
+        await channel_health.record(self.sessions, "sms", answers)
         async with self.sessions.begin() as session:
             if answers and self._gateway_down:  # back: what waited for its next retry goes now
                 await session.execute(_RELEASE, {"now": now})
-            alarms = await record_alarms(session, await faults_now(session, self.settings, now), now)
+            alarms = await record_alarms(session, await faults_now(session, self.settings))
             await tell_coordinators(session, alarms, now)
         self._gateway_down = answers is False
         claimed = await claim_due_sms(self.sessions, now, BATCH, [SmsKind.WATCH])

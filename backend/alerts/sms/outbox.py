@@ -207,7 +207,7 @@ async def deliver_sms(
             elif result.outcome == "retry" and (row.attempts < MAX_ATTEMPTS or row.kind == SmsKind.WATCH.value):
                 status, due_at = SmsStatus.QUEUED.value, now + retry_after(row.attempts)
         updates.append({"id": row.id, "status": status, "error": error, "due_at": due_at, "now": now})
-    await channel_health.record(sessions, "sms", _answered(results.values()), now)
+    await channel_health.record(sessions, "sms", _answered(results.values()))
     texted: dict[uuid.UUID, list[str]] = {}
     for row, update in zip(claimed, updates, strict=True):
         if row.kind == SmsKind.ALERT.value and update["status"] == SmsStatus.SENT.value:
