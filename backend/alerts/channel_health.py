@@ -9,6 +9,7 @@ database's wall clock, as the watcher judges them (`backend.alerts.watch`).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Literal
 
 from sqlalchemy import text
@@ -42,3 +43,21 @@ async def record(sessions: async_sessionmaker[AsyncSession], channel: Channel, o
     async with sessions.begin() as session:
         await session.execute(_RECORD, {"channel": channel, "ok": ok})
     _written[key] = (ok, time.monotonic())
+
+
+def push_answered(outcomes: Iterable[str]) -> bool | None:
+    """Whether a batch shows FCM answering: a push it took says yes; only passing failures or refusals
+    say no; dead tokens alone (the phones' fault, not FCM's) say nothing."""
+    seen = set(outcomes)
+    if "sent" in seen:
+        return True
+    return False if seen & {"retry", "failed"} else None
+
+
+def sms_answered(outcomes: Iterable[str]) -> bool | None:
+    """Whether the SMS gateway answered a batch: it took or refused an SMS (yes), or only timed out or
+    failed to connect (no)."""
+    seen = set(outcomes)
+    if seen & {"sent", "failed"}:
+        return True
+    return False if seen else None

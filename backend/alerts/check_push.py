@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.alerts import channel_health
-from backend.alerts.engine import forget_token, gateway_answered
+from backend.alerts.engine import forget_token
 from backend.alerts.push import PushGateway, PushMessage
 from backend.alerts.readiness import CHECK_PUSH_CHANNEL
 from backend.alerts.watch_models import CheckPush
@@ -57,7 +57,7 @@ async def send_check_pushes(sessions: async_sessionmaker[AsyncSession], gateway:
     sendable = [row for row in claimed if row.token]
     pushes = [PushMessage(row.id, row.token, None, "normal") for row in sendable]
     results = {r.notification_id: r for r in await gateway.send(pushes)}
-    await channel_health.record(sessions, "push", gateway_answered(r.outcome for r in results.values()))
+    await channel_health.record(sessions, "push", channel_health.push_answered(r.outcome for r in results.values()))
     async with sessions.begin() as session:
         for row in claimed:
             result = results.get(row.id)

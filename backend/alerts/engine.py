@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -544,7 +544,7 @@ async def deliver(
                 "due_at": due_at,
             }
         )
-    await channel_health.record(sessions, "push", gateway_answered(r.outcome for r in results))
+    await channel_health.record(sessions, "push", channel_health.push_answered(r.outcome for r in results))
     failed = _failed_for_good(claimed, updates)
     if not (dead_tokens or failed):  # the usual case: one statement, a transaction by itself
         async with sessions() as session:
@@ -582,15 +582,6 @@ async def forget_token(session: AsyncSession, device_id: uuid.UUID, token: str) 
         text("UPDATE devices SET push_token = NULL WHERE id = :id AND push_token = :token"),
         {"id": device_id, "token": token},
     )
-
-
-def gateway_answered(outcomes: Iterable[str]) -> bool | None:
-    """Whether a batch shows FCM answering: a push it took says yes; only passing failures or refusals
-    say no; dead tokens alone (the phones' fault, not FCM's) say nothing."""
-    seen = set(outcomes)
-    if "sent" in seen:
-        return True
-    return False if seen & {"retry", "failed"} else None
 
 
 # Push results that change what a board shows of a called person: no phone to reach any more.

@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, Executable, SQLColumnExpression, and_, bin
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import schemas as s
-from backend.alerts.engine import alert_event, alert_event_row, fire_next_tier, stop_calling
+from backend.alerts.engine import alert_event, fire_next_tier, stop_calling
+from backend.alerts.event_rows import alert_event_row
 from backend.alerts.models import (
     Alert,
     AlertRaise,

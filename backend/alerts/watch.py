@@ -167,8 +167,8 @@ class Watcher:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.gateway.aclose()
 
-    async def look(self) -> list[Any]:
-        """One look; returns the alarms open now."""
+    async def look(self) -> None:
+        """One look: the gateway probed, the alarms opened and closed, the coordinators told."""
         now = self.clock.now()
         answers = await self.gateway.answers()
         await channel_health.record(self.sessions, "sms", answers)
@@ -181,7 +181,6 @@ class Watcher:
         claimed = await claim_due_sms(self.sessions, now, BATCH, [SmsKind.WATCH])
         if claimed:
             await deliver_sms(self.sessions, self.gateway, claimed, now)
-        return alarms
 
     async def _run(self) -> None:
         while True:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.alerts import channel_health
 from backend.alerts.event_rows import alert_event_row
 from backend.alerts.models import Alert
-from backend.alerts.sms.gateway import SmsGateway, SmsOut, SmsResult
+from backend.alerts.sms.gateway import SmsGateway, SmsOut
 from backend.alerts.sms.models import SmsKind, SmsMessage, SmsStatus
 from backend.alerts.sms.texts import alert_text, new_code
 from backend.clock import Clock
@@ -207,7 +206,7 @@ async def deliver_sms(
             elif result.outcome == "retry" and (row.attempts < MAX_ATTEMPTS or row.kind == SmsKind.WATCH.value):
                 status, due_at = SmsStatus.QUEUED.value, now + retry_after(row.attempts)
         updates.append({"id": row.id, "status": status, "error": error, "due_at": due_at, "now": now})
-    await channel_health.record(sessions, "sms", _answered(results.values()))
+    await channel_health.record(sessions, "sms", channel_health.sms_answered(r.outcome for r in results.values()))
     texted: dict[uuid.UUID, list[str]] = {}
     for row, update in zip(claimed, updates, strict=True):
         if row.kind == SmsKind.ALERT.value and update["status"] == SmsStatus.SENT.value:
@@ -217,15 +216,6 @@ async def deliver_sms(
         if texted:  # the boards show "SMS sent" by each person the SMS went to
             alerts = await session.scalars(select(Alert).where(Alert.id.in_(list(texted))))
             await emit_many(session, [alert_event_row(a, "alert.sms", user_ids=texted[a.id]) for a in alerts])
-
-
-def _answered(results: Iterable[SmsResult]) -> bool | None:
-    """Whether the gateway answered a batch: it took or refused an SMS (yes), or only timed out or
-    failed to connect (no)."""
-    outcomes = {r.outcome for r in results}
-    if outcomes & {"sent", "failed"}:
-        return True
-    return False if outcomes else None
 
 
 class SmsSender(WokenLoop):
