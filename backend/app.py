@@ -24,6 +24,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from backend.alerts.controllers import ALERT_CONTROLLERS
 from backend.alerts.sms.controllers import KannelController
+from backend.alerts.watch import Watcher
 from backend.audit.controllers import AuditController
 from backend.board.controllers import BOARD_API_CONTROLLERS
 from backend.board.page import board_page
@@ -160,6 +161,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Litestar:
             await background.enter_async_context(httpx.AsyncClient(timeout=settings.oidc_timeout_seconds)),
             settings.oidc_key_refetch_seconds,
         )
+        # Every instance watches for a dead worker and failing gateways, and tells the coordinators itself.
+        app.state.watcher = Watcher(make_sessionmaker(engine, SYSTEM), settings, app.state.clock)
+        app.state.watcher.start()
+        background.push_async_callback(app.state.watcher.stop)
         if settings.housekeeping:
             app.state.scheduler = await background.enter_async_context(
                 background_work(make_sessionmaker(engine, SYSTEM), settings, app.state.clock)

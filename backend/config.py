@@ -113,6 +113,13 @@ class Settings:
     # How long a letter (MedCom CareCommunication) waits for its acknowledgement before it is sent
     # again (MedCom: 30 minutes; at most two re-sends, then it has failed).
     medcom_resend_seconds: int = 1800
+    # Lindra watches itself (backend/alerts/watch.py): how often, and after how long each fault
+    # shows on the boards and texts the coordinator on duty: no worker has finished a sweep, every
+    # push attempt failed, the SMS gateway did not answer.
+    watch_every_seconds: float = 2.0
+    watch_worker_seconds: float = 30.0
+    watch_push_seconds: float = 120.0
+    watch_sms_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -161,6 +168,10 @@ class Settings:
             "oidc_attempt_minutes": _int("LINDRA_OIDC_ATTEMPT_MINUTES", 10),
             "saml_providers_file": os.environ.get("LINDRA_SAML_PROVIDERS", ""),
             "medcom_resend_seconds": _int("LINDRA_MEDCOM_RESEND_SECONDS", 1800),
+            "watch_every_seconds": float(os.environ.get("LINDRA_WATCH_EVERY_SECONDS") or 2.0),
+            "watch_worker_seconds": float(os.environ.get("LINDRA_WATCH_WORKER_SECONDS") or 30.0),
+            "watch_push_seconds": float(os.environ.get("LINDRA_WATCH_PUSH_SECONDS") or 120.0),
+            "watch_sms_seconds": float(os.environ.get("LINDRA_WATCH_SMS_SECONDS") or 10.0),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from litestar import Controller, Request, Response, get
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from backend.alerts.watch_models import Fault
 from backend.errors import Problem
 from backend.people.actor import PUBLIC
 from backend.row_scope import SYSTEM, acquire
@@ -47,6 +48,7 @@ OPEN_ALERTS = Gauge("lindra_open_alerts", "Alerts not yet resolved", ["status", 
 WEBSOCKET_CLIENTS = Gauge("lindra_websocket_clients", "Boards and phones connected to this instance", registry=REGISTRY)
 LISTENER_UP = Gauge("lindra_listener_connected", "1 while the LISTEN connection is up", registry=REGISTRY)
 LISTENER_RECONNECTS = Gauge("lindra_listener_reconnects", "LISTEN reconnections since start", registry=REGISTRY)
+FAULTS = Gauge("lindra_fault", "1 while Lindra sees this fault in itself (see /ready)", ["fault"], registry=REGISTRY)
 NOTIFY_QUEUE = Gauge(
     "lindra_notify_queue_usage",
     "Fraction of PostgreSQL's NOTIFY queue in use (1.0 stalls every commit)",
@@ -97,6 +99,9 @@ class MetricsController(Controller):
                 "SELECT status, severity, count(*) AS n FROM alerts WHERE status <> 'resolved' GROUP BY 1, 2"
             )
             NOTIFY_QUEUE.set(await conn.fetchval("SELECT pg_notification_queue_usage()"))
+            faults = {row["fault"] for row in await conn.fetch("SELECT fault FROM watch_alarms WHERE ended_at IS NULL")}
+        for fault in Fault:
+            FAULTS.labels(fault.value).set(1 if fault.value in faults else 0)
         OPEN_ALERTS.clear()
         for row in rows:
             OPEN_ALERTS.labels(row["status"], row["severity"]).set(row["n"])

@@ -2,6 +2,7 @@
 
 from backend.alerts.models import Alert, AlertRaise, AlertTarget, AlertTier, EscalationPolicy, Notification
 from backend.alerts.sms.models import SmsMessage, SmsReply
+from backend.alerts.watch_models import GatewayHealth, PhoneCheck, WatchAlarm, WorkerHeartbeat
 from backend.audit.models import AuditEntry
 from backend.cases.models import ActionPlan, Case, Citizen, Medicine, Relative, StatusNote, Wish
 from backend.exports.models import BulkExport, BulkExportLine, PseudonymSecret
@@ -67,6 +68,7 @@ __all__ = [
     "FederatedDevice",
     "FederatedLink",
     "FederationMapping",
+    "GatewayHealth",
     "HospitalStay",
     "IdempotencyKey",
     "InboxBody",
@@ -80,6 +82,7 @@ __all__ = [
     "Organisation",
     "OrganisationServes",
     "PasswordCode",
+    "PhoneCheck",
     "PseudonymSecret",
     "RecoveryCode",
     "Relative",
@@ -100,5 +103,7 @@ __all__ = [
     "Visit",
     "VisitNote",
     "VisitPlanSlot",
+    "WatchAlarm",
     "Wish",
+    "WorkerHeartbeat",
 ]

@@ -27,10 +27,12 @@ from datetime import timedelta
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.alerts.check_push import CheckPushSender
 from backend.alerts.engine import INSTANCE, PushSender
 from backend.alerts.push import make_gateway
 from backend.alerts.sms.gateway import make_sms_gateway
 from backend.alerts.sms.outbox import SmsSender
+from backend.alerts.watch import Watcher
 from backend.clock import Clock
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker
@@ -60,11 +62,14 @@ def free_port() -> int:
 async def background_work(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
 ) -> AsyncIterator[Scheduler]:
-    """The scheduler (yielded), the push and SMS senders and the MedCom inbox, running until the block ends.
+    """The scheduler (yielded), the senders (pushes, phone checks, SMS) and the MedCom inbox, until the block ends.
     Their work spans municipalities: `sessions` act in the system row scope (`make_sessionmaker(engine, SYSTEM)`)."""
     scheduler = start_scheduler(sessions, settings, clock)
-    pushes = PushSender(settings.database_url, sessions, make_gateway(settings), clock)
+    push_gateway = make_gateway(settings)
+    pushes = PushSender(settings.database_url, sessions, push_gateway, clock)
     pushes.start()
+    checks = CheckPushSender(settings.database_url, sessions, push_gateway, clock)
+    checks.start()
     texts = SmsSender(settings.database_url, sessions, make_sms_gateway(settings), clock)
     texts.start()
     inbox = InboxWorker(settings.database_url, sessions, clock, timedelta(seconds=settings.medcom_resend_seconds))
@@ -73,6 +78,7 @@ async def background_work(
         yield scheduler
     finally:
         await scheduler.stop()
+        await checks.stop()
         await pushes.stop()
         await texts.stop()
         await inbox.stop()
@@ -88,8 +94,11 @@ async def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    sessions = make_sessionmaker(engine, SYSTEM)
+    watcher = Watcher(sessions, settings, Clock())  # the web instances watch too: see backend/alerts/watch.py
+    watcher.start()
     try:
-        async with background_work(make_sessionmaker(engine, SYSTEM), settings, Clock()):
+        async with background_work(sessions, settings, Clock()):
             gc.collect()
             gc.freeze()  # as in the app: keep the collector from walking what lives as long as the process
             log.info("background worker running (sweeps, jobs, push sender)")
@@ -102,6 +111,7 @@ async def run_worker(settings: Settings, parent_pid: int | None = None) -> None:
                 except TimeoutError:
                     pass
     finally:
+        await watcher.stop()
         if metrics is not None:
             metrics.shutdown()
         await engine.dispose()

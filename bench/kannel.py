@@ -153,7 +153,9 @@ class Kannel:
 
     def connect_network(self, *reply: str) -> None:
         """Connect the fake network (sending `reply`, a fakesmsc message line, first)."""
-        _wait_for_port(self.ports["smsc"])
+        # Not by connecting to see: the fake SMS centre takes any connection for the network and
+        # would hand it an SMS waiting in bearerbox's queue, lost when that connection closes.
+        _wait_for_listening(self.ports["smsc"])
         count = "1" if reply else "0"
         command = [FAKESMSC, "-H", "127.0.0.1", "-r", str(self.ports["smsc"]), "-i", "0", "-m", count]
         self._network = subprocess.Popen(
@@ -200,6 +202,20 @@ class Kannel:
             sender, to, _kind, text = [*inside.split(" ", 3), "", "", ""][:4]
             with self._lock:
                 self._received.append(Received(time.time(), sender, to, text))
+
+
+def _wait_for_listening(port: int, timeout: float = 20.0) -> None:
+    """Until a socket listens on the loopback `port`, seen in the kernel's table, without connecting."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as rows:
+                for row in list(rows)[1:]:
+                    local, state = row.split()[1], row.split()[3]  # address:port in hex; 0A is LISTEN
+                    if local.endswith(f":{port:04X}") and state == "0A":
+                        return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
 
 
 def _wait_for_port(port: int, timeout: float = 20.0) -> None:

@@ -15,9 +15,18 @@ from litestar.openapi import ResponseSpec
 from litestar.params import Body, HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.alerts import readiness
 from backend.alerts import service as alerts
 from backend.alerts.models import Source
-from backend.alerts.schemas import AlertDetailOut, AlertOut, AlertRaiseIn, HandOverIn, ReceiptOut, ResolveIn
+from backend.alerts.schemas import (
+    AlertDetailOut,
+    AlertOut,
+    AlertRaiseIn,
+    HandOverIn,
+    PhoneCheckOut,
+    ReceiptOut,
+    ResolveIn,
+)
 from backend.cases.access import CARE_GIVERS
 from backend.clock import Clock
 from backend.course import death
@@ -265,10 +274,41 @@ class LetterController(Controller):
         return await letter_reads.mark_read(db, actor, case_id, letter_id, clock.now())
 
 
+class PhoneCheckController(Controller):
+    """ "Test my phone" at the start of a shift: a test push and a test SMS, never an alert.
+
+    The app confirms the test push as it confirms an alert's (`/received`); the SMS counts once
+    the operator reports it delivered to the phone, with no reply needed.
+    """
+
+    path = "/mobile/v1/phone-checks"
+    tags = ["mobile v1"]
+
+    @post("/", opt=MOBILE, summary="Test my phone: Lindra sends this phone a test push and my number a test SMS")
+    async def start_phone_check(self, write: Write, clock: Clock) -> PhoneCheckOut:
+        return await write.once(None, PhoneCheckOut, lambda: readiness.start_check(write.db, write.actor, clock.now()))
+
+    @get("/{check_id:uuid}", opt=MOBILE, summary="How my phone check stands: the push confirmed, the SMS delivered")
+    async def get_phone_check(self, db: AsyncSession, actor: Actor, check_id: uuid.UUID) -> PhoneCheckOut:
+        return await readiness.get_check(db, actor, check_id)
+
+    @post(
+        "/{check_id:uuid}/received",
+        opt=MOBILE,
+        status_code=200,
+        summary="The phone confirms the test push arrived",
+    )
+    async def confirm_check_push(self, write: Write, clock: Clock, check_id: uuid.UUID) -> PhoneCheckOut:
+        return await write.once(
+            None, PhoneCheckOut, lambda: readiness.confirm_push(write.db, write.actor, check_id, clock.now())
+        )
+
+
 MOBILE_CONTROLLERS: list[type] = [
     MyShiftController,
     VisitController,
     BedsideController,
     AlertController,
     LetterController,
+    PhoneCheckController,
 ]

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.alerts import channel_health
 from backend.alerts.calls import (
     NOTIFICATIONS_SQL,
     PUSH_CHANNEL,
@@ -37,6 +38,7 @@ from backend.alerts.progress import RECALL, stop_clock, watch_acknowledged
 from backend.alerts.push import FcmGateway, PushGateway, PushMessage
 from backend.alerts.sms.outbox import DEFAULT_SMS_AFTER_SECONDS, queue_due_sms
 from backend.alerts.targets import UNIT_RULES, AlertPlace, find
+from backend.alerts.watch import heartbeat
 from backend.cases.models import Case
 from backend.clock import Clock
 from backend.config import Settings
@@ -349,6 +351,7 @@ async def sweep(sessions: async_sessionmaker[AsyncSession], settings: Settings, 
         called = await _renotify(session, now)
         resent = await _resend_unconfirmed(session, now)
         texted = await queue_due_sms(session, now)
+        await heartbeat(session, INSTANCE)
     if returned:
         moved += len(await _escalate_due(sessions, clock, timedelta(0)))
     return moved + recalled + returned + called + resent + texted
@@ -496,6 +499,7 @@ async def deliver(
                 "due_at": due_at,
             }
         )
+    await channel_health.record(sessions, "push", channel_health.push_answered(r.outcome for r in results))
     failed = _failed_for_good(claimed, updates)
     if not (dead_tokens or failed):  # the usual case: one statement, a transaction by itself
         async with sessions() as session:
@@ -505,13 +509,34 @@ async def deliver(
         async with sessions.begin() as session:
             await session.execute(_RESULT, updates)
             for device_id, token in dead_tokens:
-                # Only if unchanged: the phone may have registered a fresh token meanwhile.
-                await session.execute(
-                    text("UPDATE devices SET push_token = NULL WHERE id = :id AND push_token = :token"),
-                    {"id": device_id, "token": token},
-                )
+                await forget_token(session, device_id, token)
+            dead = [u["id"] for u in updates if u["status"] == "invalid_token"]
+            if dead:  # the sweep, within a quarter second, queues the SMS
+                await session.execute(_TEXT_NOW, {"ids": dead, "now": now})
             for alert in await session.scalars(_ALERTS_BY_ID, {"ids": list(failed)}):
                 await alert_event(session, alert, "alert.delivery", pushes=failed[alert.id])
+
+
+# A person whose only phone FCM calls dead cannot be pushed to: her SMS is due now, not after
+# `sms_after_seconds`. (Her SMS not yet queued, and no other phone of hers with a token.)
+_TEXT_NOW = text(
+    """
+    UPDATE alert_targets t SET sms_due_at = :now
+    FROM notifications n
+    WHERE n.id = ANY (CAST(:ids AS uuid[])) AND t.alert_id = n.alert_id AND t.climb = n.climb
+      AND t.user_id = n.user_id AND t.sms_due_at > :now
+      AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.user_id = n.user_id AND d.revoked_at IS NULL
+                        AND d.push_token IS NOT NULL AND d.refresh_expires_at > :now)
+    """
+)
+
+
+async def forget_token(session: AsyncSession, device_id: uuid.UUID, token: str) -> None:
+    """FCM calls the token dead: clear it, only if unchanged (the phone may have registered a fresh one)."""
+    await session.execute(
+        text("UPDATE devices SET push_token = NULL WHERE id = :id AND push_token = :token"),
+        {"id": device_id, "token": token},
+    )
 
 
 # Push results that change what a board shows of a called person: no phone to reach any more.

@@ -39,6 +39,7 @@ RECALL_BODY = "Din alarm i Lindra mangler status"
 # The phone app creates both channels (see README, "What the phone app must declare"): critical
 # alerts on a channel of their own, importance high and allowed through Do Not Disturb.
 CRITICAL_CHANNEL = "lindra_critical"
+CHECK_BODY = "Test af din telefon: tryk for at bekræfte"
 ANDROID_CHANNEL = "lindra_alerts"
 # send_each_async takes up to 500 messages, but firebase-admin's httpx client runs at most 100
 # requests at once (httpx's default pool). The rest wait in the pool, where the wait counts against
@@ -53,7 +54,7 @@ Outcome = Literal["sent", "retry", "invalid_token", "failed"]
 class PushMessage:
     notification_id: uuid.UUID  # our row id; lets the phone confirm receipt
     token: str  # the device's FCM registration token
-    alert_id: uuid.UUID
+    alert_id: uuid.UUID | None  # None: the test push of a phone check (`notification_id` is the check's id)
     severity: str  # critical | high | normal
     # How long the push may wait for the phone (offline, switched off) before it is dropped
     # unseen: the tier's timeout, after which the climb has moved on and the page is stale.
@@ -146,7 +147,7 @@ class FcmGateway:
             # firebase-admin 7.5+ prefers Firebase installation ids (`fid`); our phones register
             # FCM registration tokens, which FCM still accepts in `token`.
             warnings.filterwarnings("ignore", "Message.token is deprecated", DeprecationWarning)
-            fcm_messages = [_fcm_message(m) for m in batch]
+            fcm_messages = [_fcm_message(m) if m.alert_id else _check_message(m) for m in batch]
         try:
             await self._ensure_access_token()
             response = await messaging.send_each_async(fcm_messages, app=self._app)
@@ -238,6 +239,16 @@ def _fcm_message(m: PushMessage) -> messaging.Message:
                 )
             ),
         ),
+    )
+
+
+def _check_message(m: PushMessage) -> messaging.Message:
+    """A phone check's test push: marked as a test, so the app says so and confirms it, and no alert."""
+    return messaging.Message(
+        token=m.token,
+        data={"kind": "phone_check", "check_id": str(m.notification_id)},
+        notification=messaging.Notification(title=TITLE, body=CHECK_BODY),
+        android=messaging.AndroidConfig(priority="high", ttl=m.ttl_seconds),
     )
 
 

@@ -73,6 +73,29 @@ class CoverageTierGap(Struct, kw_only=True):
     escalates_at_once: bool  # every rule of the tier finds nobody: it would pass on at once
 
 
+class OnCallReadiness(Struct, kw_only=True):
+    """A person on the roster for the shift, and what her phone checks of this shift showed."""
+
+    user_id: uuid.UUID
+    full_name: str
+    duty: str
+    district_id: uuid.UUID | None
+    push_confirmed_at: datetime | None  # her phone confirmed a test push this shift
+    sms_delivered_at: datetime | None  # a test SMS reached her phone this shift
+    no_push_token: bool  # no phone of hers can be pushed to
+    no_number: bool  # no work mobile recorded: no SMS can reach her
+    ready: bool  # a test push confirmed or a test SMS delivered this shift
+
+
+class ReadinessGap(Struct, kw_only=True):
+    """A tier of whose people on the roster nobody's phone is known to work this shift."""
+
+    severity: Severity
+    tier: int
+    district_id: uuid.UUID | None
+    unready_user_ids: list[uuid.UUID]
+
+
 class ShiftAlertCoverage(Struct, kw_only=True):
     shift_date: str
     shift_kind: str
@@ -81,6 +104,10 @@ class ShiftAlertCoverage(Struct, kw_only=True):
     gaps: list[CoverageTierGap]
     # Districts with no on-call nurse marked as skilled in palliation on this shift.
     districts_without_skilled_on_call: list[uuid.UUID]
+    # Everyone on call on the shift (on-call nurses, coordinator, key person), with her phone's check.
+    people: list[OnCallReadiness] = []
+    # Asked only of a shift running or starting within the hour: a check counts from an hour before.
+    readiness_gaps: list[ReadinessGap] = []
 
 
 class AlertCoverageOut(Struct, kw_only=True):
@@ -88,6 +115,20 @@ class AlertCoverageOut(Struct, kw_only=True):
     ends: datetime
     gap_count: int
     shifts: list[ShiftAlertCoverage]
+    readiness_gap_count: int = 0
+
+
+class PhoneCheckOut(Struct, kw_only=True):
+    """A "test my phone": the test push (pending, sent, confirmed, no_token, failed) and the test SMS
+    (queued, sent, delivered, failed, or no_number)."""
+
+    id: uuid.UUID
+    created_at: datetime
+    push: str
+    push_sent_at: datetime | None
+    push_confirmed_at: datetime | None
+    sms: str
+    sms_delivered_at: datetime | None
 
 
 # ---- alerts -----------------------------------------------------------------------------------
@@ -138,6 +179,8 @@ class TargetOut(Struct, kw_only=True):
     # The phone confirmed it received a push; false while every push is unconfirmed.
     confirmed: bool
     has_phone: bool  # a device with a push token to call
+    # When the gateway took the SMS to this person (the board shows "SMS sent"); None while none went.
+    sms_sent_at: datetime | None = None
 
 
 class AlertOut(Struct, kw_only=True):

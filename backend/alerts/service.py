@@ -35,6 +35,7 @@ from backend.alerts.models import (
 )
 from backend.alerts.policies import DEFAULT_POLICIES, Tiers, own_or_default, own_policy, tiers_for
 from backend.alerts.progress import start_clock, stop_clock
+from backend.alerts.sms.models import SmsKind, SmsMessage
 from backend.alerts.targets import remember_shift_times
 from backend.audit import service as audit
 from backend.cases.access import case_scope, role_scope, scope_value
@@ -661,6 +662,13 @@ async def get_alert(session: AsyncSession, actor: Actor, alert_id: uuid.UUID) ->
         .group_by(Notification.user_id)
     )
     by_user = {row.user_id: row for row in await session.execute(pushes)}
+    texts = select(SmsMessage.user_id, SmsMessage.sent_at).where(
+        SmsMessage.alert_id == alert.id,
+        SmsMessage.climb == alert.climb,
+        SmsMessage.kind == SmsKind.ALERT.value,
+        SmsMessage.sent_at.is_not(None),
+    )
+    texted = {row.user_id: row.sent_at for row in await session.execute(texts)}
     targets = (
         await session.scalars(
             select(AlertTarget)
@@ -692,6 +700,7 @@ async def get_alert(session: AsyncSession, actor: Actor, alert_id: uuid.UUID) ->
                 times_notified=t.times_notified,
                 confirmed=bool(by_user.get(t.user_id) and by_user[t.user_id].confirmed),
                 has_phone=t.user_id in by_user,
+                sms_sent_at=texted.get(t.user_id),
             )
             for t in targets
         ],

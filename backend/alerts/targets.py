@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.alerts import schemas as s
 from backend.alerts.models import Severity, TargetRule
 from backend.alerts.policies import tiers_for
+from backend.alerts.readiness import READY_BEFORE, readiness
+from backend.audit import service as audit
 from backend.db import memo
 from backend.people.actor import Actor
 from backend.people.models import Organisation, OrganisationKind, OrganisationServes, User
@@ -149,6 +151,13 @@ async def coverage(session: AsyncSession, actor: Actor, now: datetime, hours: in
     unit = bool(await _members(session, await _providers(session, mid, OrganisationKind.PALLIATIVE_UNIT)))
     team = bool(await _members(session, await _providers(session, mid, OrganisationKind.PALLIATIVE_TEAM)))
     policies = {severity: (await tiers_for(session, mid, severity))[0] for severity in Severity}
+    on_call = [
+        (e.user_id, running.starts)
+        for running in shifts
+        for e in entries
+        if e.shift_date == running.day and e.shift_kind == running.kind.value and e.duty in ON_CALL
+    ]
+    ready = await readiness(session, list(dict.fromkeys(on_call)), now)
 
     out: list[s.ShiftAlertCoverage] = []
     for running in shifts:
@@ -184,6 +193,8 @@ async def coverage(session: AsyncSession, actor: Actor, now: datetime, hours: in
                 e.duty == Duty.ON_CALL_NURSE and e.district_id == district and e.palliative_skilled for e in on_shift
             )
         ]
+        people = [_person(e, ready[(e.user_id, running.starts)]) for e in on_shift if e.duty in ON_CALL]
+        checkable = running.starts - READY_BEFORE <= now
         out.append(
             s.ShiftAlertCoverage(
                 shift_date=running.day.isoformat(),
@@ -192,11 +203,62 @@ async def coverage(session: AsyncSession, actor: Actor, now: datetime, hours: in
                 ends=running.ends,
                 gaps=gaps,
                 districts_without_skilled_on_call=unskilled,
+                people=people,
+                readiness_gaps=_readiness_gaps(policies, districts, people) if checkable else [],
             )
         )
+    await audit.record(session, actor, "alert_coverage.read", detail={"hours": hours})
     return s.AlertCoverageOut(
         starts=now,
         ends=end,
         gap_count=sum(len(item.gaps) + len(item.districts_without_skilled_on_call) for item in out),
         shifts=out,
+        readiness_gap_count=sum(len(item.readiness_gaps) for item in out),
     )
+
+
+# The duties a tier's rules call from the roster (the case's own key person and the palliative
+# organisations are not rostered: their phones are not asked about here).
+ON_CALL = {Duty.ON_CALL_NURSE.value, Duty.COORDINATOR.value, Duty.KEY_PERSON.value}
+_RULE_DUTY = {
+    TargetRule.ON_CALL_NURSES: Duty.ON_CALL_NURSE.value,
+    TargetRule.COORDINATOR: Duty.COORDINATOR.value,
+    TargetRule.KEY_PERSON: Duty.KEY_PERSON.value,
+}
+
+
+def _person(entry: Any, checked: Any) -> s.OnCallReadiness:
+    return s.OnCallReadiness(
+        user_id=entry.user_id,
+        full_name=entry.full_name,
+        duty=entry.duty,
+        district_id=entry.district_id,
+        push_confirmed_at=checked.push_confirmed_at,
+        sms_delivered_at=checked.sms_delivered_at,
+        no_push_token=not checked.has_token,
+        no_number=not checked.has_number,
+        ready=bool(checked.push_confirmed_at or checked.sms_delivered_at),
+    )
+
+
+def _readiness_gaps(
+    policies: dict[Severity, Any], districts: dict[uuid.UUID, str], people: list[s.OnCallReadiness]
+) -> list[s.ReadinessGap]:
+    """Each tier (per district, for on-call nurses) whose rostered people are all without a working check."""
+    gaps: list[s.ReadinessGap] = []
+    for severity, tiers in policies.items():
+        for index, tier in enumerate(tiers):
+            duties = {_RULE_DUTY[r] for r in map(TargetRule, tier["targets"]) if r in _RULE_DUTY}
+            per_district = Duty.ON_CALL_NURSE.value in duties
+            for district in districts if per_district else [None]:
+                called = [
+                    p
+                    for p in people
+                    if p.duty in duties and (p.duty != Duty.ON_CALL_NURSE.value or p.district_id == district)
+                ]
+                if called and not any(p.ready for p in called):
+                    unready = [p.user_id for p in called]
+                    gaps.append(
+                        s.ReadinessGap(severity=severity, tier=index, district_id=district, unready_user_ids=unready)
+                    )
+    return gaps

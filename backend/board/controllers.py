@@ -11,8 +11,8 @@ from litestar.datastructures import State
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.board import health, risk
 from backend.board import indicators as figures
-from backend.board import risk
 from backend.board import schemas as s
 from backend.cases.access import CASE_MANAGERS, CLINICAL_ROLES
 from backend.clock import Clock
@@ -79,4 +79,14 @@ class AtRiskController(Controller):
         return await risk.at_risk(db, actor, district_id, clock.now())
 
 
-BOARD_API_CONTROLLERS: list[type] = [IndicatorController, AtRiskController]
+class FaultController(Controller):
+    path = "/board/faults"
+    tags = ["board"]
+
+    @get("/", opt={"roles": CLINICAL_ROLES | {Role.ADMIN}}, summary="Faults Lindra sees in itself now (the red banner)")
+    async def faults(self, db: AsyncSession, actor: Actor) -> s.Faults:
+        # They name nobody and no municipality: every board's signed-in user sees them alike.
+        return await health.open_faults(db)
+
+
+BOARD_API_CONTROLLERS: list[type] = [IndicatorController, AtRiskController, FaultController]

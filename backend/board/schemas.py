@@ -142,3 +142,12 @@ class AtRisk(Struct, kw_only=True):
     total: int  # cases at risk in scope; at most `limit` of them are in `items`
     limit: int
     items: list[RiskCase]
+
+
+class FaultOut(Struct, kw_only=True):
+    fault: str  # worker_silent | push_failing | sms_gateway_down
+    since: datetime
+
+
+class Faults(Struct, kw_only=True):
+    faults: list[FaultOut]

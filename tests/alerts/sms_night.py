@@ -7,6 +7,7 @@ person called gets an SMS after the tier's `sms_after_seconds`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,12 +46,19 @@ T = TypeVar("T")
 
 
 class SmsNight:
-    def __init__(self, url: str, world: World, kannel: Kannel, stub: FcmStub, pg: asyncpg.Connection) -> None:
+    def __init__(
+        self, url: str, world: World, kannel: Kannel, stub: FcmStub, pg: asyncpg.Connection, settings: Settings
+    ) -> None:
         self.url = url
         self.world = world
         self.kannel = kannel
         self.stub = stub
         self.pg = pg
+        self.settings = settings
+
+    async def get(self, login: Login, path: str) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
+            return await http.get(path, headers=login.headers)
 
     async def post(self, login: Login, path: str, body: Any = None) -> httpx.Response:
         headers = login.headers | {"Idempotency-Key": str(uuid.uuid4())}
@@ -92,11 +100,12 @@ class SmsNight:
         return [r.text for r in self.kannel.received() if r.to == number]
 
 
-async def wait_for(check: Callable[[], Awaitable[T]], seconds: float) -> T:
-    """`check()`'s answer once it is truthy, or its last answer after `seconds`."""
+async def wait_for(check: Callable[[], Awaitable[T] | T], seconds: float) -> T:
+    """`check()`'s answer (awaited if need be) once it is truthy, or its last answer after `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
-        found = await check()
+        answer = check()
+        found = await answer if inspect.isawaitable(answer) else answer
         if found or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.1)
@@ -135,7 +144,8 @@ async def _prepare(url: str, settings: Settings) -> World:
 
 
 @asynccontextmanager
-async def sms_night(server_url: str, workdir: Path) -> AsyncIterator[SmsNight]:
+async def sms_night(server_url: str, workdir: Path, **overrides: Any) -> AsyncIterator[SmsNight]:
+    """The night; `overrides` change the server's settings (e.g. `housekeeping=False`: no worker in it)."""
     name = f"lindra_sms_{uuid.uuid4().hex[:8]}"
     await admin_exec(server_url, f'CREATE DATABASE "{name}"')
     url = with_database(server_url, name)
@@ -156,12 +166,13 @@ async def sms_night(server_url: str, workdir: Path) -> AsyncIterator[SmsNight]:
                 sms_gateway_password=env["LINDRA_SMS_PASSWORD"],
                 sms_callback_url=lindra,
                 sms_callback_secret=SECRET,
+                **overrides,
             )
             world = await _prepare(url, settings)
             pg = await asyncpg.connect(url)
             try:
                 async with serving(create_app(settings, Clock()), port=port):
-                    yield SmsNight(lindra, world, kannel, stub, pg)
+                    yield SmsNight(lindra, world, kannel, stub, pg, settings)
             finally:
                 await pg.close()
     finally:

@@ -48,7 +48,9 @@ async def _code_sent_to(night: SmsNight, number: str, alert_id: str, seconds: fl
 
     if not await wait_for(arrived, seconds):
         rows = [(r["kind"], r["status"], r["attempts"], r["error"]) for r in await night.sms_rows(alert_id)]
-        raise AssertionError(f"{row['code']} never arrived: rows {rows}, {night.kannel.status()}")
+        raise AssertionError(
+            f"{row['code']} never arrived: rows {rows}, {night.kannel.received()} {night.kannel.status()}"
+        )
     return str(row["code"])
 
 

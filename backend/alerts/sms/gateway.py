@@ -56,6 +56,10 @@ class SmsGateway(Protocol):
         """Let go of connections."""
         ...
 
+    async def answers(self) -> bool | None:
+        """Whether the gateway answers at all now (None: there is none to ask)."""
+        ...
+
 
 class LoggingSmsGateway:
     """The gateway when none is configured (the demo): logs the row's id, never the number or the code."""
@@ -66,6 +70,9 @@ class LoggingSmsGateway:
         return [SmsResult(m.sms_id, "sent", None) for m in messages]
 
     async def aclose(self) -> None:
+        return None
+
+    async def answers(self) -> bool | None:
         return None
 
 
@@ -93,6 +100,14 @@ class KannelGateway:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def answers(self) -> bool:
+        """Any HTTP answer of smsbox's sendsms port (a request without credentials is refused): it is up."""
+        try:
+            await self._client.get(self._url)
+        except (httpx.TimeoutException, httpx.TransportError):
+            return False
+        return True
 
     async def _send_one(self, message: SmsOut) -> SmsResult:
         headers = self._headers | {

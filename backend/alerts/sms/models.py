@@ -22,6 +22,8 @@ class SmsKind(enum.StrEnum):
     ALERT = "alert"  # an alert the person was called for: reply "1 <code>" to acknowledge
     HELD_BY = "held_by"  # the answer to a reply for an alert somebody else holds
     RECALL = "recall"  # the holder made no progress in time: reply "1 <code>" when on the way
+    TEST = "test"  # a "test my phone" at the start of a shift (`check_id`); never an alert
+    WATCH = "watch"  # to the coordinator on duty: Lindra sees a fault in itself (`alarm_id`)
 
 
 class SmsStatus(enum.StrEnum):
@@ -66,6 +68,15 @@ class SmsMessage(Base):
         Index("ix_sms_messages_due", "due_at", postgresql_where=text("status = 'queued'")),
         Index("ix_sms_messages_code", "code", postgresql_where=text("code IS NOT NULL")),
         Index("ix_sms_messages_alert_id", "alert_id"),
+        # One SMS per coordinator per fault, however many instances watch.
+        Index(
+            "uq_sms_messages_alarm_person",
+            "alarm_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text("alarm_id IS NOT NULL"),
+        ),
+        Index("ix_sms_messages_check_id", "check_id", postgresql_where=text("check_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -87,6 +98,8 @@ class SmsMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(String(64))
+    check_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("phone_checks.id"))
+    alarm_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("watch_alarms.id"))
 
 
 class SmsReply(Base):

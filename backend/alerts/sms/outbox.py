@@ -16,15 +16,19 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.alerts import channel_health
+from backend.alerts.calls import alert_event_row
+from backend.alerts.models import Alert
 from backend.alerts.sms.gateway import SmsGateway, SmsOut
 from backend.alerts.sms.models import SmsKind, SmsMessage, SmsStatus
 from backend.alerts.sms.texts import alert_text, new_code
 from backend.clock import Clock
 from backend.db import memo
+from backend.events import emit_many
 from backend.wakeup import WokenLoop
 
 log = logging.getLogger("lindra.sms")
@@ -117,9 +121,11 @@ async def queue_sms(
     *,
     code: str | None = None,
     climb: int | None = None,
+    check_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Queue one SMS of a fixed text to a person (sent after this transaction commits); with the
-    reply `code` it names and the alert's `climb` it was sent in, when a reply may act on it."""
+    reply `code` it names and the alert's `climb` it was sent in, when a reply may act on it; or
+    about a phone check (`check_id`), through which a person's request may write it."""
     sms_id = uuid.uuid4()
     session.add(
         SmsMessage(
@@ -129,6 +135,7 @@ async def queue_sms(
             alert_id=alert_id,
             climb=climb,
             code=code,
+            check_id=check_id,
             body=body,
             status=SmsStatus.QUEUED.value,
             attempts=0,
@@ -145,6 +152,7 @@ _CLAIM = text(
     WITH due AS (
         SELECT s.id FROM sms_messages s
         WHERE s.status = 'queued' AND s.due_at <= :now AND (s.claimed_until IS NULL OR s.claimed_until < :now)
+          AND (CAST(:kinds AS text[]) IS NULL OR s.kind = ANY (CAST(:kinds AS text[])))
         ORDER BY s.due_at
         LIMIT :limit
         FOR UPDATE OF s SKIP LOCKED
@@ -152,7 +160,7 @@ _CLAIM = text(
     UPDATE sms_messages s SET claimed_until = :until, attempts = s.attempts + 1
     FROM due
     WHERE s.id = due.id
-    RETURNING s.id, s.body, s.attempts,
+    RETURNING s.id, s.kind, s.alert_id, s.user_id, s.body, s.attempts,
               (SELECT u.mobile FROM users u WHERE u.id = s.user_id AND u.deleted_at IS NULL) AS mobile,
               CASE s.kind
                   WHEN 'alert' THEN EXISTS (
@@ -180,11 +188,15 @@ _RESULT = text(
 )
 
 
-async def claim_due_sms(sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int) -> list[Any]:
-    """Take up to `limit` due SMS for this sender (for `CLAIM_SECONDS`); their rows."""
+async def claim_due_sms(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int, kinds: list[SmsKind] | None = None
+) -> list[Any]:
+    """Take up to `limit` due SMS (of `kinds`, else any) for this sender (for `CLAIM_SECONDS`); their rows."""
     until = now + timedelta(seconds=CLAIM_SECONDS)
+    wanted = [k.value for k in kinds] if kinds else None
     async with sessions.begin() as session:
-        return list((await session.execute(_CLAIM, {"now": now, "until": until, "limit": limit})).all())
+        params = {"now": now, "until": until, "limit": limit, "kinds": wanted}
+        return list((await session.execute(_CLAIM, params)).all())
 
 
 async def deliver_sms(
@@ -204,11 +216,19 @@ async def deliver_sms(
             error = result.error
             if result.outcome == "sent":
                 status = SmsStatus.SENT.value
-            elif result.outcome == "retry" and row.attempts < MAX_ATTEMPTS:
+            elif result.outcome == "retry" and (row.attempts < MAX_ATTEMPTS or row.kind == SmsKind.WATCH.value):
                 status, due_at = SmsStatus.QUEUED.value, now + retry_after(row.attempts)
         updates.append({"id": row.id, "status": status, "error": error, "due_at": due_at, "now": now})
+    await channel_health.record(sessions, "sms", channel_health.sms_answered(r.outcome for r in results.values()))
+    texted: dict[uuid.UUID, list[str]] = {}
+    for row, update in zip(claimed, updates, strict=True):
+        if row.kind == SmsKind.ALERT.value and update["status"] == SmsStatus.SENT.value:
+            texted.setdefault(row.alert_id, []).append(str(row.user_id))
     async with sessions.begin() as session:
         await session.execute(_RESULT, updates)
+        if texted:  # the boards show "SMS sent" by each person the SMS went to
+            alerts = await session.scalars(select(Alert).where(Alert.id.in_(list(texted))))
+            await emit_many(session, [alert_event_row(a, "alert.sms", user_ids=texted[a.id]) for a in alerts])
 
 
 class SmsSender(WokenLoop):

@@ -27,6 +27,23 @@ _TEXTS = {
         "da": "Lindra: {holder} har allerede alarmen.",
         "en": "Lindra: {holder} already has the alert.",
     },
+    "test": {
+        "da": "Lindra: test af din telefon. Du skal ikke svare.",
+        "en": "Lindra: a test of your phone. No need to reply.",
+    },
+    # To the coordinator on duty when Lindra sees a fault in itself.
+    "worker_silent": {
+        "da": "Lindra: baggrundsarbejdet er gået i stå; alarmer eskalerer ikke. Se tavlen.",
+        "en": "Lindra: the background worker has stopped; alerts do not escalate. See the board.",
+    },
+    "push_failing": {
+        "da": "Lindra: push til telefonerne fejler; alarmer når kun frem som SMS. Se tavlen.",
+        "en": "Lindra: pushes to the phones fail; alerts arrive only by SMS. See the board.",
+    },
+    "sms_gateway_down": {
+        "da": "Lindra: SMS-gatewayen svarede ikke. Se tavlen.",
+        "en": "Lindra: the SMS gateway did not answer. See the board.",
+    },
 }
 # How a reply says "I take it": the word 1, then the code; case, spaces and words after it do not matter.
 _REPLY = re.compile(r"^\s*1\s+([A-Za-z0-9]{4,16})(?:\s.*)?$", re.DOTALL)
@@ -50,6 +67,16 @@ def recall_text(language: str, code: str) -> str:
 def held_by_text(language: str, holder: str) -> str:
     """The answer to a reply for an alert a colleague holds (her first name, or her role)."""
     return _TEXTS["held_by"].get(language, _TEXTS["held_by"]["da"]).format(holder=holder)
+
+
+def test_text(language: str) -> str:
+    """The SMS of a phone check: it is a test, and needs no answer (its delivery report is the answer)."""
+    return _TEXTS["test"].get(language, _TEXTS["test"]["da"])
+
+
+def fault_text(fault: str, language: str) -> str:
+    """The SMS to the coordinator on duty when Lindra sees a fault in itself (names the fault, nobody)."""
+    return _TEXTS[fault].get(language, _TEXTS[fault]["da"])
 
 
 def reply_code(text: str) -> str | None:

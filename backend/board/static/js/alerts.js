@@ -180,6 +180,7 @@ function called(board, entry) {
           h("span", { class: "muted" }, ` (${word("target", target.rule)}) ${formatTime(target.notified_at)}`),
           target.times_notified > 1 ? h("span", { class: "muted" }, ` · ${t("alert.times", { n: target.times_notified })}`) : null,
           h("span", { class: target.confirmed ? "ok" : "warn" }, ` · ${state}`),
+          target.sms_sent_at ? h("span", { class: "sms-sent" }, ` · ${t("alert.smsSent")} ${formatTime(target.sms_sent_at)}`) : null,
         ),
       );
     }

@@ -11,7 +11,18 @@ import { currentLanguage, formatTime, setLanguage, t, translatePage } from "./i1
 import { downloadCsv, loadIndicators, renderIndicators, setUpIndicators } from "./indicators.js";
 import { CLOSE_FORBIDDEN, LiveFeed } from "./live.js";
 import { renderOnCall, renderRisk, renderUnitCases, renderVisits } from "./panels.js";
-import { loadAlert, loadCases, loadStaff, loadVisits, lookUpCase, MANAGERS, MUNICIPAL, READERS, roleOf } from "./reads.js";
+import {
+  loadAlert,
+  loadCases,
+  loadFaults,
+  loadStaff,
+  loadVisits,
+  lookUpCase,
+  MANAGERS,
+  MUNICIPAL,
+  READERS,
+  roleOf,
+} from "./reads.js";
 
 const PREFS_KEY = "lindra.board.prefs"; // language and theme only: no data is kept in the browser
 const BURST_MS = 150; // events come in bursts (a tier fires, pushes go out): one read per burst
@@ -341,6 +352,7 @@ function enterBoard(user) {
   }
   showView("board");
   renderAll();
+  watchFaults(user);
   firstLoad = null;
   live.start();
   // Should the feed be slow to come up, show the board anyway; `ready` will bring what changed.
@@ -547,6 +559,16 @@ function wireControls() {
     loadIndicators(board);
   });
   byId("ind-csv").addEventListener("click", () => downloadCsv(board));
+}
+
+// Lindra's own faults (a dead worker, failing gateways): asked every few seconds rather than
+// pushed, since the feed's events come from the very parts that may have failed.
+const FAULTS_EVERY_MS = 5000;
+
+async function watchFaults(user) {
+  if (state.user !== user) return;
+  await safely(() => loadFaults(board));
+  setTimeout(() => watchFaults(user), FAULTS_EVERY_MS);
 }
 
 async function start() {

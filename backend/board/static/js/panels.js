@@ -105,9 +105,18 @@ export function renderOnCall(board) {
   const now = board.api.serverNow();
   const shift = roster.shifts.find((s) => Date.parse(s.starts) <= now && now < Date.parse(s.ends));
   const entries = shift ? shift.entries : [];
+  const phones = readinessNow(alertCoverage, now);
   const names = (list) =>
     list.length
-      ? list.map((e) => h("li", {}, e.full_name, e.palliative_skilled ? h("span", { class: "skilled", title: t("oncall.skilled") }, " ★") : null))
+      ? list.map((e) =>
+          h(
+            "li",
+            {},
+            e.full_name,
+            e.palliative_skilled ? h("span", { class: "skilled", title: t("oncall.skilled") }, " ★") : null,
+            phoneState(phones.get(e.user_id)),
+          ),
+        )
       : [h("li", { class: "warn" }, `⚠ ${t("oncall.nobody")}`)];
   const districts = board.districts();
   const providers = [...board.state.orgs.values()].filter((o) => o.kind === "palliative_unit" || o.kind === "palliative_team");
@@ -138,6 +147,24 @@ export function renderOnCall(board) {
     h("ul", { class: "plain" }, providers.map((o) => h("li", {}, o.name))),
   );
   render(byId("gaps-body"), gapList(board, coverage, alertCoverage));
+}
+
+/** Each person's phone check on the shift running now, by user id. */
+function readinessNow(alertCoverage, now) {
+  const shift = (alertCoverage?.shifts || []).find((s) => Date.parse(s.starts) <= now && now < Date.parse(s.ends));
+  return new Map((shift?.people || []).map((p) => [p.user_id, p]));
+}
+
+/** What the start-of-shift check showed of a person's phone: push confirmed, SMS delivered, or what is missing. */
+function phoneState(person) {
+  if (!person) return null;
+  const marks = [];
+  if (person.push_confirmed_at) marks.push(`✓ ${t("ready.push")}`);
+  else if (person.no_push_token) marks.push(t("ready.noToken"));
+  if (person.sms_delivered_at) marks.push(`✓ ${t("ready.sms")}`);
+  else if (person.no_number) marks.push(t("ready.noNumber"));
+  if (!person.ready) marks.push(t("ready.untested"));
+  return h("span", { class: person.ready ? "phone ok" : "phone warn", "data-user": person.user_id }, ` · ${marks.join(" · ")}`);
 }
 
 /** Both coverage checks, merged per shift into what matters at night: the tiers that would find
@@ -172,6 +199,10 @@ function gapList(board, coverage, alertCoverage) {
       const text = t("gaps.tier", { tier: gap.tier + 1, targets: gap.missing.map((m) => word("target", m)).join(", ") });
       found.items.set(`tier:${key}`, `${place(gap.district_id)}: ${text}${which}${gap.escalates_at_once ? ` ${t("gaps.skipped")}` : ""}`);
     }
+    for (const gap of s.readiness_gaps || []) {
+      const text = t("gaps.unready", { tier: gap.tier + 1 });
+      found.items.set(`ready:${gap.tier}:${gap.district_id}`, `${place(gap.district_id)}: ${text}`);
+    }
     for (const district of s.districts_without_skilled_on_call) {
       found.items.set(`skilled:${district}`, `${place(district)}: ${word("gaps.missing", "palliative_skilled_on_call")}`);
     }
@@ -193,6 +224,18 @@ function gapList(board, coverage, alertCoverage) {
           : [...items.values()].map((text) => h("li", {}, `⚠ ${text}`)),
       ),
     ),
+  );
+}
+
+// ---- Lindra's own faults: the red banner --------------------------------------------------------
+
+export function renderFaults(board) {
+  const faults = board.state.faults || [];
+  const banner = byId("faults");
+  banner.hidden = !faults.length;
+  render(
+    banner,
+    faults.map((f) => h("p", { class: "fault", "data-fault": f.fault }, `⚠ ${word("fault", f.fault)} (${t("fault.since", { at: formatTime(f.since) })})`)),
   );
 }
 

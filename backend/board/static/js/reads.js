@@ -5,7 +5,7 @@ import { renderAlerts } from "./alerts.js";
 import { ApiError } from "./api.js";
 import { loadCase } from "./casepanel.js";
 import { t } from "./i18n.js";
-import { renderOnCall, renderRisk, renderVisits } from "./panels.js";
+import { renderFaults, renderOnCall, renderRisk, renderVisits } from "./panels.js";
 
 const CASE_PAGE_SIZE = 200;
 export const MANAGERS = new Set(["coordinator", "key_person"]);
@@ -103,6 +103,11 @@ export async function loadRoster(board) {
   ]);
   Object.assign(board.state, { roster, coverage, alertCoverage });
   renderOnCall(board);
+}
+
+export async function loadFaults(board) {
+  board.state.faults = (await board.api.get("/board/faults")).faults;
+  renderFaults(board);
 }
 
 export async function loadRisk(board) {
