@@ -183,6 +183,8 @@ def letter_out(letter: Correspondence, unread: bool = False) -> LetterOut:
         failure_reason=letter.failure_reason,
         replies_to_id=letter.replies_to_id,
         unread=unread,
+        failure_code=letter.failure_code,
+        refusal_code=letter.refusal_code,
     )
 
 
