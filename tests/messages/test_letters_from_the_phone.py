@@ -108,7 +108,8 @@ async def test_a_bad_recipient_from_the_phone_is_a_problem_naming_the_field_and_
     unknown = await send_from_phone(client, world.nurse_a, case_id, body | {"recipient": "neighbour"}, str(uuid.uuid4()))
 
     assert no_sor.status_code == 422 and no_sor.headers["content-type"].startswith("application/problem+json")
-    assert no_sor.json()["field"] == "recipient" and "SOR" in no_sor.json()["detail"]
+    assert (no_sor.json()["field"], no_sor.json()["rule"]) == ("recipient", "recipient_sor")
+    assert "SOR" in no_sor.json()["detail"]
     assert unknown.status_code == 400 and unknown.headers["content-type"].startswith("application/problem+json")
     assert unknown.json()["field"] == "recipient", unknown.json()
     assert await letters_on_phone(client, world.nurse_a, case_id) == []
