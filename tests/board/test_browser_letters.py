@@ -17,7 +17,7 @@ import msgspec
 from backend.messages.codes import AckCode, AckError
 from backend.messages.fhir_parse import Refusal
 from tests.board.conftest import BoardServer
-from tests.board.test_browser import log_in
+from tests.board.test_browser import log_in, shoot
 from tests.cases.helpers import Sessions, create_case
 from tests.factories import World
 from tests.messages.conftest import make_broker
@@ -34,7 +34,9 @@ NAME = "Ellen Brevskriver"
 PHONE = "+45 33 66 33 66"
 
 
-async def acknowledge(api: httpx.AsyncClient, broker: Broker, sent: bytes, code: AckCode, refusal: Refusal | None = None) -> None:
+async def acknowledge(
+    api: httpx.AsyncClient, broker: Broker, sent: bytes, code: AckCode, refusal: Refusal | None = None
+) -> None:
     """The GP's system answers the letter, through the municipality's broker."""
     body = acknowledgement_of(msgspec.json.decode(sent), code, refusal)
     delivered = await api.post("/messages/inbox", content=body, headers=broker.headers | {"Content-Type": JSON})
@@ -73,6 +75,7 @@ async def test_a_closing_note_is_drafted_edited_sent_and_acknowledged_on_the_boa
     refusal = page.locator("#letter-recipient-error")
     await expect(refusal).to_contain_text("Plejeteamet mangler egen læges SOR-nummer")
     await expect(refusal).to_contain_text("Omkring borgeren → Egen læge → SOR-nummer")
+    await shoot(page, "case-letter-form-dark", full_page=False)
     await expect(body.locator(".thread")).to_have_count(0)
 
     await ready_to_write(api, world, case["id"])
@@ -103,6 +106,7 @@ async def test_a_closing_note_is_drafted_edited_sent_and_acknowledged_on_the_boa
     await expect(refused.locator(".letter-failure")).to_have_text(
         "⚠ Modtageren afviste brevet: modtageren kender ikke borgeren eller adressen."
     )
+    await shoot(page, "case-letters-dark", full_page=False)
     assert await page.evaluate("window.notReloaded") is True
     letters = await api.get(f"/cases/{case['id']}/correspondence", headers=world.coordinator.headers)
     states = sorted(letter["status"] for th in letters.json()["threads"] for letter in th["letters"])

@@ -105,7 +105,9 @@ async def test_a_bad_recipient_from_the_phone_is_a_problem_naming_the_field_and_
     body = {"recipient": "gp", "category": "nursing", "text": "Øget uro.", "contact_phone": PHONE}
 
     no_sor = await send_from_phone(client, world.nurse_a, case_id, body, str(uuid.uuid4()))
-    unknown = await send_from_phone(client, world.nurse_a, case_id, body | {"recipient": "neighbour"}, str(uuid.uuid4()))
+    unknown = await send_from_phone(
+        client, world.nurse_a, case_id, body | {"recipient": "neighbour"}, str(uuid.uuid4())
+    )
 
     assert no_sor.status_code == 422 and no_sor.headers["content-type"].startswith("application/problem+json")
     assert (no_sor.json()["field"], no_sor.json()["rule"]) == ("recipient", "recipient_sor")
