@@ -8,9 +8,9 @@ idempotent per operation (client_op_id), see `backend.sync.service`.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from litestar import Controller, MediaType, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import Body, HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,8 +32,18 @@ from backend.clock import Clock
 from backend.course import death
 from backend.deps import Read
 from backend.idempotency import Write
-from backend.messages import letter_reads
-from backend.messages.schemas import CorrespondenceOut, ReadOut, UnreadOut
+from backend.messages import drafts, letter_reads, letters
+from backend.messages.letter_controllers import resend_after
+from backend.messages.schemas import (
+    CorrespondenceOut,
+    DraftOut,
+    LetterIn,
+    LetterKind,
+    LetterOut,
+    ReadOut,
+    Recipient,
+    UnreadOut,
+)
 from backend.people.actor import Actor
 from backend.sync import service as sync
 from backend.visits import bedside, my_shift
@@ -241,7 +251,10 @@ class AlertController(Controller):
 
 
 class LetterController(Controller):
-    """Letters from the GP and the hospital: what the key person or contact person has not read."""
+    """Letters with the GP and the hospital: what the key person or contact person has not read,
+    a case's threads with each sent letter's state, and writing at the bedside: the drafts filled
+    in from the case, and a letter or a reply sent once however often a weak signal makes the
+    phone retry (its Idempotency-Key)."""
 
     path = "/mobile/v1"
     tags = ["mobile v1"]
@@ -261,6 +274,34 @@ class LetterController(Controller):
     )
     async def case_letters(self, db: AsyncSession, actor: Actor, case_id: uuid.UUID) -> CorrespondenceOut:
         return await letter_reads.threads(db, actor, case_id)
+
+    @get(
+        "/cases/{case_id:uuid}/correspondence/draft",
+        opt=MOBILE,
+        summary="A status note, closing note or notice of a death at home to the GP or the department, filled in",
+    )
+    async def letter_draft_on_phone(
+        self, db: AsyncSession, actor: Actor, clock: Clock, case_id: uuid.UUID, kind: LetterKind, recipient: Recipient
+    ) -> DraftOut:
+        return await drafts.draft(db, actor, case_id, kind, recipient, clock.today())
+
+    @post(
+        "/cases/{case_id:uuid}/correspondence",
+        opt=MOBILE,
+        summary="Write to the GP or the hospital department, or reply in a thread (a retry sends once)",
+        description=(
+            "The board's rules: the letter is validated, kept and queued at once (status sending), then sent, "
+            "acknowledged, or failed with failure_code. A recipient without a SOR identifier is a 422 naming "
+            "`recipient`; send the same Idempotency-Key on every retry."
+        ),
+    )
+    async def write_letter_from_phone(
+        self, write: Write, request: Request[Any, Any, Any], clock: Clock, case_id: uuid.UUID, data: LetterIn
+    ) -> LetterOut:
+        after = resend_after(request)
+        return await write.once(
+            data, LetterOut, lambda: letters.write(write.db, write.actor, case_id, data, clock.now(), after)
+        )
 
     @post(
         "/cases/{case_id:uuid}/correspondence/{letter_id:uuid}/read",

@@ -30,12 +30,14 @@ from backend.messages.care_in import CareMessage, Segment
 from backend.messages.care_out import stamped
 from backend.messages.codes import AckCode, AckError
 from backend.messages.fhir_parse import Refusal, resolve
+from backend.messages.letter_events import announce
 from backend.messages.models import (
     AckOutbox,
     Correspondence,
     CorrespondenceSegment,
     Direction,
     InboxMessage,
+    LetterFailure,
     LetterStatus,
     OutboxStatus,
 )
@@ -182,32 +184,30 @@ async def settle(
     if code == AckCode.OK:
         letter.status, letter.acknowledged_at, letter.next_send_at = LetterStatus.ACKNOWLEDGED, now, None
     elif code == AckCode.FATAL_ERROR:
-        _fail(letter, now, f"Refused by the receiver: {_reason(doc, response)}")
+        refusal, reason = _reason(doc, response)
+        _fail(letter, now, LetterFailure.REFUSED, f"Refused by the receiver: {reason}", refusal)
     else:  # transient-error: the receiver could not take it now; the next send is on its way
         return True
     await _stop_sending(session, letter.id)
-    await emit(
-        session,
-        f"case.correspondence_{letter.status}",
-        letter.municipality_id,
-        case_id=letter.case_id,
-        payload={"correspondence_id": str(letter.id)},
-    )
+    await announce(session, letter.id)
     return True
 
 
-def _reason(doc: dict[str, Any], response: dict[str, Any]) -> str:
+def _reason(doc: dict[str, Any], response: dict[str, Any]) -> tuple[str, str]:
+    """The receiver's MedCom error code, and the code with where and why, as it wrote them."""
     outcome = resolve(doc, (response.get("details") or {}).get("reference")) or {}
     issue = (outcome.get("issue") or [{}])[0]
     details = issue.get("details") or {}
-    code = ((details.get("coding") or [{}])[0]).get("code") or "fatal-error"
+    code = str(((details.get("coding") or [{}])[0]).get("code") or "fatal-error")
     where = ", ".join(issue.get("expression") or [])
-    return f"{code} ({where}) {details.get('text') or ''}".strip()[:300]
+    return code[:64], f"{code} ({where}) {details.get('text') or ''}".strip()[:300]
 
 
-def _fail(letter: Correspondence, now: datetime, reason: str) -> None:
+def _fail(
+    letter: Correspondence, now: datetime, failure: LetterFailure, reason: str, refusal: str | None = None
+) -> None:
     letter.status, letter.failed_at, letter.next_send_at = LetterStatus.FAILED, now, None
-    letter.failure_reason = reason[:400]
+    letter.failure_code, letter.refusal_code, letter.failure_reason = failure, refusal, reason[:400]
 
 
 async def _stop_sending(session: AsyncSession, letter_id: uuid.UUID) -> None:
@@ -267,16 +267,16 @@ async def resend_due(sessions: async_sessionmaker[AsyncSession], now: datetime, 
                     .order_by(AckOutbox.created_at.desc())
                     .limit(1)
                 )
-                reason = f"No acknowledgement after {letter.sends} sends"
-                _fail(letter, now, reason + (f"; the broker last answered {last}." if last else "."))
-                await _stop_sending(session, letter.id)
-                await emit(
-                    session,
-                    "case.correspondence_failed",
-                    letter.municipality_id,
-                    case_id=letter.case_id,
-                    payload={"correspondence_id": str(letter.id)},
+                # Never taken by the broker, or taken and never answered by the receiver.
+                failure = (
+                    LetterFailure.NOT_DELIVERED
+                    if letter.status == LetterStatus.SENDING
+                    else LetterFailure.NO_ACKNOWLEDGEMENT
                 )
+                reason = f"No acknowledgement after {letter.sends} sends"
+                _fail(letter, now, failure, reason + (f"; the broker last answered {last}." if last else "."))
+                await _stop_sending(session, letter.id)
+                await announce(session, letter.id)
             else:
                 await send(session, letter, url, now, after)
         return len(due)

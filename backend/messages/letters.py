@@ -183,6 +183,8 @@ def letter_out(letter: Correspondence, unread: bool = False) -> LetterOut:
         failure_reason=letter.failure_reason,
         replies_to_id=letter.replies_to_id,
         unread=unread,
+        failure_code=letter.failure_code,
+        refusal_code=letter.refusal_code,
     )
 
 
@@ -210,6 +212,7 @@ def _addressed(case: Case, data: LetterIn, answered: Correspondence | None) -> t
                 "Recipient without SOR",
                 "The letter answered names no SOR identifier to reply to.",
                 field="replies_to",
+                rule="recipient_sor",
             )
         return them, answered.thread_key, answered.category, data.topic or answered.topic
     if data.recipient is None:
@@ -228,6 +231,7 @@ def _addressed(case: Case, data: LetterIn, answered: Correspondence | None) -> t
             "Recipient without SOR",
             f"{who} has no SOR identifier in the case's care team; add it before writing.",
             field="recipient",
+            rule="recipient_sor",
         )
     category = data.category or ""
     if category not in codes.CARE_COMMUNICATION_CATEGORIES:

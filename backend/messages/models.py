@@ -237,6 +237,14 @@ class LetterStatus(enum.StrEnum):
     FAILED = "failed"  # out: answered fatal-error, or no acknowledgement after the last send
 
 
+class LetterFailure(enum.StrEnum):
+    """Why a letter we sent failed, for the board and the phone to say in words."""
+
+    REFUSED = "refused"  # the receiver answered fatal-error (its MedCom code in refusal_code)
+    NO_ACKNOWLEDGEMENT = "no_acknowledgement"  # the broker took it; no answer after the last send
+    NOT_DELIVERED = "not_delivered"  # the broker never took it
+
+
 class Correspondence(Base):
     """One CareCommunication message on a case, in or out. The text and attachments it carries are
     its thread's segments (`CorrespondenceSegment`): a reply repeats the thread, kept once."""
@@ -245,6 +253,7 @@ class Correspondence(Base):
     __table_args__ = (
         enum_check("direction", Direction),
         enum_check("status", LetterStatus),
+        enum_check("failure_code", LetterFailure),
         UniqueConstraint("municipality_id", "direction", "header_id", name="uq_correspondence_municipality_id"),
         Index("ix_correspondence_thread", "case_id", "thread_key"),
         Index("ix_correspondence_resend", "next_send_at", postgresql_where=text("status IN ('sending', 'sent')")),
@@ -279,6 +288,8 @@ class Correspondence(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failure_reason: Mapped[str | None] = mapped_column(String(400))
+    failure_code: Mapped[str | None] = mapped_column(String(24))
+    refusal_code: Mapped[str | None] = mapped_column(String(64))  # the receiver's MedCom error code
     document: Mapped[bytes | None] = mapped_column(LargeBinary)  # out: the Bundle, stamped anew at each send
 
 

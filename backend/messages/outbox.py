@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.messages.letter_events import announce
 from backend.messages.models import AckOutbox, OutboxStatus
 
 log = logging.getLogger("lindra.messages")
@@ -68,7 +69,7 @@ _CLAIM = text(
     """
 )
 
-# A letter the broker took is sent (it then waits for its acknowledgement); a row its letter has
+# A letter the broker took is sent (it then waits for its acknowledgement, and boards hear of it); a row its letter has
 # given up on meanwhile (superseded by a re-send, or settled) stays given up.
 _RECORD = text(
     """
@@ -80,6 +81,7 @@ _RECORD = text(
     )
     UPDATE correspondence SET status = 'sent'
     WHERE id = (SELECT correspondence_id FROM recorded) AND status = 'sending' AND :status = 'sent'
+    RETURNING id
     """
 )
 
@@ -103,7 +105,9 @@ async def send_due(sessions: async_sessionmaker[AsyncSession], http: httpx.Async
             values = {"status": status, "sent_at": None, "next_attempt_at": now + backoff(row.attempts), "error": error}
             log.warning("outbox row %s not taken (attempt %d): %s", row.id, row.attempts, error)
         async with sessions.begin() as session:
-            await session.execute(_RECORD, {"id": row.id, **values})
+            now_sent = (await session.execute(_RECORD, {"id": row.id, **values})).scalar_one_or_none()
+            if now_sent is not None:
+                await announce(session, now_sent)
     return taken
 
 

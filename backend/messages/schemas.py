@@ -147,6 +147,11 @@ class LetterOut(msgspec.Struct, kw_only=True):
     failure_reason: str | None
     replies_to_id: uuid.UUID | None
     unread: bool = False
+    # Why it failed, for a screen to say in words: refused (the receiver's MedCom error code in
+    # refusal_code), no_acknowledgement (delivered, never answered), not_delivered (the broker
+    # never took it).
+    failure_code: str | None = None
+    refusal_code: str | None = None
 
 
 class ThreadOut(msgspec.Struct, kw_only=True):

@@ -116,3 +116,7 @@ async def page(browser: Any, server: BoardServer) -> AsyncIterator[Any]:
 def _expected(text: str) -> bool:
     """Console errors the tests cause on purpose: refused actions (4xx) and the dropped WebSocket."""
     return "status of 4" in text or "WebSocket" in text
+
+
+# The broker's endpoint that takes what Lindra sends (letters, acknowledgements), as in tests/messages.
+from tests.messages.conftest import ack_receiver  # noqa: E402, F401

@@ -3,6 +3,7 @@
 
 import { byId, h, render } from "./dom.js";
 import { formatDate, formatDateTime, t, word } from "./i18n.js";
+import { renderLetters, unreadOnCase } from "./letters.js";
 
 const SEVERE = 7; // ESAS-r: 7 or more is severe
 
@@ -11,7 +12,12 @@ let returnFocus = null;
 export async function openCase(board, caseId) {
   const panel = byId("case-panel");
   if (panel.hidden) returnFocus = document.activeElement;
+  if (board.state.caseOpen !== caseId) {
+    board.state.caseView = "overview";
+    board.state.caseLetters = null;
+  }
   board.state.caseOpen = caseId;
+  renderCaseTabs(board);
   // Below the top bar, so the connection state and the clock stay in sight while a call goes on.
   panel.style.top = `${document.querySelector(".topbar").offsetHeight}px`;
   panel.hidden = false;
@@ -21,15 +27,19 @@ export async function openCase(board, caseId) {
   await loadCase(board, caseId);
 }
 
-/** Read the case again (an event about it arrived while the panel shows it). */
+/** Read the case again (an event about it arrived while the panel shows it), and its
+ * correspondence when that is the view shown. */
 export async function loadCase(board, caseId) {
   try {
-    const [page, timeline] = await Promise.all([
+    const letters = board.state.caseView === "letters";
+    const [page, timeline, correspondence] = await Promise.all([
       board.api.get(`/cases/${caseId}`),
       board.api.get(`/cases/${caseId}/timeline?limit=40`),
+      letters ? board.api.get(`/cases/${caseId}/correspondence`) : null,
     ]);
     if (board.state.caseOpen !== caseId) return; // another case was opened meanwhile
     board.state.casePage = { page, timeline };
+    if (correspondence) board.state.caseLetters = correspondence;
     renderCase(board);
   } catch (error) {
     if (board.state.caseOpen === caseId) render(byId("case-body"), h("p", { class: "dialog-error" }, error.message));
@@ -39,8 +49,27 @@ export async function loadCase(board, caseId) {
 export function closeCase(board) {
   board.state.caseOpen = null;
   board.state.casePage = null;
+  board.state.caseLetters = null;
   byId("case-panel").hidden = true;
   if (returnFocus && document.contains(returnFocus)) returnFocus.focus();
+}
+
+/** The panel shows the case's overview or its correspondence (with my unread letters counted). */
+export function showCaseView(board, view) {
+  if (!board.state.caseOpen || board.state.caseView === view) return;
+  board.state.caseView = view;
+  renderCaseTabs(board);
+  renderCase(board);
+  if (view === "letters") loadCase(board, board.state.caseOpen);
+}
+
+export function renderCaseTabs(board) {
+  for (const tab of document.querySelectorAll("#case-views .tab")) {
+    tab.setAttribute("aria-pressed", String(tab.dataset.caseView === (board.state.caseView ?? "overview")));
+  }
+  const unread = board.state.caseOpen ? unreadOnCase(board) : 0;
+  byId("case-letters-unread").textContent = unread ? `✉ ${unread}` : "";
+  byId("case-letters-unread").title = unread ? t("letters.unread", { count: unread }) : "";
 }
 
 export function renderCase(board) {
@@ -49,6 +78,8 @@ export function renderCase(board) {
   const { page, timeline } = loaded;
   const items = timeline.items;
   byId("case-title").textContent = page.citizen.name;
+  renderCaseTabs(board);
+  if (board.state.caseView === "letters") return renderLetters(board);
   render(
     byId("case-body"),
     h(

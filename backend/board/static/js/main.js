@@ -4,7 +4,8 @@
 
 import { renderAlerts, raiseForCase, tickAlerts } from "./alerts.js";
 import { Api, ApiError, refused } from "./api.js";
-import { closeCase, openCase, renderCase } from "./casepanel.js";
+import { closeCase, openCase, renderCase, renderCaseTabs, showCaseView } from "./casepanel.js";
+import { composing } from "./compose.js";
 import { byId } from "./dom.js";
 import { collectFederated, offerProviders } from "./federated.js";
 import { currentLanguage, formatTime, setLanguage, t, translatePage } from "./i18n.js";
@@ -45,6 +46,9 @@ const state = {
   indicators: null,
   caseOpen: null,
   casePage: null,
+  caseView: "overview", // or "letters": the case's correspondence
+  caseLetters: null,
+  unreadByCase: new Map(), // case id -> received letters I have not read
   disconnectedAt: null,
 };
 
@@ -114,6 +118,9 @@ const board = {
   },
   renderAll() {
     renderAll();
+  },
+  renderCaseTabs() {
+    renderCaseTabs(board);
   },
   /** Run a user action; a refusal is shown with the server's own words (the problem's detail). */
   async run(action, then = null) {
@@ -551,8 +558,14 @@ function wireControls() {
   });
   byId("case-close").addEventListener("click", () => closeCase(board));
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !byId("case-panel").hidden && !document.querySelector("dialog[open]")) closeCase(board);
+    // A letter being written is not thrown away by a stray Escape: Cancel or Close ends it.
+    if (event.key === "Escape" && !byId("case-panel").hidden && !document.querySelector("dialog[open]") && !composing()) {
+      closeCase(board);
+    }
   });
+  for (const tab of document.querySelectorAll("#case-views .tab")) {
+    tab.addEventListener("click", () => showCaseView(board, tab.dataset.caseView));
+  }
   for (const tab of document.querySelectorAll("#views .tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
   byId("ind-form").addEventListener("submit", (event) => {
     event.preventDefault();

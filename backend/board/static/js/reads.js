@@ -3,7 +3,7 @@
 
 import { renderAlerts } from "./alerts.js";
 import { ApiError } from "./api.js";
-import { loadCase } from "./casepanel.js";
+import { loadCase, renderCaseTabs } from "./casepanel.js";
 import { t } from "./i18n.js";
 import { renderFaults, renderOnCall, renderRisk, renderVisits } from "./panels.js";
 
@@ -123,6 +123,8 @@ export async function loadRisk(board) {
 /** Letters from the GP and the hospital I have not read, on my cases as key or contact person. */
 export async function loadLetters(board) {
   const unread = await board.api.get("/correspondence/unread");
+  board.state.unreadByCase = new Map(unread.cases.map((c) => [c.case_id, c.unread]));
+  renderCaseTabs(board);
   const badge = document.getElementById("letters");
   badge.textContent = `✉ ${unread.total}`;
   badge.title = t("letters.unread", { count: unread.total });
