@@ -21,12 +21,13 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
@@ -60,14 +61,23 @@ def board_redirect_uri(settings: Settings) -> str:
     return f"{settings.public_url}/auth/oidc/callback"
 
 
-async def choices(session: AsyncSession) -> list[s.ProviderChoice]:
-    """The municipalities whose staff sign in with their own provider."""
+async def choices(session: AsyncSession, saml_municipalities: Collection[uuid.UUID]) -> list[s.ProviderChoice]:
+    """The municipalities whose staff sign in with their own provider: its OpenID provider, else
+    its SAML provider (the deployment's settings name those)."""
     rows = await session.execute(
-        select(Organisation.id, Organisation.name)
-        .join(OidcProvider, OidcProvider.municipality_id == Organisation.id)
+        select(Organisation.id, Organisation.name, OidcProvider.municipality_id.label("oidc"))
+        .outerjoin(OidcProvider, OidcProvider.municipality_id == Organisation.id)
+        .where(or_(OidcProvider.municipality_id.is_not(None), Organisation.id.in_(list(saml_municipalities))))
         .order_by(Organisation.name)
     )
-    return [s.ProviderChoice(municipality_id=row.id, name=row.name) for row in rows]
+    return [
+        s.ProviderChoice(municipality_id=row.id, name=row.name, protocol="oidc" if row.oidc else "saml") for row in rows
+    ]
+
+
+async def forget_old_attempts(session: AsyncSession, now: datetime) -> None:
+    """Sign-ins never finished (or collected) a day ago are of no use to anyone."""
+    await session.execute(delete(SignInAttempt).where(SignInAttempt.expires_at < now - timedelta(days=1)))
 
 
 @dataclass(frozen=True)
@@ -103,7 +113,7 @@ async def begin(
             expires_at=now + timedelta(minutes=settings.oidc_attempt_minutes),
         )
     )
-    await session.execute(delete(SignInAttempt).where(SignInAttempt.expires_at < now - timedelta(days=1)))
+    await forget_old_attempts(session, now)
     query = urlencode(
         {
             "response_type": "code",

@@ -1,21 +1,27 @@
-"""HTTP routes for SAML sign-in through a municipality's Context Handler (backend.people.federation.saml)."""
+"""HTTP routes for SAML sign-in through a municipality's Context Handler (backend.people.federation.saml,
+then saml_sign_in: the same mapping and board collection as OpenID Connect)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import Clock
+from backend.deps import request_id
 from backend.errors import Problem, not_found
 from backend.people import schemas as s
 from backend.people.actor import PUBLIC
-from backend.people.federation import saml, saml_provider
+from backend.people.controllers import NO_STORE
+from backend.people.federation import saml, saml_provider, saml_sign_in
+from backend.people.federation.controllers import attempt_cookie, back_to_board, refused
+from backend.people.federation.mapping import Refusal
 
 
 def _provider(state: State, municipality_id: uuid.UUID) -> saml_provider.SamlProvider:
@@ -45,37 +51,48 @@ class SamlController(Controller):
         opt={"roles": PUBLIC},
         security=[],
         status_code=302,
-        summary="Start signing in with the municipality's identity provider (a signed AuthnRequest)",
+        summary="The board's browser starts signing in at the municipality's identity provider (a signed AuthnRequest)",
     )
-    async def saml_login(self, state: State, clock: Clock, municipality_id: uuid.UUID) -> Redirect:
+    async def saml_login(self, db: AsyncSession, state: State, clock: Clock, municipality_id: uuid.UUID) -> Redirect:
         provider = _provider(state, municipality_id)
-        request_id = saml_provider.new_request_id()
-        relay = saml_provider.relay_state(state.settings.secret_key, municipality_id, request_id, clock.now())
-        location = await saml_provider.authn_request(provider, request_id, relay)
-        return Redirect(location, status_code=302, headers={"Cache-Control": "no-store"})
+        now = clock.now()
+        authn_request_id = saml_provider.new_request_id()
+        relay = saml_provider.relay_state(state.settings.secret_key, municipality_id, authn_request_id, now)
+        location = await saml_provider.authn_request(provider, authn_request_id, relay)
+        cookie = await saml_sign_in.begin(db, municipality_id, authn_request_id, now)
+        return Redirect(
+            location,
+            status_code=302,
+            headers={"Cache-Control": "no-store"},
+            cookies=[attempt_cookie(state.settings, cookie)],
+        )
 
     @post(
         "/acs",
         opt={"roles": PUBLIC},
         security=[],
-        status_code=204,
-        summary="The identity provider's answer (HTTP-POST binding); refused until the municipality maps roles",
+        cache_control=NO_STORE,
+        summary="The identity provider's answer (HTTP-POST binding): on to the board, or a page saying why not",
     )
     async def saml_acs(
         self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
         state: State,
         clock: Clock,
         municipality_id: uuid.UUID,
         data: Annotated[s.SamlPostIn, Body(media_type=RequestEncodingType.URL_ENCODED)],
-    ) -> None:
+    ) -> Response[Any]:
         provider = _provider(state, municipality_id)
         now = clock.now()
-        request_id = saml_provider.request_of(state.settings.secret_key, municipality_id, data.relay_state, now)
-        await saml.accept_assertion(state.sessions, provider, data.saml_response, request_id, now)
-        raise Problem(
-            403,
-            "No Lindra role for this sign-in yet",
-            "Your municipality's login vouched for you, but Lindra does not yet know which role and districts "
-            "it gives you. Ask your administrator.",
-            rule="saml_not_mapped",
-        )
+        authn_request_id = saml_provider.request_of(state.settings.secret_key, municipality_id, data.relay_state, now)
+        try:
+            identity = await saml.accept_assertion(state.sessions, provider, data.saml_response, authn_request_id, now)
+        except Problem as problem:
+            if problem.status >= 500:
+                raise
+            return refused(Refusal("failed"), request)  # its rule is logged; a browser is shown a page
+        if authn_request_id is None:  # accept_assertion refuses an answer to no request of ours already
+            return refused(Refusal("failed"), request)
+        refusal = await saml_sign_in.answer(db, identity, authn_request_id, now, request_id(request))
+        return refused(refusal, request) if refusal is not None else back_to_board()

@@ -30,6 +30,9 @@ class ProviderChoice(msgspec.Struct, frozen=True):
 
     municipality_id: uuid.UUID
     name: str
+    # "oidc": start at POST /auth/oidc/start; "saml": send the browser to /auth/saml/<id>/login
+    # (the board; the phone app signs in through OpenID Connect).
+    protocol: str = "oidc"
 
 
 class StartIn(Input, kw_only=True):
