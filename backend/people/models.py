@@ -7,7 +7,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, and_, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.orm import Base, enum_check, now_column, uuid_pk
@@ -106,6 +106,11 @@ class User(Base):
     # enabled again; unlike a deletion it can be undone.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = now_column()
+
+
+# Neither deleted nor disabled: a person who may be rostered, called by an alert and answer it.
+# (In plain SQL: `deleted_at IS NULL AND disabled_at IS NULL`.)
+USER_ACTIVE = and_(User.deleted_at.is_(None), User.disabled_at.is_(None))
 
 
 class UserDistrict(Base):
