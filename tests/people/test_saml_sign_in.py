@@ -1,6 +1,7 @@
 """Signing in through the municipality's SAML provider (KOMBIT's Context Handler), end to end: the
 pysaml2 IdP process, Lindra served on a loopback port, the mapping set by the administrator
-through the API; the board in headless Chromium, and a browser's requests over plain HTTP."""
+through the API; the board in headless Chromium, a browser's requests and a phone-style client
+over plain HTTP."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from backend.worker import free_port
 from tests.board.conftest import browser  # noqa: F401  (the headless Chromium)
 from tests.factories import World, build_world
 from tests.oidc.conftest import users_of
+from tests.oidc.idp import APP_REDIRECT_URI, challenge_of, returned
 from tests.people.saml_stage import SCOPE, Stage, posted, running_stage
 from tests.serving import serving
 
@@ -40,6 +42,7 @@ COORDINATOR_ROLE = "http://kombit.dk/roles/jobrole/palliation-koordinator/1"
 ORG_UNIT = "http://sts.kombit.dk/constraints/orgenhed/1"
 DISTRICT_A_UNIT = "7b0c55d2-0000-4000-8000-0000000000aa"
 BOARD = {"platform": "web", "app_version": "board-1"}
+PHONE = {"platform": "android", "app_version": "2.0.0"}
 
 
 @dataclass
@@ -58,7 +61,13 @@ async def served(sessions: Sessions, settings: Settings) -> AsyncIterator[Served
     url = f"http://127.0.0.1:{port}"
     with running_stage(world.municipality_id, url) as stage:
         app = create_app(
-            dataclasses.replace(settings, housekeeping=False, public_url=url, saml_providers_file=stage.providers_file),
+            dataclasses.replace(
+                settings,
+                housekeeping=False,
+                public_url=url,
+                saml_providers_file=stage.providers_file,
+                oidc_app_redirect_uri=APP_REDIRECT_URI,
+            ),
             clock,
         )
         async with serving(app, port=port), httpx.AsyncClient(base_url=url) as admin:
@@ -196,6 +205,39 @@ async def test_a_replayed_or_misdirected_answer_gets_the_refusal_page_and_signs_
         assert refusal_reason(replayed) == "failed"
         assert refusal_reason(forged_relay) == "failed"
         assert (await collect(attacker, secrets.token_urlsafe(32))).status_code in (400, 401)
+
+
+async def test_a_phone_signs_in_through_saml_with_pkce_and_a_one_time_code(
+    served: Served, browser_at_lindra: httpx.AsyncClient
+) -> None:
+    await person_signs_in_next(served, [NURSE_ROLE])
+    device_key, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
+    started = await browser_at_lindra.post(
+        f"/auth/saml/{served.world.municipality_id}/start",
+        json={"device_key": device_key, "code_challenge": challenge_of(verifier)},
+    )
+    assert started.status_code == 200, started.text
+    async with httpx.AsyncClient() as system_browser:  # the phone's browser: no cookies of Lindra's
+        form = posted((await system_browser.get(started.json()["authorize_url"])).text)
+        answered = await system_browser.post(f"{served.url}/auth/saml/{served.world.municipality_id}/acs", data=form)
+    assert answered.status_code == 303 and answered.headers["location"].startswith(APP_REDIRECT_URI + "?")
+    back = returned(answered.headers["location"])
+    assert back["state"] == started.json()["state"]
+    hand_over = {"state": back["state"], "code": back["code"], "device_key": device_key, "device": PHONE}
+
+    wrong = await browser_at_lindra.post(
+        "/auth/oidc/token", json=hand_over | {"code_verifier": secrets.token_urlsafe(48)}
+    )
+    assert wrong.status_code == 400 and wrong.json()["field"] == "code_verifier"
+    signed_in = await browser_at_lindra.post("/auth/oidc/token", json=hand_over | {"code_verifier": verifier})
+    assert signed_in.status_code == 200, signed_in.text
+    assert signed_in.json()["user"]["role"] == "nurse"
+    again = await browser_at_lindra.post("/auth/oidc/token", json=hand_over | {"code_verifier": verifier})
+    assert (again.status_code, again.json()["rule"]) == (400, "oidc_state")
+    refreshed = await browser_at_lindra.post(
+        "/auth/refresh", json={"refresh_token": signed_in.json()["refresh_token"], "device_key": device_key}
+    )
+    assert refreshed.status_code == 200, refreshed.text
 
 
 async def test_a_saml_session_is_refused_at_refresh_once_its_hours_are_up(

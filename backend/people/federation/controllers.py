@@ -36,11 +36,6 @@ def refused(refusal: Refusal, request: Request[Any, Any, Any]) -> Response[str]:
     return Response(page, status_code=403, media_type=MediaType.HTML, headers=SECURITY_HEADERS)
 
 
-def back_to_board() -> Redirect:
-    """Signed in at the provider: the board collects its tokens (`collect`)."""
-    return Redirect("/board#federated", status_code=303, headers=SECURITY_HEADERS)
-
-
 def attempt_cookie(settings: Settings, value: str) -> Cookie:
     """The cookie that binds a board's sign-in to its browser (OIDC's and SAML's), read by `collect`."""
     return Cookie(
@@ -124,7 +119,7 @@ class FederatedAuthController(Controller):
             refusal = Refusal("failed")  # a browser is shown a page, not a problem document
         if refusal is not None:
             return refused(refusal, request)
-        return back_to_board()
+        return Redirect(oidc.BOARD_RETURN, status_code=303, headers=SECURITY_HEADERS)
 
     @post(
         "/collect",

@@ -51,6 +51,12 @@ from backend.people.federation.sealed import seal
 from backend.people.models import Organisation, User
 from backend.people.tokens import hash_token
 
+# A sign-in attempt through SAML (backend.people.federation.saml_sign_in): its ACS checked the
+# assertion and the mapping already; the app swaps the one-time code it was sent back with here.
+SAML = "saml"
+# Where the board's browser goes back to from the provider, to collect its tokens (`collect`).
+BOARD_RETURN = "/board#federated"
+
 
 def challenge_of(verifier: str) -> str:
     """RFC 7636 S256."""
@@ -181,6 +187,8 @@ async def exchange(
         raise Problem(
             400, "Wrong PKCE verifier", "The code verifier does not match the challenge.", field="code_verifier"
         )
+    if attempt.protocol == SAML:
+        return attempt, await _saml_signed(session, attempt, code)
     provider = await provider_of(session, settings, directory, attempt.municipality_id)
     redirect_uri = (
         board_redirect_uri(settings) if attempt.client == s.SignInClient.BOARD else settings.oidc_app_redirect_uri
@@ -209,6 +217,18 @@ async def exchange(
         session_id=_text(claims.get("sid")),
         refresh_token_sealed=seal(settings.secret_key, refresh_token) if isinstance(refresh_token, str) else None,
     )
+
+
+async def _saml_signed(session: AsyncSession, attempt: SignInAttempt, code: str) -> Signed:
+    """Whom the SAML ACS admitted, for the one-time code it sent the app back with."""
+    if (
+        attempt.user_id is None
+        or attempt.link_id is None
+        or attempt.code_hash is None
+        or not hmac.compare_digest(attempt.code_hash, hash_token(code))
+    ):
+        raise _wrong_state()
+    return Signed(await session.get_one(User, attempt.user_id), attempt.link_id, None, None)
 
 
 def _text(value: Any) -> str | None:

@@ -3,7 +3,9 @@ then saml_sign_in: the same mapping and board collection as OpenID Connect)."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -13,6 +15,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.board.page import SECURITY_HEADERS
 from backend.clock import Clock
 from backend.deps import request_id
 from backend.errors import Problem, not_found
@@ -20,7 +23,8 @@ from backend.people import schemas as s
 from backend.people.actor import PUBLIC
 from backend.people.controllers import NO_STORE
 from backend.people.federation import saml, saml_provider, saml_sign_in
-from backend.people.federation.controllers import attempt_cookie, back_to_board, refused
+from backend.people.federation import schemas as fs
+from backend.people.federation.controllers import attempt_cookie, refused
 from backend.people.federation.mapping import Refusal
 
 
@@ -29,6 +33,14 @@ def _provider(state: State, municipality_id: uuid.UUID) -> saml_provider.SamlPro
     if provider is None:
         raise not_found("SAML identity provider for this municipality")
     return provider
+
+
+async def _authn_request(state: State, municipality_id: uuid.UUID, now: datetime) -> tuple[str, str]:
+    """A new AuthnRequest's id, and the provider's sign-in URL carrying it (with our signed RelayState)."""
+    provider = _provider(state, municipality_id)
+    authn_request_id = saml_provider.new_request_id()
+    relay = saml_provider.relay_state(state.settings.secret_key, municipality_id, authn_request_id, now)
+    return authn_request_id, await saml_provider.authn_request(provider, authn_request_id, relay)
 
 
 class SamlController(Controller):
@@ -54,18 +66,42 @@ class SamlController(Controller):
         summary="The board's browser starts signing in at the municipality's identity provider (a signed AuthnRequest)",
     )
     async def saml_login(self, db: AsyncSession, state: State, clock: Clock, municipality_id: uuid.UUID) -> Redirect:
-        provider = _provider(state, municipality_id)
         now = clock.now()
-        authn_request_id = saml_provider.new_request_id()
-        relay = saml_provider.relay_state(state.settings.secret_key, municipality_id, authn_request_id, now)
-        location = await saml_provider.authn_request(provider, authn_request_id, relay)
-        cookie = await saml_sign_in.begin(db, municipality_id, authn_request_id, now)
+        authn_request_id, location = await _authn_request(state, municipality_id, now)
+        cookie = secrets.token_urlsafe(32)
+        await saml_sign_in.begin(
+            db, municipality_id, authn_request_id, now, client=fs.SignInClient.BOARD, binding=cookie
+        )
         return Redirect(
             location,
             status_code=302,
             headers={"Cache-Control": "no-store"},
             cookies=[attempt_cookie(state.settings, cookie)],
         )
+
+    @post(
+        "/start",
+        opt={"roles": PUBLIC},
+        status_code=200,
+        cache_control=NO_STORE,
+        security=[],
+        summary="The phone app begins signing in at the municipality's SAML provider: open authorize_url",
+    )
+    async def saml_start(
+        self, db: AsyncSession, state: State, clock: Clock, municipality_id: uuid.UUID, data: fs.SamlAppStartIn
+    ) -> fs.StartOut:
+        now = clock.now()
+        authn_request_id, location = await _authn_request(state, municipality_id, now)
+        await saml_sign_in.begin(
+            db,
+            municipality_id,
+            authn_request_id,
+            now,
+            client=fs.SignInClient.APP,
+            binding=data.device_key,
+            code_challenge=data.code_challenge,
+        )
+        return fs.StartOut(authorize_url=location, state=authn_request_id)
 
     @post(
         "/acs",
@@ -94,5 +130,7 @@ class SamlController(Controller):
             return refused(Refusal("failed"), request)  # its rule is logged; a browser is shown a page
         if authn_request_id is None:  # accept_assertion refuses an answer to no request of ours already
             return refused(Refusal("failed"), request)
-        refusal = await saml_sign_in.answer(db, identity, authn_request_id, now, request_id(request))
-        return refused(refusal, request) if refusal is not None else back_to_board()
+        onward = await saml_sign_in.answer(db, state.settings, identity, authn_request_id, now, request_id(request))
+        if isinstance(onward, Refusal):
+            return refused(onward, request)
+        return Redirect(onward, status_code=303, headers=SECURITY_HEADERS)  # the board, or the app

@@ -43,6 +43,13 @@ class StartIn(Input, kw_only=True):
     code_challenge: Challenge | None = None
 
 
+class SamlAppStartIn(Input, kw_only=True):
+    """The app begins signing in through SAML: the answer comes back to it with a one-time code."""
+
+    device_key: DeviceKey
+    code_challenge: Challenge  # S256 of the verifier the app keeps
+
+
 class StartOut(msgspec.Struct, frozen=True):
     """Open `authorize_url` in the (system) browser; the answer comes back with this `state`."""
 
