@@ -6,9 +6,10 @@ over plain HTTP."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -51,6 +52,7 @@ class Served:
     stage: Stage
     url: str
     clock: Clock  # Lindra's own clock: moving it leaves the rest of the run alone
+    named: list[str] = dataclasses.field(default_factory=list)  # what names the people signed in
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +87,15 @@ async def served(sessions: Sessions, settings: Settings) -> AsyncIterator[Served
             yield Served(world, stage, url, clock)
 
 
+@pytest.fixture(autouse=True)
+def nobody_named_in_the_logs(caplog: pytest.LogCaptureFixture, served: Served) -> Iterator[None]:
+    """Whatever a test does, Lindra's logs never name whom the IdP signed in."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert [who for who in served.named if who in logged] == []
+
+
 @pytest.fixture
 async def browser_at_lindra(served: Served) -> AsyncIterator[httpx.AsyncClient]:
     """A browser's requests to Lindra, with its cookies."""
@@ -97,9 +108,9 @@ async def person_signs_in_next(served: Served, roles: list[str], name: str = "Ka
     organisation unit as data restriction); her NameID."""
     subject = f"https://data.gov.dk/model/core/eid/professional/uuid/{uuid.uuid4()}"
     privileges = [{"scope": SCOPE, "roles": roles, "constraints": {ORG_UNIT: DISTRICT_A_UNIT}}]
-    await served.stage.next(
-        subject=subject, email=f"{uuid.uuid4().hex[:8]}@kommune.test", name=name, privileges=privileges
-    )
+    email = f"{uuid.uuid4().hex[:8]}@kommune.test"
+    served.named += [subject, email, name]
+    await served.stage.next(subject=subject, email=email, name=name, privileges=privileges)
     return subject
 
 
