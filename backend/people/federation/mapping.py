@@ -1,8 +1,9 @@
 """From who the provider says signed in to a Lindra user: the municipality's mapping decides.
 
 An administrator maps each group or role claim of her municipality's provider to a Lindra role
-and districts (`backend.people.federation.admin`). At every sign-in and every refresh the
-person's claims are read through the mapping again, so a changed group takes effect at once:
+and districts (`backend.people.federation.admin`). At every sign-in and every refresh (SAML: every
+sign-in; it has no refresh at the provider) the person's claims are read through the mapping
+again, so a changed group takes effect at once:
 - Several mapped claims: the strongest role among them (administrator, coordinator, key person,
   nurse) and the districts of all of them. A claim mapped without a role (a data restriction)
   only adds districts.
