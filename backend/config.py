@@ -110,6 +110,10 @@ class Settings:
     # A JSON file with each municipality's SAML identity provider (KOMBIT's Context Handler):
     # backend.people.federation.saml.load_providers; empty means no SAML sign-in.
     saml_providers_file: str = ""
+    # SAML has no back channel and no refresh at the provider: a device signed in through SAML is
+    # refused at refresh once this many hours have passed since the provider last vouched for her
+    # (her last SAML sign-in on any device), and she signs in at the provider again.
+    saml_session_hours: int = 12
     # How long a letter (MedCom CareCommunication) waits for its acknowledgement before it is sent
     # again (MedCom: 30 minutes; at most two re-sends, then it has failed).
     medcom_resend_seconds: int = 1800
@@ -167,6 +171,7 @@ class Settings:
             "oidc_timeout_seconds": float(os.environ.get("LINDRA_OIDC_TIMEOUT_SECONDS") or 10.0),
             "oidc_attempt_minutes": _int("LINDRA_OIDC_ATTEMPT_MINUTES", 10),
             "saml_providers_file": os.environ.get("LINDRA_SAML_PROVIDERS", ""),
+            "saml_session_hours": _int("LINDRA_SAML_SESSION_HOURS", 12),
             "medcom_resend_seconds": _int("LINDRA_MEDCOM_RESEND_SECONDS", 1800),
             "watch_every_seconds": float(os.environ.get("LINDRA_WATCH_EVERY_SECONDS") or 2.0),
             "watch_worker_seconds": float(os.environ.get("LINDRA_WATCH_WORKER_SECONDS") or 30.0),

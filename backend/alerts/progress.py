@@ -143,7 +143,7 @@ _RECALL_SMS_DUE = text(
     FROM due, users u
     WHERE a.id = due.id AND u.id = a.acknowledged_by
     RETURNING a.id, a.climb, a.tier, u.id AS user_id, u.language,
-              CASE WHEN u.deleted_at IS NULL THEN u.mobile END AS mobile,
+              CASE WHEN u.deleted_at IS NULL AND u.disabled_at IS NULL THEN u.mobile END AS mobile,
               EXISTS (SELECT 1 FROM notifications n
                       WHERE n.alert_id = a.id AND n.user_id = u.id AND n.kind = 'recall'
                         AND n.created_at >= a.recalled_at AND n.confirmed_at IS NOT NULL) AS confirmed

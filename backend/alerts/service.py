@@ -509,7 +509,7 @@ async def hand_over(
         await session.execute(
             text(
                 "SELECT u.id FROM users u JOIN organisations o ON o.id = u.organisation_id "
-                "WHERE u.id = :id AND u.deleted_at IS NULL AND u.role = ANY(:roles) "
+                "WHERE u.id = :id AND u.deleted_at IS NULL AND u.disabled_at IS NULL AND u.role = ANY(:roles) "
                 "AND (o.id = :mid OR o.parent_id = :mid)"
             ),
             {"id": data.to_user_id, "roles": [r.value for r in HOLDER_ROLES], "mid": alert.municipality_id},

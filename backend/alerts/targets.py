@@ -23,7 +23,7 @@ from backend.alerts.readiness import READY_BEFORE, readiness
 from backend.audit import service as audit
 from backend.db import memo
 from backend.people.actor import Actor
-from backend.people.models import Organisation, OrganisationKind, OrganisationServes, User
+from backend.people.models import USER_ACTIVE, Organisation, OrganisationKind, OrganisationServes, User
 from backend.roster.models import Duty
 from backend.roster.patterns import municipality_of, shift_times
 from backend.roster.service import districts_of, on_duty, roster_rows
@@ -46,9 +46,7 @@ async def _members(session: AsyncSession, organisation_ids: list[uuid.UUID]) -> 
     if not organisation_ids:
         return []
     rows = await session.scalars(
-        select(User.id)
-        .where(User.organisation_id.in_(organisation_ids), User.deleted_at.is_(None))
-        .order_by(User.full_name, User.id)
+        select(User.id).where(User.organisation_id.in_(organisation_ids), USER_ACTIVE).order_by(User.full_name, User.id)
     )
     return list(rows.all())
 
@@ -65,7 +63,7 @@ async def _providers(session: AsyncSession, municipality_id: uuid.UUID, kind: Or
 async def _live(session: AsyncSession, user_id: uuid.UUID | None) -> list[uuid.UUID]:
     if user_id is None:
         return []
-    found = await session.scalar(select(User.id).where(User.id == user_id, User.deleted_at.is_(None)))
+    found = await session.scalar(select(User.id).where(User.id == user_id, USER_ACTIVE))
     return [found] if found else []
 
 

@@ -271,7 +271,7 @@ async def refresh(
         raise _refresh_refused()
     federated = await session.get(FederatedDevice, device.id)
     if federated is not None:
-        refusal = await check_at_provider(session, settings, directory, federated, user, device.id.hex)
+        refusal = await check_at_provider(session, settings, directory, federated, user, now, device.id.hex)
         if refusal is not None:
             device_id, link = device.id, await session.get_one(FederatedLink, federated.link_id)
             municipality_id, user_id = link.municipality_id, user.id

@@ -44,7 +44,7 @@ async def enrol(
             "Only administrators and coordinators signing in with a Lindra password use an authenticator app.",
             rule="second_factor_not_needed",
         )
-    secret, uri = second_factor.start_enrolment(user)
+    secret, uri = second_factor.start_enrolment(settings, user)
     await session.flush()
     return s.SecondFactorEnrolment(otpauth_uri=uri, secret=secret)
 
@@ -62,7 +62,7 @@ async def confirm(
     user, keys, _ = await checked_password(
         session, sessions, settings, now, data.email, data.password, data.device_key, address
     )
-    codes = await second_factor.confirm_enrolment(session, now, user, data.otp)
+    codes = await second_factor.confirm_enrolment(session, settings, now, user, data.otp)
     async with sessions.begin() as apart:
         await forget_failures(apart, keys, factor_key(user.id))
     if user.password_change_required:

@@ -7,7 +7,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, and_, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.orm import Base, enum_check, now_column, uuid_pk
@@ -96,8 +96,9 @@ class User(Base):
     # Nurses trained in basic palliation; the alert roster prefers them at night.
     palliative_skilled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     language: Mapped[str] = mapped_column(String(2), default="da", server_default="da")
-    # The TOTP secret (RFC 6238, base32); set at enrolment, in force once a first code confirmed it.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The TOTP secret (RFC 6238, base32), sealed with the service's key (backend.people.federation.sealed);
+    # set at enrolment, in force once a first code confirmed it.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
     totp_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The time step of the last code accepted: a code of that step or earlier never works again.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
@@ -106,6 +107,11 @@ class User(Base):
     # enabled again; unlike a deletion it can be undone.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = now_column()
+
+
+# Neither deleted nor disabled: a person who may be rostered, called by an alert and answer it.
+# (In plain SQL: `deleted_at IS NULL AND disabled_at IS NULL`.)
+USER_ACTIVE = and_(User.deleted_at.is_(None), User.disabled_at.is_(None))
 
 
 class UserDistrict(Base):

@@ -18,6 +18,9 @@ six digits, 30-second steps, SHA-1, as every authenticator app makes them):
 - Every code is counted by the login throttle like a password, and her account's codes lock
   after `login_lock_after` failures from anywhere (backend.people.throttle).
 - An administrator's password reset clears the second factor too (the lost phone): she enrols again.
+- The secret is sealed at rest with the service's key, as a provider's client secret is: a copy of
+  the database alone makes no codes. A seal the key no longer opens (LINDRA_SECRET_KEY changed)
+  counts as a lost phone: recovery codes (hashed, not sealed) still sign in; a reset enrols again.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.config import Settings
 from backend.errors import Problem
+from backend.people.federation.sealed import seal, unseal
 from backend.people.models import Organisation, OrganisationKind, PasswordSignIn, RecoveryCode, Role, User
 from backend.people.throttle import count_factor_attempt, locked_problem
 from backend.people.tokens import hash_token, new_typed_code, normalised_typed_code
@@ -146,7 +150,8 @@ async def verify(
     locked_until = await count_factor_attempt(sessions, settings, user.id, now)
     if locked_until is not None:
         raise locked_problem(locked_until, now)
-    step = matching_step(user.totp_secret, code, now, user.totp_last_step)
+    secret = unseal(settings.secret_key, user.totp_secret)
+    step = matching_step(secret, code, now, user.totp_last_step) if secret is not None else None
     if step is not None and await _take_step(session, user, step):
         return
     if step is None and await _use_recovery_code(session, user, code, now):
@@ -158,7 +163,7 @@ async def verify(
     )
 
 
-def start_enrolment(user: User) -> tuple[str, str]:
+def start_enrolment(settings: Settings, user: User) -> tuple[str, str]:
     """A new secret for the user (replacing one never confirmed): the secret, and its otpauth URI."""
     if user.totp_confirmed_at is not None:
         raise Problem(
@@ -168,14 +173,18 @@ def start_enrolment(user: User) -> tuple[str, str]:
             "are lost, ask your administrator to reset your password.",
             rule="second_factor_enrolled",
         )
-    user.totp_secret = pyotp.random_base32()
+    secret = pyotp.random_base32()
+    user.totp_secret = seal(settings.secret_key, secret)
     user.totp_last_step = None
-    return user.totp_secret, pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+    return secret, pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
 
 
-async def confirm_enrolment(session: AsyncSession, now: datetime, user: User, code: str) -> list[str]:
+async def confirm_enrolment(
+    session: AsyncSession, settings: Settings, now: datetime, user: User, code: str
+) -> list[str]:
     """The first code from her app puts the secret in force; new recovery codes, returned this once."""
-    step = matching_step(user.totp_secret, code, now, None) if user.totp_secret is not None else None
+    secret = unseal(settings.secret_key, user.totp_secret)
+    step = matching_step(secret, code, now, None) if secret is not None else None
     if user.totp_confirmed_at is not None or step is None:
         raise _code_problem(
             "Code not accepted",

@@ -19,7 +19,7 @@ from backend.audit import service as audit
 from backend.errors import Problem
 from backend.events import emit
 from backend.people.actor import Actor
-from backend.people.models import Organisation, Role, User, UserDistrict
+from backend.people.models import USER_ACTIVE, Organisation, Role, User, UserDistrict
 from backend.roster import schemas as s
 from backend.roster.models import Duty, RosterEntry, ShiftKind
 from backend.roster.patterns import KINDS, municipality_of, shift_times
@@ -50,7 +50,7 @@ async def districts_of(session: AsyncSession, mid: uuid.UUID) -> dict[uuid.UUID,
 
 
 async def _people(session: AsyncSession, mid: uuid.UUID, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
-    """Live users of the municipality among `user_ids`, with their role and districts."""
+    """Active users (neither deleted nor disabled) of the municipality among `user_ids`, with role and districts."""
     districts = (
         select(func.array_agg(UserDistrict.district_id))
         .where(UserDistrict.user_id == User.id)
@@ -62,7 +62,7 @@ async def _people(session: AsyncSession, mid: uuid.UUID, user_ids: list[uuid.UUI
         .join(Organisation, Organisation.id == User.organisation_id)
         .where(
             User.id.in_(user_ids),
-            User.deleted_at.is_(None),
+            USER_ACTIVE,
             (Organisation.id == mid) | (Organisation.parent_id == mid),
         )
     )
@@ -185,7 +185,9 @@ _DUTY_ORDER = {duty: n for n, duty in enumerate(Duty)}
 
 
 async def roster_rows(session: AsyncSession, mid: uuid.UUID, first: date, last: date) -> list[Any]:
-    """Roster rows of live people for shifts starting between two dates."""
+    """Roster rows of active people for shifts starting between two dates: a disabled person's
+    shifts drop out (coverage shows the gap; the alerts call whoever else is rostered) until she
+    is enabled again."""
     rows = await session.execute(
         select(
             RosterEntry.shift_date,
@@ -200,7 +202,7 @@ async def roster_rows(session: AsyncSession, mid: uuid.UUID, first: date, last: 
         .where(
             RosterEntry.municipality_id == mid,
             RosterEntry.shift_date.between(first, last),
-            User.deleted_at.is_(None),
+            USER_ACTIVE,
         )
     )
     return list(rows)
@@ -245,7 +247,7 @@ _ON_DUTY = (
         RosterEntry.shift_date == bindparam("day"),
         RosterEntry.shift_kind == bindparam("kind"),
         RosterEntry.duty == bindparam("duty"),
-        User.deleted_at.is_(None),
+        USER_ACTIVE,
     )
     .order_by(User.palliative_skilled.desc(), RosterEntry.created_at, RosterEntry.user_id)
 )

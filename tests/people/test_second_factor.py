@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -9,12 +10,15 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pyotp
 import pytest
+from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.app import create_app
 from backend.clock import Clock
 from backend.config import Settings
-from backend.people.models import PasswordSignIn, RecoveryCode
+from backend.people.federation.sealed import unseal
+from backend.people.models import PasswordSignIn, RecoveryCode, User
 from tests.factories import PASSWORD, World, build_world
 from tests.mail import MailServer
 from tests.people.helpers import Client, bearer, choose_password, login, with_key
@@ -227,3 +231,20 @@ async def test_a_reset_clears_the_app_and_the_chosen_password_stands_until_a_new
         "/auth/second-factor/enrol", json={"email": guarded.coordinator.email, "password": NEW_PASSWORD}
     )
     assert started.status_code == 200, started.text
+
+
+async def test_the_secret_is_sealed_at_rest_and_a_changed_service_key_leaves_only_the_recovery_codes(
+    client: Client, guarded: World, clock: Clock, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    totp, codes = await _enrol(client, guarded.coordinator.email, clock)
+
+    async with sessions() as session:
+        stored = await session.scalar(select(User.totp_secret).where(User.id == guarded.coordinator.user_id))
+    assert stored is not None and totp.secret not in stored  # a copy of the database makes no codes
+    assert unseal(settings.secret_key, stored) == totp.secret
+    rotated = dataclasses.replace(settings, secret_key="another-secret-key-" + "y" * 32)
+    async with AsyncTestClient(app=create_app(rotated, clock=clock)) as after_rotation:
+        app_code = await _login(after_rotation, guarded.coordinator.email, totp.at(clock.now() + timedelta(seconds=30)))
+        assert app_code.status_code == 401 and app_code.json()["rule"] == "second_factor_invalid"
+        recovered = await _login(after_rotation, guarded.coordinator.email, codes[0])
+        assert recovered.status_code == 200, recovered.text

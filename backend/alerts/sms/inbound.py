@@ -103,6 +103,7 @@ async def _act_on(
     person = await session.get_one(User, sms.user_id)
     if (
         person.deleted_at is not None
+        or person.disabled_at is not None
         or person.mobile is None
         or parse_mobile(sender, without_plus=True) != person.mobile
     ):

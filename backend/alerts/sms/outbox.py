@@ -68,7 +68,7 @@ _DUE = text(
     FROM due, users u
     WHERE t.alert_id = due.alert_id AND t.climb = due.climb AND t.user_id = due.user_id AND u.id = t.user_id
     RETURNING t.alert_id, t.climb, t.tier, t.user_id, u.language,
-              CASE WHEN u.deleted_at IS NULL THEN u.mobile END AS mobile,
+              CASE WHEN u.deleted_at IS NULL AND u.disabled_at IS NULL THEN u.mobile END AS mobile,
               EXISTS (SELECT 1 FROM notifications n
                       WHERE n.alert_id = t.alert_id AND n.climb = t.climb AND n.user_id = t.user_id
                         AND n.channel = 'push' AND n.confirmed_at IS NOT NULL) AS confirmed
@@ -161,7 +161,8 @@ _CLAIM = text(
     FROM due
     WHERE s.id = due.id
     RETURNING s.id, s.kind, s.alert_id, s.user_id, s.body, s.attempts,
-              (SELECT u.mobile FROM users u WHERE u.id = s.user_id AND u.deleted_at IS NULL) AS mobile,
+              (SELECT u.mobile FROM users u
+               WHERE u.id = s.user_id AND u.deleted_at IS NULL AND u.disabled_at IS NULL) AS mobile,
               CASE s.kind
                   WHEN 'alert' THEN EXISTS (
                       SELECT 1 FROM alerts a WHERE a.id = s.alert_id AND a.climb = s.climb AND a.status = 'open'

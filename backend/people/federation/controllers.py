@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.board.page import SECURITY_HEADERS
 from backend.clock import Clock
+from backend.config import Settings
 from backend.deps import request_id
 from backend.errors import Problem
 from backend.idempotency import Write
@@ -29,10 +30,23 @@ COOKIE = "lindra_oidc"
 COOKIE_PATH = "/auth/oidc"
 
 
-def _refused(refusal: Refusal, request: Request[Any, Any, Any]) -> Response[str]:
+def refused(refusal: Refusal, request: Request[Any, Any, Any]) -> Response[str]:
     """The page that says why the provider's person has no access (403), under the board's policy."""
     page = refusal_page(refusal, request.headers.get("accept-language", "da"))
     return Response(page, status_code=403, media_type=MediaType.HTML, headers=SECURITY_HEADERS)
+
+
+def attempt_cookie(settings: Settings, value: str) -> Cookie:
+    """The cookie that binds a board's sign-in to its browser (OIDC's and SAML's), read by `collect`."""
+    return Cookie(
+        key=COOKIE,
+        value=value,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="lax",  # sent on the provider's redirect back (a top-level navigation) and to `collect`
+        secure=settings.public_url.startswith("https://"),
+        max_age=settings.oidc_attempt_minutes * 60,
+    )
 
 
 def _cookie(request: Request[Any, Any, Any]) -> str:
@@ -54,8 +68,8 @@ class FederatedAuthController(Controller):
         security=[],
         summary="Municipalities whose staff sign in with their own provider",
     )
-    async def providers(self, db: AsyncSession) -> list[s.ProviderChoice]:
-        return await oidc.choices(db)
+    async def providers(self, db: AsyncSession, state: State) -> list[s.ProviderChoice]:
+        return await oidc.choices(db, state.saml_providers.keys())
 
     @post(
         "/start",
@@ -67,19 +81,7 @@ class FederatedAuthController(Controller):
     )
     async def start(self, db: AsyncSession, clock: Clock, state: State, data: s.StartIn) -> Response[s.StartOut]:
         started = await oidc.begin(db, state.settings, state.oidc, clock.now(), data)
-        cookies = []
-        if started.cookie is not None:
-            cookies.append(
-                Cookie(
-                    key=COOKIE,
-                    value=started.cookie,
-                    path=COOKIE_PATH,
-                    httponly=True,
-                    samesite="lax",  # sent on the provider's redirect back, a top-level navigation
-                    secure=state.settings.public_url.startswith("https://"),
-                    max_age=state.settings.oidc_attempt_minutes * 60,
-                )
-            )
+        cookies = [] if started.cookie is None else [attempt_cookie(state.settings, started.cookie)]
         return Response(started.answer, cookies=cookies)
 
     @get(
@@ -99,7 +101,7 @@ class FederatedAuthController(Controller):
         oidc_state: Annotated[str | None, QueryParameter(name="state", max_length=2048)] = None,
     ) -> Response[Any]:
         if not code or not oidc_state:  # the provider said no (the person cancelled, or an error)
-            return _refused(Refusal("cancelled"), request)
+            return refused(Refusal("cancelled"), request)
         try:
             refusal = await oidc.board_callback(
                 db,
@@ -116,8 +118,8 @@ class FederatedAuthController(Controller):
                 raise
             refusal = Refusal("failed")  # a browser is shown a page, not a problem document
         if refusal is not None:
-            return _refused(refusal, request)
-        return Redirect("/board#federated", status_code=303, headers=SECURITY_HEADERS)
+            return refused(refusal, request)
+        return Redirect(oidc.BOARD_RETURN, status_code=303, headers=SECURITY_HEADERS)
 
     @post(
         "/collect",

@@ -1,8 +1,9 @@
 """From who the provider says signed in to a Lindra user: the municipality's mapping decides.
 
 An administrator maps each group or role claim of her municipality's provider to a Lindra role
-and districts (`backend.people.federation.admin`). At every sign-in and every refresh the
-person's claims are read through the mapping again, so a changed group takes effect at once:
+and districts (`backend.people.federation.admin`). At every sign-in and every refresh (SAML: every
+sign-in; it has no refresh at the provider) the person's claims are read through the mapping
+again, so a changed group takes effect at once:
 - Several mapped claims: the strongest role among them (administrator, coordinator, key person,
   nurse) and the districts of all of them. A claim mapped without a role (a data restriction)
   only adds districts.
@@ -39,7 +40,7 @@ class Refusal:
     """Why a person the provider vouched for does not get in. `reason` is one of:
     "unmapped" (no claim of hers is mapped to a role), "no_district" (a nurse mapped to no
     district), "disabled" (disabled or deleted in Lindra), "email_taken" (another account has
-    her address)."""
+    her address), "expired" (signed in through SAML longer ago than the provider's session lasts)."""
 
     reason: str
 
@@ -51,6 +52,7 @@ class Refusal:
             "no_district": "Your groups give you a nurse's access but no district. Ask your Lindra administrator.",
             "disabled": "Your access to Lindra has been stopped. Ask your Lindra administrator.",
             "email_taken": "Your e-mail address belongs to another Lindra account. Ask your Lindra administrator.",
+            "expired": "Your sign-in at your municipality has run out. Sign in there again.",
         }[self.reason]
         return Problem(403, "No access to Lindra", detail, rule=f"federation_{self.reason}")
 

@@ -79,14 +79,17 @@ class FederatedDevice(Base):
 class SignInAttempt(Base):
     """A sign-in sent to the provider and not yet back: what the answer must match.
 
-    Found by the hash of its `state`; bound to the browser by a cookie (its hash) or to the app
-    by its device key (its hash). Used once: a replayed answer finds it used."""
+    Found by the hash of its `state` (SAML: of its AuthnRequest id); bound to the browser by a
+    cookie (its hash) or to the app by its device key (its hash). Used once: a replayed answer
+    finds it used."""
 
     __tablename__ = "sign_in_attempts"
 
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     client: Mapped[str] = mapped_column(String(8))  # "board" or "app"
+    # "oidc", or "saml" (no nonce: the assertion answers the AuthnRequest; the app's PKCE stays).
+    protocol: Mapped[str] = mapped_column(String(8), default="oidc", server_default="oidc")
     binding_hash: Mapped[str] = mapped_column(String(64))
     nonce: Mapped[str] = mapped_column(String(64))
     code_challenge: Mapped[str] = mapped_column(String(64))
@@ -99,3 +102,5 @@ class SignInAttempt(Base):
     session_id: Mapped[str | None] = mapped_column(String(255))
     refresh_token_sealed: Mapped[str | None] = mapped_column(String(8000))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # SAML, the app: the hash of the one-time code the ACS sent the app back with, to swap once.
+    code_hash: Mapped[str | None] = mapped_column(String(64))

@@ -21,12 +21,13 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
@@ -50,6 +51,12 @@ from backend.people.federation.sealed import seal
 from backend.people.models import Organisation, User
 from backend.people.tokens import hash_token
 
+# A sign-in attempt through SAML (backend.people.federation.saml_sign_in): its ACS checked the
+# assertion and the mapping already; the app swaps the one-time code it was sent back with here.
+SAML = "saml"
+# Where the board's browser goes back to from the provider, to collect its tokens (`collect`).
+BOARD_RETURN = "/board#federated"
+
 
 def challenge_of(verifier: str) -> str:
     """RFC 7636 S256."""
@@ -60,14 +67,23 @@ def board_redirect_uri(settings: Settings) -> str:
     return f"{settings.public_url}/auth/oidc/callback"
 
 
-async def choices(session: AsyncSession) -> list[s.ProviderChoice]:
-    """The municipalities whose staff sign in with their own provider."""
+async def choices(session: AsyncSession, saml_municipalities: Collection[uuid.UUID]) -> list[s.ProviderChoice]:
+    """The municipalities whose staff sign in with their own provider: its OpenID provider, else
+    its SAML provider (the deployment's settings name those)."""
     rows = await session.execute(
-        select(Organisation.id, Organisation.name)
-        .join(OidcProvider, OidcProvider.municipality_id == Organisation.id)
+        select(Organisation.id, Organisation.name, OidcProvider.municipality_id.label("oidc"))
+        .outerjoin(OidcProvider, OidcProvider.municipality_id == Organisation.id)
+        .where(or_(OidcProvider.municipality_id.is_not(None), Organisation.id.in_(list(saml_municipalities))))
         .order_by(Organisation.name)
     )
-    return [s.ProviderChoice(municipality_id=row.id, name=row.name) for row in rows]
+    return [
+        s.ProviderChoice(municipality_id=row.id, name=row.name, protocol="oidc" if row.oidc else "saml") for row in rows
+    ]
+
+
+async def forget_old_attempts(session: AsyncSession, now: datetime) -> None:
+    """Sign-ins never finished (or collected) a day ago are of no use to anyone."""
+    await session.execute(delete(SignInAttempt).where(SignInAttempt.expires_at < now - timedelta(days=1)))
 
 
 @dataclass(frozen=True)
@@ -103,7 +119,7 @@ async def begin(
             expires_at=now + timedelta(minutes=settings.oidc_attempt_minutes),
         )
     )
-    await session.execute(delete(SignInAttempt).where(SignInAttempt.expires_at < now - timedelta(days=1)))
+    await forget_old_attempts(session, now)
     query = urlencode(
         {
             "response_type": "code",
@@ -171,6 +187,8 @@ async def exchange(
         raise Problem(
             400, "Wrong PKCE verifier", "The code verifier does not match the challenge.", field="code_verifier"
         )
+    if attempt.protocol == SAML:
+        return attempt, await _saml_signed(session, attempt, code)
     provider = await provider_of(session, settings, directory, attempt.municipality_id)
     redirect_uri = (
         board_redirect_uri(settings) if attempt.client == s.SignInClient.BOARD else settings.oidc_app_redirect_uri
@@ -199,6 +217,18 @@ async def exchange(
         session_id=_text(claims.get("sid")),
         refresh_token_sealed=seal(settings.secret_key, refresh_token) if isinstance(refresh_token, str) else None,
     )
+
+
+async def _saml_signed(session: AsyncSession, attempt: SignInAttempt, code: str) -> Signed:
+    """Whom the SAML ACS admitted, for the one-time code it sent the app back with."""
+    if (
+        attempt.user_id is None
+        or attempt.link_id is None
+        or attempt.code_hash is None
+        or not hmac.compare_digest(attempt.code_hash, hash_token(code))
+    ):
+        raise _wrong_state()
+    return Signed(await session.get_one(User, attempt.user_id), attempt.link_id, None, None)
 
 
 def _text(value: Any) -> str | None:

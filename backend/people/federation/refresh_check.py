@@ -5,11 +5,16 @@ disabled or signed out (a leaver): the refresh is refused and the device signed 
 token goes through the mapping again, so a changed group takes effect now. A provider that does
 not answer at all (down, unreachable) does not sign the night shift out: the refresh goes on
 and the check is made at the next one; a clear "no" always ends the session.
+
+SAML (KOMBIT's Context Handler) has neither a back channel nor a refresh at the provider: a device
+signed in through it is refused once `saml_session_hours` have passed since the provider last
+vouched for her (her latest SAML sign-in), so a leaver is out within that time at most.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,10 +42,15 @@ async def check_at_provider(
     directory: ProviderDirectory,
     federated: FederatedDevice,
     user: User,
+    now: datetime,
     request_id: str,
 ) -> Refusal | None:
     """None if she may go on (her role and districts brought up to date); else why not."""
     link = await session.get_one(FederatedLink, federated.link_id)
+    if link.provider == "saml":
+        vouched = link.last_sign_in_at
+        fresh = vouched is not None and now < vouched + timedelta(hours=settings.saml_session_hours)
+        return None if fresh else Refusal("expired")
     refresh_token = unseal(settings.secret_key, federated.refresh_token_sealed)
     if refresh_token is None:
         return Refusal("disabled")  # nothing to ask the provider with: sign in again

@@ -30,6 +30,9 @@ class ProviderChoice(msgspec.Struct, frozen=True):
 
     municipality_id: uuid.UUID
     name: str
+    # "oidc": start at POST /auth/oidc/start; "saml": send the browser to /auth/saml/<id>/login
+    # (the board; the phone app signs in through OpenID Connect).
+    protocol: str = "oidc"
 
 
 class StartIn(Input, kw_only=True):
@@ -38,6 +41,13 @@ class StartIn(Input, kw_only=True):
     device_key: DeviceKey
     # The app's PKCE challenge (S256 of the verifier it keeps); the board leaves it out.
     code_challenge: Challenge | None = None
+
+
+class SamlAppStartIn(Input, kw_only=True):
+    """The app begins signing in through SAML: the answer comes back to it with a one-time code."""
+
+    device_key: DeviceKey
+    code_challenge: Challenge  # S256 of the verifier the app keeps
 
 
 class StartOut(msgspec.Struct, frozen=True):

@@ -1,7 +1,8 @@
 """Secrets Lindra must use again (a provider's client secret, a person's refresh token at the
-provider), sealed at rest with a key derived from the service's secret key: a copy of the
-database alone opens nothing. Changing LINDRA_SECRET_KEY means entering the client secrets again
-and signing federated devices in again (an unreadable seal counts as none)."""
+provider, a TOTP secret), sealed at rest with a key derived from the service's secret key: a
+copy of the database alone opens nothing. Changing LINDRA_SECRET_KEY means entering the client
+secrets again, signing federated devices in again, and enrolling authenticator apps again (an
+unreadable seal counts as none)."""
 
 from __future__ import annotations
 

@@ -99,9 +99,14 @@ export class Api {
     return this._fetchJson("GET", "/auth/oidc/providers", null, {});
   }
 
-  /** Go to the municipality's provider; it sends the browser back to /board#federated. */
-  async startFederated(municipalityId) {
-    const body = { municipality_id: municipalityId, client: "board", device_key: deviceKey() };
+  /** Go to the municipality's provider; it sends the browser back to /board#federated. A SAML
+   * provider's sign-in starts at Lindra's /login, which binds it to this browser with a cookie. */
+  async startFederated(provider) {
+    if (provider.protocol === "saml") {
+      window.location.assign(`/auth/saml/${encodeURIComponent(provider.municipality_id)}/login`);
+      return;
+    }
+    const body = { municipality_id: provider.municipality_id, client: "board", device_key: deviceKey() };
     const started = await this._fetchJson("POST", "/auth/oidc/start", body, {});
     window.location.assign(started.authorize_url);
   }

@@ -25,7 +25,7 @@ export async function offerProviders(api) {
       button.textContent = t("login.withProvider", { name: provider.name });
       button.addEventListener("click", () => {
         button.disabled = true;
-        api.startFederated(provider.municipality_id).catch((error) => {
+        api.startFederated(provider).catch((error) => {
           button.disabled = false;
           showError(error.message);
         });
