@@ -190,15 +190,14 @@ async def live(settings: Settings, clock: Clock) -> AsyncIterator[Live]:
         yield Live(app, host, port)
 
 
-async def test_a_revoked_devices_socket_closes_within_a_second(live: Live, world: World) -> None:
+@pytest.mark.parametrize("stop", ["devices/revoke", "disable"])  # her phone signed out; she left
+async def test_a_revoked_devices_socket_closes_within_a_second(live: Live, world: World, stop: str) -> None:
     async with httpx.AsyncClient(base_url=f"http://{live.host}:{live.port}") as http:
         phone = await open_socket(live, world.nurse_a)
         colleague = await open_socket(live, world.nurse_b)
 
         started = time.monotonic()
-        revoked = await http.post(
-            f"/admin/users/{world.nurse_a.user_id}/devices/revoke", headers=with_key(world.admin.headers)
-        )
+        revoked = await http.post(f"/admin/users/{world.nurse_a.user_id}/{stop}", headers=with_key(world.admin.headers))
         assert revoked.status_code == 200, revoked.text
         code = await close_code(phone.ws, seconds=1.0)
 
