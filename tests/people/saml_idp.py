@@ -147,7 +147,10 @@ def serve(folder: Path, port: int) -> None:
                 return self._send(200, idp.metadata(), "application/samlmetadata+xml")
             if url.path == "/sso":
                 query = parse_qs(url.query)
-                form = idp.answer(query["SAMLRequest"][0], query.get("RelayState", [""])[0])
+                relay_state = query.get("RelayState", [""])[0]
+                if len(relay_state.encode()) > 80:  # the SAML bindings' limit, which a strict provider enforces
+                    return self._send(400, "RelayState longer than 80 bytes", "text/plain")
+                form = idp.answer(query["SAMLRequest"][0], relay_state)
                 return self._send(200, form, "text/html")
             return self._send(404, "not found", "text/plain")
 

@@ -8,6 +8,7 @@ The settings come from the JSON file named by `LINDRA_SAML_PROVIDERS` (`infra/sa
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -183,5 +184,8 @@ def request_of(secret: str, municipality_id: uuid.UUID, state: str, now: datetim
 
 
 def _relay_signature(secret: str, municipality_id: uuid.UUID, request_id: str, expires: int) -> str:
+    """HMAC-SHA256 cut to 128 bits, base64url: the whole RelayState stays within the 80 bytes the
+    SAML bindings allow (an identity provider may refuse a longer one)."""
     message = f"saml-relay\x00{municipality_id}\x00{request_id}\x00{expires}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
