@@ -37,7 +37,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.audit.service import record
@@ -352,6 +352,25 @@ async def revoke_devices(
         query = query.where(Device.user_id == user_id)
     if device_id is not None:
         query = query.where(Device.id == device_id)
+    return list(await session.scalars(query))
+
+
+async def revoke_password_devices(
+    session: AsyncSession, now: datetime, user_ids: Select[uuid.UUID], keep: uuid.UUID
+) -> list[uuid.UUID]:
+    """Sign out every device of these users that signed in with a Lindra password (no provider's
+    session beside it), but `keep`: the one the administrator switching passwords off is using."""
+    query = (
+        update(Device)
+        .where(
+            Device.revoked_at.is_(None),
+            Device.id != keep,
+            Device.user_id.in_(user_ids),
+            ~select(FederatedDevice.device_id).where(FederatedDevice.device_id == Device.id).exists(),
+        )
+        .values(revoked_at=now, revoked_reason="password_sign_in_off", push_token=None)
+        .returning(Device.id)
+    )
     return list(await session.scalars(query))
 
 

@@ -203,9 +203,9 @@ class SignInSettingsController(Controller):
         opt={"roles": ADMINS},
         summary="Allow Lindra passwords (admins and coordinators add a code) or switch them off for my organisation",
     )
-    async def set_sign_in_settings(self, write: Write, data: s.SignInSettingsIn) -> s.SignInSettings:
+    async def set_sign_in_settings(self, write: Write, clock: Clock, data: s.SignInSettingsIn) -> s.SignInSettings:
         return await write.once(
-            data, s.SignInSettings, lambda: enrolment.set_sign_in_settings(write.db, write.actor, data)
+            data, s.SignInSettings, lambda: enrolment.set_sign_in_settings(write.db, write.actor, clock.now(), data)
         )
 
 

@@ -7,6 +7,7 @@ confirms it, and a confirmed one is never replaced this way.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,7 +19,7 @@ from backend.people import schemas as s
 from backend.people import second_factor
 from backend.people.actor import Actor
 from backend.people.administered import administered
-from backend.people.auth import checked_password, sign_in
+from backend.people.auth import checked_password, revoke_password_devices, sign_in
 from backend.people.models import Organisation, PasswordSignIn
 from backend.people.throttle import factor_key, forget_failures
 
@@ -77,9 +78,11 @@ async def _own_organisation(session: AsyncSession, actor: Actor) -> Organisation
     return await session.get_one(Organisation, reach.municipality_id or reach.organisation_id, with_for_update=True)
 
 
-def _settings_out(organisation: Organisation) -> s.SignInSettings:
+def _settings_out(organisation: Organisation, devices_signed_out: int = 0) -> s.SignInSettings:
     return s.SignInSettings(
-        organisation_id=organisation.id, password_sign_in=PasswordSignIn(organisation.password_sign_in)
+        organisation_id=organisation.id,
+        password_sign_in=PasswordSignIn(organisation.password_sign_in),
+        devices_signed_out=devices_signed_out,
     )
 
 
@@ -88,17 +91,28 @@ async def sign_in_settings(session: AsyncSession, actor: Actor) -> s.SignInSetti
     return _settings_out(await _own_organisation(session, actor))
 
 
-async def set_sign_in_settings(session: AsyncSession, actor: Actor, data: s.SignInSettingsIn) -> s.SignInSettings:
+async def set_sign_in_settings(
+    session: AsyncSession, actor: Actor, now: datetime, data: s.SignInSettingsIn
+) -> s.SignInSettings:
     """Allow passwords (with a code for admins and coordinators), or switch them off: her people then
-    sign in only through the identity provider, and their sessions stay until they end."""
+    sign in only through the identity provider, and every device they signed in with a password is
+    signed out at once (its sockets close), but the one she is using to make the change."""
     organisation = await _own_organisation(session, actor)
     before = organisation.password_sign_in
     organisation.password_sign_in = PasswordSignIn(data.password_sign_in).value
+    signed_out: list[uuid.UUID] = []
+    if organisation.password_sign_in == PasswordSignIn.OFF and before != PasswordSignIn.OFF:
+        signed_out = await revoke_password_devices(session, now, administered(actor).user_ids(), actor.device_id)
     await record(
         session,
         actor,
         "organisation.password_sign_in",
-        detail={"organisation_id": str(organisation.id), "from": before, "to": organisation.password_sign_in},
+        detail={
+            "organisation_id": str(organisation.id),
+            "from": before,
+            "to": organisation.password_sign_in,
+            "devices_signed_out": len(signed_out),
+        },
     )
     await session.flush()
-    return _settings_out(organisation)
+    return _settings_out(organisation, len(signed_out))

@@ -219,6 +219,8 @@ class SignInSettings(Struct, kw_only=True):
     # `second_factor`: passwords, with a code for admins and coordinators; `off`: only the identity
     # provider; `password_alone`: the demo's published logins (no endpoint sets it).
     password_sign_in: PasswordSignIn
+    # Switching passwords off signs out every device her people signed in with a password.
+    devices_signed_out: int = 0
 
 
 class OrganisationOut(Struct, kw_only=True):

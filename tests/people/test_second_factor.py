@@ -182,7 +182,15 @@ async def test_passwords_switched_off_are_refused_with_the_way_to_the_identity_p
         "/admin/sign-in", json={"password_sign_in": "off"}, headers=with_key(guarded.admin.headers)
     )
     assert switched.status_code == 200, switched.text
-    assert switched.json() == {"organisation_id": str(guarded.municipality_id), "password_sign_in": "off"}
+    assert switched.json() | {"devices_signed_out": 0} == {
+        "organisation_id": str(guarded.municipality_id),
+        "password_sign_in": "off",
+        "devices_signed_out": 0,
+    }
+    assert switched.json()["devices_signed_out"] >= 4  # every password session of her people ...
+    for person in (guarded.nurse_a, guarded.nurse_b, guarded.coordinator, guarded.key_person):
+        assert (await client.get("/me", headers=person.headers)).status_code == 401
+    assert (await client.get("/me", headers=guarded.admin.headers)).status_code == 200  # ... but hers
 
     for person in (guarded.nurse_a, guarded.coordinator):
         refused = await _login(client, person.email)
