@@ -28,8 +28,9 @@ from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.alerts.check_push import CheckPushSender
-from backend.alerts.engine import INSTANCE, PushSender
+from backend.alerts.engine import INSTANCE
 from backend.alerts.push import make_gateway
+from backend.alerts.push_sender import PushSender
 from backend.alerts.sms.gateway import make_sms_gateway
 from backend.alerts.sms.outbox import SmsSender
 from backend.alerts.watch import Watcher

@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.alerts import channel_health
-from backend.alerts.engine import forget_token
 from backend.alerts.push import PushGateway, PushMessage
+from backend.alerts.push_sender import forget_token
 from backend.alerts.readiness import CHECK_PUSH_CHANNEL
 from backend.alerts.watch_models import CheckPush
 from backend.clock import Clock

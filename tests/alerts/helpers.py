@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from backend.alerts import engine
+from backend.alerts import engine, push_sender
 from backend.alerts.models import Alert, AlertTier, Notification
 from backend.alerts.push import LoggingGateway
 from backend.clock import Clock
@@ -131,9 +131,9 @@ async def count_alerts(sessions: Sessions, case_id: str | uuid.UUID) -> int:
 
 async def send_due_pushes(sessions: Sessions, now: datetime) -> None:
     """One round of a push sender, through the logging gateway: claim what is due, send it, record it."""
-    claimed = await engine.claim_due_pushes(sessions, now, engine.PUSH_BATCH)
+    claimed = await push_sender.claim_due_pushes(sessions, now, push_sender.PUSH_BATCH)
     if claimed:
-        await engine.deliver(sessions, LoggingGateway(), claimed, now)
+        await push_sender.deliver(sessions, LoggingGateway(), claimed, now)
 
 
 async def sweep_at(sessions: Sessions, settings: Settings, clock: Clock, seconds: float = 0) -> int:
