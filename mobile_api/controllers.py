@@ -15,8 +15,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import Body, HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.alerts import readiness
-from backend.alerts import service as alerts
+from backend.alerts import lifecycle, raising, readiness, reading
 from backend.alerts.models import Source
 from backend.alerts.schemas import (
     AlertDetailOut,
@@ -198,12 +197,12 @@ class AlertController(Controller):
         self, write: Write, clock: Clock, data: Annotated[AlertRaiseIn, Body(examples=examples.RAISE)]
     ) -> AlertOut:
         return await write.once(
-            data, AlertOut, lambda: alerts.raise_alert(write.db, write.actor, data, Source.PHONE, clock.now())
+            data, AlertOut, lambda: raising.raise_alert(write.db, write.actor, data, Source.PHONE, clock.now())
         )
 
     @get("/alerts/{alert_id:uuid}", opt=MOBILE, summary="An alert, its tiers and whom it called")
     async def get_alert(self, db: AsyncSession, actor: Actor, alert_id: uuid.UUID) -> AlertDetailOut:
-        return await alerts.get_alert(db, actor, alert_id)
+        return await reading.get_alert(db, actor, alert_id)
 
     @post(
         "/alerts/{alert_id:uuid}/{action:str}",
@@ -211,9 +210,9 @@ class AlertController(Controller):
         status_code=200,
         summary="Acknowledge, on the way, at the bedside, or reopen",
     )
-    async def act_on_alert(self, write: Write, clock: Clock, alert_id: uuid.UUID, action: alerts.Action) -> AlertOut:
+    async def act_on_alert(self, write: Write, clock: Clock, alert_id: uuid.UUID, action: lifecycle.Action) -> AlertOut:
         return await write.once(
-            None, AlertOut, lambda: alerts.act(write.db, write.actor, alert_id, action, clock.now())
+            None, AlertOut, lambda: lifecycle.act(write.db, write.actor, alert_id, action, clock.now())
         )
 
     @post(
@@ -224,7 +223,7 @@ class AlertController(Controller):
     )
     async def resolve_alert(self, write: Write, clock: Clock, alert_id: uuid.UUID, data: ResolveIn) -> AlertOut:
         return await write.once(
-            data, AlertOut, lambda: alerts.resolve(write.db, write.actor, alert_id, data, clock.now())
+            data, AlertOut, lambda: lifecycle.resolve(write.db, write.actor, alert_id, data, clock.now())
         )
 
     @post(
@@ -235,7 +234,7 @@ class AlertController(Controller):
     )
     async def hand_over_alert(self, write: Write, clock: Clock, alert_id: uuid.UUID, data: HandOverIn) -> AlertOut:
         return await write.once(
-            data, AlertOut, lambda: alerts.hand_over(write.db, write.actor, alert_id, data, clock.now())
+            data, AlertOut, lambda: lifecycle.hand_over(write.db, write.actor, alert_id, data, clock.now())
         )
 
     @post(
@@ -246,7 +245,7 @@ class AlertController(Controller):
     )
     async def confirm_push_received(self, write: Write, clock: Clock, notification_id: uuid.UUID) -> ReceiptOut:
         return await write.once(
-            None, ReceiptOut, lambda: alerts.confirm_receipt(write.db, write.actor, notification_id, clock.now())
+            None, ReceiptOut, lambda: lifecycle.confirm_receipt(write.db, write.actor, notification_id, clock.now())
         )
 
 

@@ -10,10 +10,10 @@ from litestar import Controller, get, post, put
 from litestar.params import Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.alerts import policies, service, targets
+from backend.alerts import lifecycle, policies, raising, reading, targets
 from backend.alerts import schemas as s
+from backend.alerts.lifecycle import Action
 from backend.alerts.models import Severity, Source
-from backend.alerts.service import Action
 from backend.cases.access import CARE_GIVERS, CASE_MANAGERS, CLINICAL_ROLES
 from backend.clock import Clock
 from backend.idempotency import Write
@@ -35,7 +35,7 @@ class AlertController(Controller):
     async def list_alerts(
         self, db: AsyncSession, actor: Actor, resolved_hours: Annotated[int, Parameter(ge=0, le=168)] = 12
     ) -> s.AlertListOut:
-        return await service.list_alerts(db, actor, resolved_hours)
+        return await reading.list_alerts(db, actor, resolved_hours)
 
     @post(
         "/",
@@ -45,7 +45,7 @@ class AlertController(Controller):
     )
     async def raise_alert(self, write: Write, clock: Clock, data: s.AlertRaiseIn) -> s.AlertOut:
         return await write.once(
-            data, s.AlertOut, lambda: service.raise_alert(write.db, write.actor, data, Source.BOARD, clock.now())
+            data, s.AlertOut, lambda: raising.raise_alert(write.db, write.actor, data, Source.BOARD, clock.now())
         )
 
     @get("/ledger", opt={"roles": LEDGER_READERS}, summary="Per alert and per case: response times and outcomes")
@@ -56,7 +56,7 @@ class AlertController(Controller):
         starts: Annotated[datetime, QueryParameter(name="from")],
         ends: Annotated[datetime, QueryParameter(name="to")],
     ) -> s.LedgerOut:
-        return await service.ledger(db, actor, checked(starts, "from"), checked(ends, "to"))
+        return await reading.ledger(db, actor, checked(starts, "from"), checked(ends, "to"))
 
     @get(
         "/{alert_id:uuid}",
@@ -65,7 +65,7 @@ class AlertController(Controller):
         summary="An alert with its tiers fired and whom it called",
     )
     async def get_alert(self, db: AsyncSession, actor: Actor, alert_id: uuid.UUID) -> s.AlertDetailOut:
-        return await service.get_alert(db, actor, alert_id)
+        return await reading.get_alert(db, actor, alert_id)
 
     @post(
         "/{alert_id:uuid}/{action:str}",
@@ -76,7 +76,7 @@ class AlertController(Controller):
     )
     async def act(self, write: Write, clock: Clock, alert_id: uuid.UUID, action: Action) -> s.AlertOut:
         return await write.once(
-            None, s.AlertOut, lambda: service.act(write.db, write.actor, alert_id, action, clock.now())
+            None, s.AlertOut, lambda: lifecycle.act(write.db, write.actor, alert_id, action, clock.now())
         )
 
     @post(
@@ -87,7 +87,7 @@ class AlertController(Controller):
     )
     async def hand_over(self, write: Write, clock: Clock, alert_id: uuid.UUID, data: s.HandOverIn) -> s.AlertOut:
         return await write.once(
-            data, s.AlertOut, lambda: service.hand_over(write.db, write.actor, alert_id, data, clock.now())
+            data, s.AlertOut, lambda: lifecycle.hand_over(write.db, write.actor, alert_id, data, clock.now())
         )
 
     @post(
@@ -99,7 +99,7 @@ class AlertController(Controller):
     )
     async def resolve(self, write: Write, clock: Clock, alert_id: uuid.UUID, data: s.ResolveIn) -> s.AlertOut:
         return await write.once(
-            data, s.AlertOut, lambda: service.resolve(write.db, write.actor, alert_id, data, clock.now())
+            data, s.AlertOut, lambda: lifecycle.resolve(write.db, write.actor, alert_id, data, clock.now())
         )
 
     @post(
@@ -112,7 +112,7 @@ class AlertController(Controller):
         self, write: Write, clock: Clock, alert_id: uuid.UUID, data: s.UnitDecisionIn
     ) -> s.AlertOut:
         return await write.once(
-            data, s.AlertOut, lambda: service.unit_decision(write.db, write.actor, alert_id, data, clock.now())
+            data, s.AlertOut, lambda: lifecycle.unit_decision(write.db, write.actor, alert_id, data, clock.now())
         )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import row_scope
 from backend.alerts.models import AlertStatus, Outcome
-from backend.alerts.service import ADMITTED, AT_HOME
+from backend.alerts.reading import ADMITTED, AT_HOME
 from backend.audit import service as audit
 from backend.board import schemas as s
 from backend.board.suppression import protect

@@ -31,7 +31,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts.models import Alert
-from backend.alerts.service import AT_HOME as AT_HOME_OUTCOMES
+from backend.alerts.reading import AT_HOME as AT_HOME_OUTCOMES
 from backend.cases.models import Case, Place
 from backend.course import service as course
 from backend.course.death import death_cancelled, died

@@ -40,7 +40,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.alerts import service as alerts
+from backend.alerts import raising as alerts
 from backend.alerts.models import Source
 from backend.alerts.schemas import AlertRaiseIn
 from backend.cases.access import case_scope

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.alerts import service as alerts
+from backend.alerts import raising as alerts
 from backend.alerts.models import Reason, Severity
 from backend.config import Settings
 from backend.events import emit

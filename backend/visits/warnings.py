@@ -4,7 +4,7 @@ A warning is an open `CaseFlag` for the coordinator: at most one open flag of a 
 partial unique index), so a second occurrence joins the open flag instead of adding another.
 A new flag is announced with a `case.flagged` event in the same transaction. Flags name items
 and indications only, never clinical text. Severe and rising scores and missing medicine in the
-terminal phase also raise an alert (`backend.alerts.service.raise_by_rule`).
+terminal phase also raise an alert (`backend.alerts.raising.raise_by_rule`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy import ARRAY, String, Uuid, func, literal, select, text, true, u
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.alerts import service as alerts
+from backend.alerts import raising as alerts
 from backend.alerts.models import Alert, AlertStatus, Reason, Severity
 from backend.audit import service as audit
 from backend.cases import page

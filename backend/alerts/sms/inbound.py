@@ -1,6 +1,6 @@
 """What Kannel tells Lindra: delivery reports of the SMS sent, and replies that take an alert.
 
-A reply acknowledges exactly as the app does (`backend.alerts.service.acknowledge`, in one
+A reply acknowledges exactly as the app does (`backend.alerts.lifecycle.acknowledge`, in one
 transaction with its audit and event rows), as the person the code was sent to, and only from her
 registered number; a reply to a recall (she holds the alert and has not moved on it) says "on the
 way" as the app does. Each reply is kept once under the gateway's message id, without the number or
@@ -18,8 +18,8 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.alerts.lifecycle import TAKEN, acknowledge, progress
 from backend.alerts.models import Alert, AlertStatus
-from backend.alerts.service import TAKEN, acknowledge, progress
 from backend.alerts.sms.models import ReplyOutcome, SmsKind, SmsMessage, SmsReply, SmsStatus
 from backend.alerts.sms.outbox import queue_sms
 from backend.alerts.sms.texts import held_by_text, reply_code
