@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.alerts import schemas as s
@@ -14,7 +14,7 @@ from backend.alerts.calls import alert_event
 from backend.alerts.engine import fire_next_tier, stop_calling
 from backend.alerts.models import Alert, AlertStatus, Notification, Outcome, UnitDecision
 from backend.alerts.progress import start_clock, stop_clock
-from backend.alerts.raising import LIVE_CASE
+from backend.alerts.raising import LIVE_CASE, open_for_reason
 from backend.alerts.reading import alert_out
 from backend.audit import service as audit
 from backend.cases.access import case_scope
@@ -201,9 +201,8 @@ async def reopen(session: AsyncSession, actor: Actor, alert_id: uuid.UUID, now: 
     if case.status not in LIVE_CASE:
         raise Problem(409, "Case not live", "The case is closed or its person has died.", rule="case_not_live")
     other = await session.scalar(
-        select(Alert.id).where(
-            Alert.case_id == alert.case_id, Alert.reason == alert.reason, Alert.status != AlertStatus.RESOLVED.value
-        )
+        select(Alert.id).where(open_for_reason(bindparam("case_id"))),
+        {"case_id": alert.case_id, "reason": alert.reason},
     )
     if other is not None:
         raise Problem(

@@ -95,16 +95,16 @@ _EARLIER_RAISE = {
 _RETRIED = select(AlertRaise.alert_id).where(_raise_named(by_person=True)).exists()
 
 
-def _open_for_reason(case_id: SQLColumnExpression[uuid.UUID]) -> ColumnElement[bool]:
+def open_for_reason(case_id: SQLColumnExpression[uuid.UUID]) -> ColumnElement[bool]:
     """The alert open for a case and reason: one rule for the locked read and the raise's question."""
     return and_(
         Alert.case_id == case_id, Alert.reason == bindparam("reason"), Alert.status != AlertStatus.RESOLVED.value
     )
 
 
-_OPEN_FOR_REASON = select(Alert).where(_open_for_reason(bindparam("case_id")))
+_OPEN_FOR_REASON = select(Alert).where(open_for_reason(bindparam("case_id")))
 _OPEN_FOR_REASON_LOCKED = _OPEN_FOR_REASON.with_for_update(key_share=True)
-_OPEN_FOR_REASON_EXISTS = select(Alert.id).where(_open_for_reason(Case.id)).exists()
+_OPEN_FOR_REASON_EXISTS = select(Alert.id).where(open_for_reason(Case.id)).exists()
 
 
 @functools.cache
